@@ -1,0 +1,132 @@
+"""The queries the publisher needs, each written to use an index."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from db.models import Article, Removal, State
+
+__all__ = [
+    "bump_revision",
+    "changed_since",
+    "count_articles",
+    "due_between",
+    "get_state",
+    "iter_published",
+    "newest_published",
+    "next_due",
+    "removed_since",
+    "revision",
+]
+
+STATE_PK = 1
+
+
+def get_state(session: Session, *, created_at: datetime | None = None) -> State:
+    """The site's state row; created on first use when ``created_at`` is given."""
+    state = session.get(State, STATE_PK)
+    if state is None:
+        if created_at is None:
+            raise LookupError("the database has no state row")
+        state = State(pk=STATE_PK, revision=0, built_revision=-1, created_at=created_at)
+        session.add(state)
+        session.flush()
+    return state
+
+
+def revision(session: Session) -> int:
+    """The revision counter: one primary-key read, whatever the number of articles."""
+    value = session.execute(select(State.revision).where(State.pk == STATE_PK)).scalar()
+    return -1 if value is None else value
+
+
+def bump_revision(session: Session) -> int:
+    """Advance the counter inside the caller's transaction and return the new value."""
+    new = session.execute(
+        update(State)
+        .where(State.pk == STATE_PK)
+        .values(revision=State.revision + 1)
+        .returning(State.revision)
+    ).scalar_one()
+    return new
+
+
+def newest_published(session: Session, now: datetime, limit: int) -> Sequence[Article]:
+    """The newest ``limit`` articles published at or before ``now``; ties by pk."""
+    return (
+        session.execute(
+            select(Article)
+            .where(Article.published_at <= now)
+            .order_by(Article.published_at.desc(), Article.pk.desc())
+            .limit(limit)
+        )
+        .unique()
+        .scalars()
+        .all()
+    )
+
+
+def iter_published(session: Session, now: datetime, batch: int = 500) -> Iterator[Article]:
+    """Every article published at or before ``now``, streamed in batches."""
+    last: tuple[datetime, int] | None = None
+    while True:
+        query = select(Article).where(Article.published_at <= now)
+        if last is not None:
+            query = query.where(
+                (Article.published_at < last[0])
+                | ((Article.published_at == last[0]) & (Article.pk < last[1]))
+            )
+        rows = (
+            session.execute(
+                query.order_by(Article.published_at.desc(), Article.pk.desc()).limit(batch)
+            )
+            .unique()
+            .scalars()
+            .all()
+        )
+        if not rows:
+            return
+        yield from rows
+        last = (rows[-1].published_at, rows[-1].pk)
+        session.expunge_all()
+
+
+def changed_since(session: Session, revision: int) -> Sequence[Article]:
+    """Articles written after ``revision`` (indexed on the revision column)."""
+    return (
+        session.execute(select(Article).where(Article.revision > revision)).unique().scalars().all()
+    )
+
+
+def due_between(session: Session, after: datetime, until: datetime) -> Sequence[Article]:
+    """Articles whose publication instant falls in ``(after, until]``."""
+    return (
+        session.execute(
+            select(Article).where(Article.published_at > after, Article.published_at <= until)
+        )
+        .unique()
+        .scalars()
+        .all()
+    )
+
+
+def removed_since(session: Session, revision: int) -> Sequence[Removal]:
+    return session.execute(select(Removal).where(Removal.revision > revision)).scalars().all()
+
+
+def next_due(session: Session, now: datetime) -> datetime | None:
+    """The earliest publication instant after ``now``: one index seek."""
+    return session.execute(
+        select(Article.published_at)
+        .where(Article.published_at > now)
+        .order_by(Article.published_at)
+        .limit(1)
+    ).scalar()
+
+
+def count_articles(session: Session) -> int:
+    return session.execute(select(func.count()).select_from(Article)).scalar_one()

@@ -1,0 +1,90 @@
+"""Articles as the Python API hands them out: frozen, plain, timezone-aware."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from db.models import Article as ArticleRow
+from feeder.content import word_count
+from feeder.entries import Person, TagRef
+
+__all__ = ["WORDS_PER_MINUTE", "Article"]
+
+WORDS_PER_MINUTE = 230
+
+
+@dataclass(frozen=True)
+class Article:
+    """One stored article. ``id`` is its permanent feed id; ``url`` where readers land."""
+
+    id: str
+    slug: str
+    title: str
+    link: str | None
+    url: str
+    summary: str
+    content: str
+    author: Person | None
+    tags: tuple[TagRef, ...]
+    published_at: datetime
+    updated_at: datetime
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: ArticleRow, url: str) -> Article:
+        author = row.author
+        return cls(
+            id=row.uid,
+            slug=row.slug,
+            title=row.title,
+            link=row.link,
+            url=url,
+            summary=row.summary,
+            content=row.content,
+            author=Person(author.name, author.email, author.uri) if author else None,
+            tags=tuple(TagRef(tag.slug, tag.name) for tag in row.tags),
+            published_at=row.published_at,
+            updated_at=row.updated_at,
+            created_at=row.created_at,
+        )
+
+    def is_scheduled(self, now: datetime) -> bool:
+        """Whether the article is still waiting for its publication instant."""
+        return self.published_at > now
+
+    @property
+    def word_count(self) -> int:
+        return word_count(self.content)
+
+    @property
+    def reading_minutes(self) -> int:
+        return max(1, round(self.word_count / WORDS_PER_MINUTE))
+
+    def to_dict(self, now: datetime | None = None) -> dict[str, Any]:
+        """JSON-ready fields; datetimes as RFC 3339 strings."""
+        data: dict[str, Any] = {
+            "id": self.id,
+            "slug": self.slug,
+            "title": self.title,
+            "link": self.link,
+            "url": self.url,
+            "summary": self.summary,
+            "author": None
+            if self.author is None
+            else {
+                "name": self.author.name,
+                "email": self.author.email,
+                "uri": self.author.uri,
+            },
+            "tags": [tag.name for tag in self.tags],
+            "published": self.published_at.isoformat(),
+            "updated": self.updated_at.isoformat(),
+            "created": self.created_at.isoformat(),
+            "word_count": self.word_count,
+            "reading_minutes": self.reading_minutes,
+        }
+        if now is not None:
+            data["status"] = "scheduled" if self.is_scheduled(now) else "published"
+        return data

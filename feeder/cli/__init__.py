@@ -1,0 +1,67 @@
+"""The ``feeder`` command. Each command is a thin wrapper over the Python API.
+
+Errors a user can fix (:class:`feeder.FeederError`) become one line on stderr
+and a non-zero exit code, here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from sqlalchemy.exc import OperationalError
+
+from feeder.errors import FeederError
+
+__all__ = ["cli", "main"]
+
+# sysexits.h EX_UNAVAILABLE: the database could not be reached.
+_EXIT_DATABASE = 69
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FeederError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            click.echo(
+                f"error: database: {reason}; check database_url and that the server is up",
+                err=True,
+            )
+            ctx.exit(_EXIT_DATABASE)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=True),
+    envvar="FEEDER_CONFIG",
+    default=None,
+    help="Path to feeder.toml (default: ./feeder.toml; env FEEDER_CONFIG).",
+)
+@click.option(
+    "--db",
+    "database_url",
+    default=None,
+    metavar="URL",
+    help="Database URL, overriding database_url and FEEDER_DATABASE_URL.",
+)
+@click.version_option(package_name="feeder", message="feeder %(version)s")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, database_url: str | None) -> None:
+    """Publish articles from a database as RSS 2.0 and Atom 1.0 feeds."""
+    ctx.obj = {"config": config_path, "db": database_url}
+
+
+def main() -> None:
+    cli(prog_name="feeder")
+
+
+# Commands register themselves on ``cli`` when their modules are imported.
+from feeder.cli import _articles, _site  # noqa: E402,F401  (import for side effect)

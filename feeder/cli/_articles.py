@@ -1,0 +1,202 @@
+"""Commands that change or show articles: add, list, show, edit, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from feeder.articles import Article
+from feeder.cli import cli
+from feeder.cli._common import echo_json, fmt_time, open_site, read_content
+
+
+def _print_added(article: Article, as_json: bool) -> None:
+    if as_json:
+        echo_json(article.to_dict())
+    else:
+        click.echo(f"{article.slug}\t{article.id}")
+
+
+@cli.command()
+@click.option("--title", required=True, help="Title (required).")
+@click.option("--slug", default=None, help="URL name; derived from the title when omitted.")
+@click.option("--link", default=None, metavar="URL", help="External URL the entry points to.")
+@click.option(
+    "--summary", default=None, help="Plain-text summary; derived from content if omitted."
+)
+@click.option("--author", default=None, metavar="NAME", help="Author name (default: the site's).")
+@click.option("--tag", "tags", multiple=True, metavar="TAG", help="A tag; repeat for several.")
+@click.option(
+    "--published",
+    default=None,
+    metavar="ISO-8601",
+    help="Publication time; in the future it schedules the article (default: now).",
+)
+@click.option(
+    "--updated", default=None, metavar="ISO-8601", help="Last update (default: published)."
+)
+@click.option(
+    "--id",
+    "uid",
+    default=None,
+    metavar="URI",
+    help="Keep an existing feed id instead of minting a tag: URI.",
+)
+@click.option(
+    "--content-file",
+    default=None,
+    metavar="PATH|-",
+    help="Read the HTML content from a file, or '-' for stdin.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the new article as JSON.")
+@click.pass_context
+def add(
+    ctx: click.Context,
+    title: str,
+    slug: str | None,
+    link: str | None,
+    summary: str | None,
+    author: str | None,
+    tags: tuple[str, ...],
+    published: str | None,
+    updated: str | None,
+    uid: str | None,
+    content_file: str | None,
+    as_json: bool,
+) -> None:
+    """Add an article and print its slug and permanent id."""
+    content = read_content(content_file) if content_file else ""
+    with open_site(ctx) as site:
+        article = site.add_article(
+            title,
+            slug=slug,
+            link=link,
+            summary=summary,
+            content=content,
+            author=author,
+            tags=tags,
+            published=published,
+            updated=updated,
+            id=uid,
+        )
+    _print_added(article, as_json)
+
+
+@cli.command("list")
+@click.option(
+    "--status",
+    type=click.Choice(["all", "published", "scheduled"]),
+    default="all",
+    show_default=True,
+    help="Which articles to list.",
+)
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@click.pass_context
+def list_(ctx: click.Context, status: Any, limit: int | None, as_json: bool) -> None:
+    """List articles, newest first."""
+    with open_site(ctx) as site:
+        articles = site.list_articles(status=status, limit=limit)
+        now = site.now()
+    if as_json:
+        echo_json([article.to_dict(now) for article in articles])
+        return
+    for article in articles:
+        state = "scheduled" if article.is_scheduled(now) else "published"
+        click.echo(f"{fmt_time(article.published_at)}  {state:<9}  {article.slug}  {article.title}")
+
+
+@cli.command()
+@click.argument("slug")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@click.pass_context
+def show(ctx: click.Context, slug: str, as_json: bool) -> None:
+    """Show one article."""
+    with open_site(ctx) as site:
+        article = site.get_article(slug)
+        now = site.now()
+    data = article.to_dict(now)
+    if as_json:
+        data["content"] = article.content
+        echo_json(data)
+        return
+    author = article.author.name if article.author else "-"
+    for label, value in [
+        ("title", article.title),
+        ("slug", article.slug),
+        ("id", article.id),
+        ("status", data["status"]),
+        ("url", article.url),
+        ("link", article.link or "-"),
+        ("author", author),
+        ("tags", ", ".join(t.name for t in article.tags) or "-"),
+        ("published", fmt_time(article.published_at)),
+        ("updated", fmt_time(article.updated_at)),
+        ("created", fmt_time(article.created_at)),
+        ("words", f"{article.word_count} ({article.reading_minutes} min read)"),
+        ("summary", article.summary),
+    ]:
+        click.echo(f"{label + ':':<11}{value}")
+
+
+@cli.command()
+@click.argument("slug")
+@click.option("--title", default=None, help="New title.")
+@click.option("--slug", "new_slug", default=None, help="New slug (the id stays the same).")
+@click.option("--link", default=None, metavar="URL", help="New external URL; '' removes it.")
+@click.option("--summary", default=None, help="New summary; '' derives it from the content.")
+@click.option("--author", default=None, metavar="NAME", help="New author; '' removes it.")
+@click.option("--tag", "tags", multiple=True, metavar="TAG", help="Replace the tags; repeatable.")
+@click.option("--clear-tags", is_flag=True, help="Remove all tags.")
+@click.option("--published", default=None, metavar="ISO-8601", help="New publication time.")
+@click.option(
+    "--content-file", default=None, metavar="PATH|-", help="New content from a file or stdin."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the article as JSON.")
+@click.pass_context
+def edit(
+    ctx: click.Context,
+    slug: str,
+    title: str | None,
+    new_slug: str | None,
+    link: str | None,
+    summary: str | None,
+    author: str | None,
+    tags: tuple[str, ...],
+    clear_tags: bool,
+    published: str | None,
+    content_file: str | None,
+    as_json: bool,
+) -> None:
+    """Change an article. Only the given fields change; the id never does."""
+    changes: dict[str, Any] = {}
+    for key, value in [
+        ("title", title),
+        ("new_slug", new_slug),
+        ("summary", summary),
+        ("published", published),
+    ]:
+        if value is not None:
+            changes[key] = value
+    if link is not None:
+        changes["link"] = link or None
+    if author is not None:
+        changes["author"] = author or None
+    if tags or clear_tags:
+        changes["tags"] = () if clear_tags else tags
+    if content_file is not None:
+        changes["content"] = read_content(content_file)
+    with open_site(ctx) as site:
+        article = site.edit_article(slug, **changes)
+    _print_added(article, as_json)
+
+
+@cli.command()
+@click.argument("slug")
+@click.pass_context
+def delete(ctx: click.Context, slug: str) -> None:
+    """Delete an article; it leaves the feeds on the next build."""
+    with open_site(ctx) as site:
+        article = site.delete_article(slug)
+    click.echo(f"deleted\t{article.slug}\t{article.id}")

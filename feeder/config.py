@@ -1,0 +1,309 @@
+"""Site settings: feeder.toml, then FEEDER_* environment variables, then flags.
+
+The result is a frozen :class:`Config`. Every problem is a :class:`ConfigError`
+whose message names the key and says what would be accepted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from feeder.errors import ConfigError
+from feeder.ids import check_authority
+
+__all__ = [
+    "CONFIG_NAME",
+    "AuthorConfig",
+    "Config",
+    "ContentConfig",
+    "ScheduleConfig",
+    "ServerConfig",
+    "load",
+]
+
+CONFIG_NAME = "feeder.toml"
+
+
+@dataclass(frozen=True)
+class AuthorConfig:
+    name: str = ""
+    email: str = ""
+    uri: str = ""
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    poll_interval: float = 2.0
+    rebuild_interval: float = 3600.0
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
+@dataclass(frozen=True)
+class ContentConfig:
+    max_content_bytes: int = 1_000_000
+    max_title_chars: int = 500
+    allow_iframes: bool = False
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a site needs; paths are absolute once loaded."""
+
+    title: str = "My feeder site"
+    description: str = ""
+    base_url: str = "http://127.0.0.1:8080/"
+    language: str = "en"
+    id_authority: str = ""
+    output_dir: Path = Path("public")
+    max_items: int = 50
+    database_url: str = ""
+    timezone: str = ""
+    author: AuthorConfig = field(default_factory=AuthorConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
+    content: ContentConfig = field(default_factory=ContentConfig)
+    # Where feeder.toml lives; relative paths in it are relative to this.
+    root: Path = Path(".")
+
+    @property
+    def authority(self) -> str:
+        """The tag: URI authority: ``id_authority``, else the host of ``base_url``."""
+        if self.id_authority:
+            return self.id_authority
+        host = urlsplit(self.base_url).hostname or ""
+        # An IP address is not a valid tag: authority (RFC 4151 section 2.1).
+        return "localhost" if not host or host.replace(".", "").isdigit() or ":" in host else host
+
+    @property
+    def feed_author(self) -> str:
+        return self.author.name or self.title
+
+    @property
+    def zone(self) -> ZoneInfo | None:
+        return ZoneInfo(self.timezone) if self.timezone else None
+
+    def url(self, path: str) -> str:
+        """The absolute public URL of ``path`` inside the output directory."""
+        return self.base_url + path.lstrip("/")
+
+
+_SECTIONS: dict[str, type] = {
+    "author": AuthorConfig,
+    "schedule": ScheduleConfig,
+    "server": ServerConfig,
+    "content": ContentConfig,
+}
+_TOP_LEVEL = {f.name for f in dataclasses.fields(Config)} - set(_SECTIONS) - {"root"}
+
+
+def load(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    must_exist: bool = True,
+) -> Config:
+    """Load settings from ``path`` (default ``./feeder.toml``), the environment and overrides.
+
+    ``overrides`` uses dotted keys (``"server.port"``) and wins over everything.
+    """
+    environ = os.environ if environ is None else environ
+    file = Path(path if path is not None else environ.get("FEEDER_CONFIG", CONFIG_NAME))
+    raw: dict[str, Any] = {}
+    if file.is_dir():
+        file = file / CONFIG_NAME
+    if file.exists():
+        try:
+            raw = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{file}: cannot be read: {exc}") from None
+    elif must_exist:
+        raise ConfigError(
+            f"{file} not found: run 'feeder init' to create a site, or pass --config PATH"
+        )
+    source = str(file)
+    flat = _flatten(raw, source)
+    for key in [
+        *sorted(_TOP_LEVEL),
+        *(f"{s}.{f.name}" for s, t in _SECTIONS.items() for f in dataclasses.fields(t)),
+    ]:
+        env_name = "FEEDER_" + key.replace(".", "_").upper()
+        if env_name in environ and environ[env_name] != "":
+            flat[key] = (environ[env_name], env_name)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            flat[key] = (value, f"--{key.rsplit('.', 1)[-1].replace('_', '-')}")
+    return _build(flat, file.resolve().parent)
+
+
+def _flatten(raw: dict[str, Any], source: str) -> dict[str, tuple[Any, str]]:
+    flat: dict[str, tuple[Any, str]] = {}
+    for key, value in raw.items():
+        if key in _SECTIONS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: [{key}] must be a table")
+            allowed = {f.name for f in dataclasses.fields(_SECTIONS[key])}
+            for sub, sub_value in value.items():
+                if sub not in allowed:
+                    raise ConfigError(
+                        f"{source}: unknown key '{key}.{sub}'; known keys in [{key}]: "
+                        + ", ".join(sorted(allowed))
+                    )
+                flat[f"{key}.{sub}"] = (sub_value, f"{source}: {key}.{sub}")
+        elif key in _TOP_LEVEL:
+            flat[key] = (value, f"{source}: {key}")
+        else:
+            raise ConfigError(
+                f"{source}: unknown key '{key}'; known keys: "
+                + ", ".join(sorted(_TOP_LEVEL | set(_SECTIONS)))
+            )
+    return flat
+
+
+def _coerce(value: Any, kind: Any, where: str) -> Any:
+    if kind in (str, "str"):
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: must be a string, got {value!r}")
+        return value
+    if kind in (bool, "bool"):
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in (
+            "1",
+            "true",
+            "yes",
+            "on",
+            "0",
+            "false",
+            "no",
+            "off",
+        ):
+            return value.lower() in ("1", "true", "yes", "on")
+        raise ConfigError(f"{where}: must be true or false, got {value!r}")
+    if kind in (int, "int"):
+        try:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: must be a whole number, got {value!r}") from None
+    if kind in (float, "float"):
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: must be a number, got {value!r}") from None
+    if kind in (Path, "Path"):
+        if not isinstance(value, str | os.PathLike) or str(value) == "":
+            raise ConfigError(f"{where}: must be a path, got {value!r}")
+        return Path(value)
+    raise AssertionError(kind)
+
+
+def _build(flat: dict[str, tuple[Any, str]], root: Path) -> Config:
+    top: dict[str, Any] = {}
+    sections: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
+    types = {f.name: f.type for f in dataclasses.fields(Config)}
+    for key, (value, where) in flat.items():
+        if "." in key:
+            section, sub = key.split(".", 1)
+            kind = {f.name: f.type for f in dataclasses.fields(_SECTIONS[section])}[sub]
+            sections[section][sub] = _coerce(value, kind, where)
+        else:
+            top[key] = _coerce(value, types[key], where)
+    config = Config(
+        **top,
+        **{name: _SECTIONS[name](**values) for name, values in sections.items()},
+        root=root,
+    )
+    return _validate(config, flat)
+
+
+def _where(flat: dict[str, tuple[Any, str]], key: str) -> str:
+    return flat[key][1] if key in flat else key
+
+
+def _validate(config: Config, flat: dict[str, tuple[Any, str]]) -> Config:
+    def fail(key: str, message: str) -> ConfigError:
+        return ConfigError(f"{_where(flat, key)}: {message}")
+
+    if not config.title.strip():
+        raise fail("title", "must not be empty")
+    parts = urlsplit(config.base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise fail(
+            "base_url",
+            f"must be an absolute http(s) URL like "
+            f"'https://example.org/blog/', got {config.base_url!r}",
+        )
+    base_url = config.base_url if config.base_url.endswith("/") else config.base_url + "/"
+    try:
+        check_authority(config.authority)
+    except ValueError as exc:
+        raise fail("id_authority", f"{exc}; use a domain you own, e.g. 'example.org'") from None
+    if config.max_items < 1:
+        raise fail("max_items", f"must be at least 1, got {config.max_items}")
+    if config.schedule.poll_interval <= 0:
+        raise fail("schedule.poll_interval", "must be a positive number of seconds")
+    if config.schedule.rebuild_interval <= 0:
+        raise fail("schedule.rebuild_interval", "must be a positive number of seconds")
+    if not 0 <= config.server.port <= 65535:
+        raise fail("server.port", f"must be between 0 and 65535, got {config.server.port}")
+    if config.content.max_content_bytes < 1 or config.content.max_title_chars < 1:
+        raise fail("content", "size limits must be positive")
+    if config.timezone:
+        try:
+            ZoneInfo(config.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise fail(
+                "timezone",
+                f"unknown time zone {config.timezone!r}; use an IANA name like 'Europe/Berlin'",
+            ) from None
+    output_dir = config.output_dir
+    if not output_dir.is_absolute():
+        output_dir = config.root / output_dir
+    database_url = config.database_url or f"sqlite:///{config.root / 'feeder.db'}"
+    database_url = _absolute_sqlite(database_url, config.root, fail)
+    return dataclasses.replace(
+        config, base_url=base_url, output_dir=output_dir, database_url=database_url
+    )
+
+
+def _absolute_sqlite(url: str, root: Path, fail: Any) -> str:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise fail(
+            "database_url",
+            f"not a database URL: {url!r}; use e.g. "
+            "'sqlite:///feeder.db' or 'postgresql+psycopg://user@host/db'",
+        ) from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise fail(
+            "database_url",
+            f"unsupported database {parsed.get_backend_name()!r}; use sqlite or postgresql",
+        )
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        path = Path(parsed.database)
+        if not path.is_absolute():
+            return parsed.set(database=str(root / path)).render_as_string(hide_password=False)
+    return url

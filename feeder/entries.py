@@ -1,0 +1,71 @@
+"""Plain data handed to renderers: no database, no I/O, tz-aware UTC datetimes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+__all__ = ["Channel", "Entry", "FeedLink", "Person", "SiteInfo", "TagRef"]
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str
+    email: str | None = None
+    uri: str | None = None
+
+
+@dataclass(frozen=True)
+class TagRef:
+    slug: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One article as every feed format sees it."""
+
+    id: str
+    slug: str
+    title: str
+    url: str
+    summary: str
+    content: str
+    author: Person | None
+    tags: tuple[TagRef, ...]
+    published: datetime
+    updated: datetime
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A feed's own metadata. ``updated`` is derived from its entries, never "now"."""
+
+    id: str
+    title: str
+    description: str
+    home_url: str
+    self_url: str
+    language: str
+    author: Person
+    updated: datetime
+
+
+@dataclass(frozen=True)
+class FeedLink:
+    """A published feed, as pages advertise it for autodiscovery."""
+
+    title: str
+    url: str
+    media_type: str
+
+
+@dataclass(frozen=True)
+class SiteInfo:
+    """What the HTML pages show about the site."""
+
+    title: str
+    description: str
+    language: str
+    home_url: str
+    feeds: tuple[FeedLink, ...]

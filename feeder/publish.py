@@ -1,0 +1,94 @@
+"""Writing the served directory: atomically, and only when bytes change.
+
+A file is written to a hidden temp file in the same directory, fsynced and
+renamed over the old one, so a reader (or a web server) sees either the old
+complete file or the new complete file, never a part. Unchanged files are not
+touched, so their mtime, ETag and Last-Modified stay put.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import time
+from pathlib import Path
+
+from feeder.errors import PublishError
+
+__all__ = ["TEMP_SUFFIX", "is_temp", "remove", "sweep_temp", "write_if_changed"]
+
+TEMP_SUFFIX = ".tmp"
+
+
+def is_temp(name: str) -> bool:
+    """Whether ``name`` is one of our in-flight temp files (never to be served)."""
+    return name.startswith(".") and name.endswith(TEMP_SUFFIX)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """Atomically replace ``path`` with ``data`` unless it already holds exactly that."""
+    try:
+        if path.stat().st_size == len(data) and path.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise PublishError(f"{path}: cannot be read: {exc.strerror}") from exc
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, path)
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise PublishError(
+            f"{path}: cannot be written: {exc.strerror or exc}; check that the output "
+            "directory exists and is writable"
+        ) from exc
+    return True
+
+
+def remove(path: Path) -> bool:
+    """Delete ``path`` if it exists; True when something was removed."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise PublishError(f"{path}: cannot be removed: {exc.strerror}") from exc
+    return True
+
+
+def sweep_temp(directory: Path, older_than: float = 3600.0) -> int:
+    """Remove temp files a killed writer left behind; returns how many."""
+    removed = 0
+    cutoff = time.time() - older_than
+    if not directory.is_dir():
+        return 0
+    for root, _dirs, files in os.walk(directory):
+        for name in files:
+            if is_temp(name):
+                path = Path(root, name)
+                with contextlib.suppress(OSError):
+                    if path.stat().st_mtime <= cutoff:
+                        path.unlink()
+                        removed += 1
+    return removed

@@ -1,0 +1,50 @@
+"""What both feedgen-based renderers share."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from feedgen.feed import FeedGenerator
+
+from feeder.entries import Channel, Entry, Person
+from feeder.text import clean_text
+
+GENERATOR = "feeder"
+GENERATOR_URI = "https://pypi.org/project/feeder/"
+
+
+def utc(value: datetime) -> datetime:
+    """Refuse naive datetimes here, with a message, before feedgen does without one."""
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r} reached the renderer")
+    return value.astimezone(UTC)
+
+
+def person(value: Person) -> dict[str, Any]:
+    data: dict[str, Any] = {"name": clean_text(value.name)}
+    if value.email:
+        data["email"] = clean_text(value.email)
+    if value.uri:
+        data["uri"] = clean_text(value.uri)
+    return data
+
+
+def generator(channel: Channel, media_type: str) -> FeedGenerator:
+    """A FeedGenerator with every channel field set, ``updated`` included."""
+    fg = FeedGenerator()
+    fg.id(channel.id)
+    fg.title(clean_text(channel.title))
+    # feedgen takes RSS <link> from the last link added: self first, then home.
+    fg.link(href=channel.self_url, rel="self", type=media_type)
+    fg.link(href=channel.home_url, rel="alternate", type="text/html")
+    fg.language(channel.language)
+    # feedgen would otherwise stamp "now" into every build.
+    fg.updated(utc(channel.updated))
+    fg.lastBuildDate(utc(channel.updated))
+    fg.generator(GENERATOR, uri=GENERATOR_URI)
+    return fg
+
+
+def summary_of(entry: Entry) -> str:
+    return clean_text(entry.summary) or clean_text(entry.title)

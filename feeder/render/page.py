@@ -1,0 +1,89 @@
+"""The human side: an index page and one page per article, plain HTML5."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from html import escape
+
+from feeder.entries import Entry, SiteInfo
+from feeder.text import clean_text
+
+__all__ = ["MEDIA_TYPE", "render_article", "render_index"]
+
+MEDIA_TYPE = "text/html"
+
+_STYLE = (
+    "body{font:1.05rem/1.6 system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem;"
+    "color:#222}a{color:#0645ad}header,footer{color:#555}ol{padding-left:1.2rem}"
+    "li{margin:.4rem 0}time{color:#666;font-size:.9em}img{max-width:100%}"
+    "pre{overflow:auto;background:#f6f6f6;padding:.6rem}"
+)
+
+
+def _text(value: str) -> str:
+    return escape(clean_text(value), quote=True)
+
+
+def _date(value: datetime) -> str:
+    return f'<time datetime="{value.isoformat()}">{value.strftime("%Y-%m-%d %H:%M")} UTC</time>'
+
+
+def _head(site: SiteInfo, title: str) -> str:
+    links = "".join(
+        f'<link rel="alternate" type="{feed.media_type}" title="{_text(feed.title)}" '
+        f'href="{_text(feed.url)}">\n'
+        for feed in site.feeds
+    )
+    return (
+        "<!DOCTYPE html>\n"
+        f'<html lang="{_text(site.language)}">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{_text(title)}</title>\n{links}<style>{_STYLE}</style>\n</head>\n<body>\n"
+    )
+
+
+def _feed_list(site: SiteInfo) -> str:
+    items = "".join(
+        f'<li><a href="{_text(feed.url)}">{_text(feed.title)}</a> '
+        f"<code>{_text(feed.url)}</code></li>\n"
+        for feed in site.feeds
+    )
+    return f"<ul>\n{items}</ul>\n"
+
+
+def render_index(site: SiteInfo, entries: Sequence[Entry]) -> bytes:
+    """The home page: feeds to subscribe to and the latest articles."""
+    latest = "".join(
+        f'<li><a href="{_text(entry.url)}">{_text(entry.title)}</a> {_date(entry.published)}</li>\n'
+        for entry in entries
+    )
+    body = (
+        f"<header><h1>{_text(site.title)}</h1>\n"
+        + (f"<p>{_text(site.description)}</p>\n" if site.description else "")
+        + "</header>\n<main>\n<h2>Subscribe</h2>\n"
+        + _feed_list(site)
+        + "<h2>Latest articles</h2>\n"
+        + (f"<ol>\n{latest}</ol>\n" if latest else "<p>Nothing published yet.</p>\n")
+        + "</main>\n"
+    )
+    return (_head(site, site.title) + body + "</body>\n</html>\n").encode()
+
+
+def render_article(site: SiteInfo, entry: Entry) -> bytes:
+    """A page for one article; its content is trusted to be sanitised already."""
+    meta = [f"Published {_date(entry.published)}"]
+    if entry.updated > entry.published:
+        meta.append(f"updated {_date(entry.updated)}")
+    if entry.author is not None:
+        meta.append(f"by {_text(entry.author.name)}")
+    tags = ", ".join(_text(tag.name) for tag in entry.tags)
+    body = (
+        f'<header><p><a href="{_text(site.home_url)}">{_text(site.title)}</a></p></header>\n'
+        f"<main>\n<article>\n<h1>{_text(entry.title)}</h1>\n"
+        f"<p>{', '.join(meta)}</p>\n"
+        + (f"<p>Tags: {tags}</p>\n" if tags else "")
+        + f"{clean_text(entry.content) or '<p>' + _text(entry.summary) + '</p>'}\n"
+        "</article>\n</main>\n<footer>\n<p>Subscribe:</p>\n" + _feed_list(site) + "</footer>\n"
+    )
+    return (_head(site, f"{entry.title} – {site.title}") + body + "</body>\n</html>\n").encode()

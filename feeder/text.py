@@ -1,0 +1,22 @@
+"""Plain-text hygiene shared by storage and rendering."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["clean_text", "has_forbidden"]
+
+# XML 1.0 allows #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF].
+# Everything else (C0 controls, lone surrogates, U+FFFE/U+FFFF) makes a feed
+# unparseable, so it is removed from every field on the way in and again on
+# the way out.
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def clean_text(value: str) -> str:
+    """``value`` without the characters XML 1.0 forbids."""
+    return _FORBIDDEN.sub("", value)
+
+
+def has_forbidden(value: str) -> bool:
+    return _FORBIDDEN.search(value) is not None
