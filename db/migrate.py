@@ -49,9 +49,29 @@ def upgrade(engine: Engine) -> bool:
     if current(engine) == head():
         return False
     config = _config()
-    with for_writing(engine).begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    with for_writing(engine).connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        driver = connection.connection.driver_connection
+        if sqlite:
+            assert driver is not None
+            # A table rebuild (Alembic batch mode) drops the old table; with foreign
+            # keys on, that cascades and silently empties the tables that reference
+            # it. The pragma only works outside a transaction, hence the driver level.
+            driver.execute("PRAGMA foreign_keys = OFF")
+        try:
+            with connection.begin():
+                if connection.dialect.name == "postgresql":
+                    connection.execute(
+                        text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK}
+                    )
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:
+                        raise RuntimeError(f"migration left dangling references: {broken[:5]}")
+        finally:
+            if sqlite:
+                assert driver is not None
+                driver.execute("PRAGMA foreign_keys = ON")
     return True

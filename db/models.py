@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import (
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -114,7 +115,7 @@ class State(Base):
     built_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Publication instant up to which the last build included articles.
     built_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    build_seconds: Mapped[float | None] = mapped_column()
+    build_seconds: Mapped[float | None] = mapped_column(Float)
     build_result: Mapped[str | None] = mapped_column(Text)
     last_error: Mapped[str | None] = mapped_column(Text)
     last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -5,25 +5,34 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, literal, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from db.models import Article, Removal, State
+from db.types import UTCDateTime
 
 __all__ = [
+    "UNREADABLE",
     "bump_revision",
     "changed_since",
+    "changed_since_query",
     "count_articles",
     "due_between",
+    "due_between_query",
     "get_state",
     "iter_published",
     "newest_published",
+    "newest_published_query",
     "next_due",
+    "published_query",
     "removed_since",
     "revision",
 ]
 
 STATE_PK = 1
+
+# What reading a row that another tool filled with nonsense raises (see db.types).
+UNREADABLE = (ValueError, TypeError, OverflowError)
 
 
 def get_state(session: Session, *, created_at: datetime | None = None) -> State:
@@ -55,19 +64,22 @@ def bump_revision(session: Session) -> int:
     return new
 
 
+def published_query(now: datetime) -> Select[Article]:
+    """Articles published at or before ``now``, newest first, ties by pk (newest first)."""
+    return (
+        select(Article)
+        .where(Article.published_at <= now)
+        .order_by(Article.published_at.desc(), Article.pk.desc())
+    )
+
+
+def newest_published_query(now: datetime, limit: int) -> Select[Article]:
+    return published_query(now).limit(limit)
+
+
 def newest_published(session: Session, now: datetime, limit: int) -> Sequence[Article]:
     """The newest ``limit`` articles published at or before ``now``; ties by pk."""
-    return (
-        session.execute(
-            select(Article)
-            .where(Article.published_at <= now)
-            .order_by(Article.published_at.desc(), Article.pk.desc())
-            .limit(limit)
-        )
-        .unique()
-        .scalars()
-        .all()
-    )
+    return session.execute(newest_published_query(now, limit)).unique().scalars().all()
 
 
 def iter_published(session: Session, now: datetime, batch: int = 500) -> Iterator[Article]:
@@ -76,9 +88,11 @@ def iter_published(session: Session, now: datetime, batch: int = 500) -> Iterato
     while True:
         query = select(Article).where(Article.published_at <= now)
         if last is not None:
+            # A row-value comparison is an index range condition on (published_at, pk),
+            # so each page starts where the last one ended instead of re-reading it.
             query = query.where(
-                (Article.published_at < last[0])
-                | ((Article.published_at == last[0]) & (Article.pk < last[1]))
+                tuple_(Article.published_at, Article.pk)
+                < tuple_(literal(last[0], UTCDateTime()), literal(last[1]))
             )
         rows = (
             session.execute(
@@ -90,28 +104,32 @@ def iter_published(session: Session, now: datetime, batch: int = 500) -> Iterato
         )
         if not rows:
             return
+        key = (rows[-1].published_at, rows[-1].pk)
+        if key == last:
+            # No progress: a value another tool stored (e.g. a number in SQLite) sorts
+            # differently from the instant it is read as. Stop rather than loop.
+            return
         yield from rows
-        last = (rows[-1].published_at, rows[-1].pk)
+        last = key
         session.expunge_all()
+
+
+def changed_since_query(revision: int) -> Select[Article]:
+    return select(Article).where(Article.revision > revision)
 
 
 def changed_since(session: Session, revision: int) -> Sequence[Article]:
     """Articles written after ``revision`` (indexed on the revision column)."""
-    return (
-        session.execute(select(Article).where(Article.revision > revision)).unique().scalars().all()
-    )
+    return session.execute(changed_since_query(revision)).unique().scalars().all()
+
+
+def due_between_query(after: datetime, until: datetime) -> Select[Article]:
+    return select(Article).where(Article.published_at > after, Article.published_at <= until)
 
 
 def due_between(session: Session, after: datetime, until: datetime) -> Sequence[Article]:
     """Articles whose publication instant falls in ``(after, until]``."""
-    return (
-        session.execute(
-            select(Article).where(Article.published_at > after, Article.published_at <= until)
-        )
-        .unique()
-        .scalars()
-        .all()
-    )
+    return session.execute(due_between_query(after, until)).unique().scalars().all()
 
 
 def removed_since(session: Session, revision: int) -> Sequence[Removal]:
@@ -120,12 +138,22 @@ def removed_since(session: Session, revision: int) -> Sequence[Removal]:
 
 def next_due(session: Session, now: datetime) -> datetime | None:
     """The earliest publication instant after ``now``: one index seek."""
-    return session.execute(
+    query = (
         select(Article.published_at)
         .where(Article.published_at > now)
         .order_by(Article.published_at)
-        .limit(1)
-    ).scalar()
+    )
+    try:
+        return session.execute(query.limit(1)).scalar()
+    except UNREADABLE:
+        pass
+    # SQLite sorts text that is no date after every real one: skip such values.
+    for pk in session.execute(query.with_only_columns(Article.pk)).scalars().all():
+        try:
+            return session.execute(select(Article.published_at).where(Article.pk == pk)).scalar()
+        except UNREADABLE:
+            continue
+    return None
 
 
 def count_articles(session: Session) -> int:

@@ -33,9 +33,37 @@ class UTCDateTime(TypeDecorator[datetime]):
             return value.replace(tzinfo=None)
         return value
 
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+        # SQLite stores whatever a writer sends. Another tool may well have written
+        # ISO 8601 with a 'T', a 'Z' or an offset, or Unix seconds: read those as the
+        # instants they name. Anything else raises UnreadableValue (a ValueError).
+        return _read_sqlite
+
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+class UnreadableValue(ValueError):
+    """A stored value that is not what its column type promises."""
+
+
+def _read_sqlite(value: object) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return datetime.fromtimestamp(value, UTC)
+        if isinstance(value, str):
+            parsed = datetime.fromisoformat(value.strip())
+            if parsed.tzinfo is None:
+                return parsed.replace(tzinfo=UTC)
+            return parsed.astimezone(UTC)
+    except (ValueError, OverflowError, OSError):
+        pass
+    raise UnreadableValue(f"{value!r} is not a date and time")

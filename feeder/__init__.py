@@ -18,6 +18,8 @@ from feeder.errors import InputError as InputError
 from feeder.errors import LockedError as LockedError
 from feeder.errors import NotFoundError as NotFoundError
 from feeder.errors import PublishError as PublishError
+from feeder.formats import Draft as Draft
+from feeder.importer import ImportReport as ImportReport
 from feeder.site import Site as Site
 from feeder.site import SiteStatus as SiteStatus
 
@@ -32,7 +34,9 @@ __all__ = [
     "Config",
     "ConfigError",
     "ConflictError",
+    "Draft",
     "FeederError",
+    "ImportReport",
     "InputError",
     "LockedError",
     "NotFoundError",

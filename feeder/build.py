@@ -16,8 +16,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urljoin
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Select, select
+from sqlalchemy.orm import Session
 
 from db import queries
 from db.engine import read_session, write_session
@@ -75,7 +77,8 @@ def entry_from_row(row: ArticleRow, config: Config) -> Entry:
         id=row.uid,
         slug=row.slug,
         title=row.title,
-        url=row.link or config.url(article_path(row.slug)),
+        # urljoin keeps absolute links and anchors a relative one another tool stored.
+        url=urljoin(config.base_url, row.link) if row.link else config.url(article_path(row.slug)),
         summary=row.summary,
         content=row.content,
         author=Person(author.name, author.email, author.uri) if author is not None else None,
@@ -108,6 +111,26 @@ class _Writer:
     def remove(self, relative: str) -> None:
         if remove(self.root / relative):
             self.removed.append(relative)
+
+
+def _load(session: Session, query: Select[ArticleRow], writer: _Writer) -> list[ArticleRow]:
+    """The rows ``query`` selects; a row another tool left unreadable is reported and skipped."""
+    try:
+        return list(session.execute(query).unique().scalars())
+    except queries.UNREADABLE:
+        session.expunge_all()
+    rows: list[ArticleRow] = []
+    for pk in session.execute(query.with_only_columns(ArticleRow.pk)).scalars().all():
+        try:
+            row = (
+                session.execute(select(ArticleRow).where(ArticleRow.pk == pk)).unique().scalar_one()
+            )
+        except queries.UNREADABLE as exc:
+            writer.errors.append(f"article #{pk} cannot be read and was left out: {exc}")
+            log.error("article #%s cannot be read: %s", pk, exc)
+        else:
+            rows.append(row)
+    return rows
 
 
 def _render_feed(
@@ -176,19 +199,26 @@ def run_build(engine: Engine, config: Config, *, now: datetime, full: bool = Fal
         full = full or state.built_revision < 0 or state.built_until is None
         newest = [
             entry_from_row(row, config)
-            for row in queries.newest_published(session, now, config.max_items)
+            for row in _load(session, queries.newest_published_query(now, config.max_items), writer)
         ]
         for spec in site_feeds(config):
             _render_feed(spec, config, newest, state.created_at, writer)
         writer.write(INDEX, render_index(site, newest))
         if full:
-            _full_pages(queries.iter_published(session, now), config, site, now, writer)
+            try:
+                _full_pages(queries.iter_published(session, now), config, site, now, writer)
+            except queries.UNREADABLE:
+                # Start over row by row; pages already written are not written twice.
+                session.expunge_all()
+                rows = _load(session, queries.published_query(now), writer)
+                _full_pages(rows, config, site, now, writer)
         else:
             assert state.built_until is not None
             touched: dict[int, ArticleRow] = {}
-            for row in queries.changed_since(session, state.built_revision):
+            for row in _load(session, queries.changed_since_query(state.built_revision), writer):
                 touched[row.pk] = row
-            for row in queries.due_between(session, min(state.built_until, now), now):
+            since = min(state.built_until, now)
+            for row in _load(session, queries.due_between_query(since, now), writer):
                 touched[row.pk] = row
             live = {row.slug for row in touched.values() if _has_page(row, now)}
             for row in touched.values():

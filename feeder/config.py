@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,6 +34,10 @@ __all__ = [
 ]
 
 CONFIG_NAME = "feeder.toml"
+
+# What feed validators accept in RSS <language> and Atom xml:lang (RFC 5646, simplified).
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+_EMAIL = re.compile(r"^[^@\s<>\"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,8 @@ _SECTIONS: dict[str, type] = {
     "server": ServerConfig,
     "content": ContentConfig,
 }
+# Overrides come from command-line flags; name the flag the user typed.
+_FLAGS = {"database_url": "--db"}
 _TOP_LEVEL = {f.name for f in dataclasses.fields(Config)} - set(_SECTIONS) - {"root"}
 
 
@@ -150,7 +157,7 @@ def load(
             flat[key] = (environ[env_name], env_name)
     for key, value in (overrides or {}).items():
         if value is not None:
-            flat[key] = (value, f"--{key.rsplit('.', 1)[-1].replace('_', '-')}")
+            flat[key] = (value, _FLAGS.get(key, f"--{key.rsplit('.', 1)[-1].replace('_', '-')}"))
     return _build(flat, file.resolve().parent)
 
 
@@ -268,8 +275,24 @@ def _validate(config: Config, flat: dict[str, tuple[Any, str]]) -> Config:
         raise fail("schedule.rebuild_interval", "must be a positive number of seconds")
     if not 0 <= config.server.port <= 65535:
         raise fail("server.port", f"must be between 0 and 65535, got {config.server.port}")
-    if config.content.max_content_bytes < 1 or config.content.max_title_chars < 1:
-        raise fail("content", "size limits must be positive")
+    for key in ("max_content_bytes", "max_title_chars"):
+        if getattr(config.content, key) < 1:
+            raise fail(f"content.{key}", f"must be at least 1, got {getattr(config.content, key)}")
+    if not _LANGUAGE.match(config.language):
+        raise fail(
+            "language", f"{config.language!r} is not a language tag; use e.g. 'en' or 'pt-BR'"
+        )
+    if config.author.email and not _EMAIL.match(config.author.email):
+        raise fail(
+            "author.email",
+            f"{config.author.email!r} is not an email address like 'ann@example.org'",
+        )
+    author_uri = urlsplit(config.author.uri)
+    if config.author.uri and (author_uri.scheme not in ("http", "https") or not author_uri.netloc):
+        raise fail(
+            "author.uri",
+            f"{config.author.uri!r} is not an absolute http(s) URL like 'https://example.org/ann'",
+        )
     if config.timezone:
         try:
             ZoneInfo(config.timezone)

@@ -39,8 +39,8 @@ def write_if_changed(path: Path, data: bytes) -> bool:
     try:
         if path.stat().st_size == len(data) and path.read_bytes() == data:
             return False
-    except FileNotFoundError:
-        pass
+    except (FileNotFoundError, NotADirectoryError):
+        pass  # nothing there yet; creating it below says what is wrong, if anything
     except OSError as exc:
         raise PublishError(f"{path}: cannot be read: {exc.strerror}") from exc
     temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")

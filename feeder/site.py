@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,13 +28,20 @@ from db.engine import read_session, write_session
 from db.models import Article as ArticleRow
 from db.models import Author, Removal, Tag
 from feeder import config as _config
+from feeder import feedimport, importer, sources
+from feeder._store import check_id as _check_id
+from feeder._store import normalise_tags as _normalise_tags
+from feeder._store import slug_taken as _slug_taken
+from feeder._store import unique_slug as _unique_slug
+from feeder._store import unique_uid as _unique_uid
 from feeder.articles import Article
 from feeder.build import BuildReport, article_path, run_build
 from feeder.config import Config
 from feeder.content import derive_summary, sanitize_html
 from feeder.entries import Person
-from feeder.errors import ConflictError, InputError, NotFoundError
+from feeder.errors import ConflictError, FeederError, InputError, NotFoundError
 from feeder.fields import check_link, check_title, parse_when
+from feeder.formats import Draft
 from feeder.ids import check_slug, mint_tag_uri, slugify
 from feeder.text import clean_text
 
@@ -285,6 +292,7 @@ class Site:
                 uid = _unique_uid(session, mint_tag_uri(self.config.authority, now, slug))
             elif session.execute(select(ArticleRow.pk).where(ArticleRow.uid == uid)).first():
                 raise ConflictError(f"id: {uid!r} is already used by another article")
+            content = self._resolve_urls(content, slug, link)
             revision = queries.bump_revision(session)
             row = ArticleRow(
                 uid=uid,
@@ -340,6 +348,10 @@ class Site:
         tag_pairs = _normalise_tags(tags) if tags is not _UNSET else None
         with self._writing() as session:
             row = _by_slug(session, slug)
+            if "content" in changes:
+                changes["content"] = self._resolve_urls(
+                    changes["content"], changes.get("slug", row.slug), changes.get("link", row.link)
+                )
             # A summary derived from the old content follows the new content.
             follows_content = row.summary == derive_summary(row.content)
             if "content" in changes and "summary" not in changes and follows_content:
@@ -410,7 +422,7 @@ class Site:
                 f"content: {size} bytes is over the limit of {limit}; shorten it or raise "
                 "content.max_content_bytes in feeder.toml"
             )
-        return sanitize_html(html)
+        return sanitize_html(html, allow_iframes=self.config.content.allow_iframes)
 
     def _author(self, session: Session, author: str | Person | None) -> Author | None:
         if author is None:
@@ -432,6 +444,119 @@ class Site:
         elif isinstance(author, Person) and (email, uri) != (row.email, row.uri):
             row.email, row.uri = email, uri
         return row
+
+    # -- daemon support ----------------------------------------------------------
+    # What ``feeder run`` (the ``jobs`` package) needs from the database, kept
+    # together here so that jobs never touches the tables itself.
+
+    def with_config(self, config: Config) -> Site:
+        """The same database and clock with other settings (a reloaded feeder.toml)."""
+        return Site(config, self.engine, self._clock)
+
+    def pending(self) -> bool:
+        """Whether articles changed since the last build.
+
+        The daemon asks this every poll interval, so it is one primary-key read
+        on a plain connection: no ORM session, no scan, whatever the site's size.
+        """
+        from db.models import State  # kept local: only this method reads State directly
+
+        query = select(State.revision, State.built_revision).where(State.pk == queries.STATE_PK)
+        with self.engine.connect() as connection:
+            row = connection.execute(query).one_or_none()
+        return row is not None and row.revision != row.built_revision
+
+    def next_unpublished(self) -> datetime | None:
+        """The earliest publication instant the last build has not covered yet.
+
+        Counting from the last build rather than from now matters: an article
+        that came due while that build ran is still returned (in the past), so
+        the daemon builds again at once instead of missing it.
+        """
+        with read_session(self.engine) as session:
+            state = queries.get_state(session)
+            covered = state.built_until if state.built_until is not None else self.now()
+            return queries.next_due(session, covered)
+
+    def record_daemon(self, pid: int, host: str) -> None:
+        """Note that the daemon ``pid`` on ``host`` publishes this site and is alive now."""
+        with write_session(self.engine) as session:
+            state = queries.get_state(session)
+            state.daemon_pid, state.daemon_host = pid, host
+            state.daemon_heartbeat = self.now()
+
+    def clear_daemon(self, pid: int, host: str) -> None:
+        """Note that the daemon ``pid`` stopped (unless another one took over since)."""
+        with write_session(self.engine) as session:
+            state = queries.get_state(session)
+            if (state.daemon_pid, state.daemon_host) == (pid, host):
+                state.daemon_pid = state.daemon_host = state.daemon_heartbeat = None
+
+    def record_error(self, message: str) -> None:
+        """Keep ``message`` as the last error, for ``feeder status``."""
+        with write_session(self.engine) as session:
+            state = queries.get_state(session)
+            state.last_error, state.last_error_at = message, self.now()
+
+    # -- importing (feeder import, feeder import-feed) -------------------------------
+    # Thin wrappers over feeder.importer, which keeps the rules of add_article and
+    # edit_article for many articles at a time.
+
+    def import_paths(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        *,
+        format: str | None = None,
+        stdin: BinaryIO | None = None,
+        strict: bool = False,
+        dry_run: bool = False,
+        progress: importer.Progress | None = None,
+    ) -> importer.ImportReport:
+        """Import Markdown, HTML, text and JSON Lines files, directories and ``-`` (stdin).
+
+        Importing the same input again changes nothing. Bad inputs are reported
+        in the result and skipped; with ``strict`` the first one raises and
+        nothing is stored. ``dry_run`` reports what would happen.
+        """
+        drafts = sources.drafts_from_paths(paths, format=format, stdin=stdin)
+        return self.import_drafts(drafts, strict=strict, dry_run=dry_run, progress=progress)
+
+    def import_feed(
+        self,
+        source: str,
+        *,
+        strict: bool = False,
+        dry_run: bool = False,
+        progress: importer.Progress | None = None,
+    ) -> importer.ImportReport:
+        """Import the entries of an RSS, Atom or JSON feed (a URL or a file), keeping their ids."""
+        drafts = feedimport.drafts_from_feed(source)
+        return self.import_drafts(drafts, strict=strict, dry_run=dry_run, progress=progress)
+
+    def import_drafts(
+        self,
+        drafts: Iterable[Draft | FeederError],
+        *,
+        strict: bool = False,
+        dry_run: bool = False,
+        progress: importer.Progress | None = None,
+    ) -> importer.ImportReport:
+        """Import article drafts made by a script (errors in the stream count as rejected)."""
+        return importer.run(
+            self.engine,
+            self.config,
+            drafts,
+            now=self.now(),
+            strict=strict,
+            dry_run=dry_run,
+            progress=progress,
+        )
+
+    def _resolve_urls(self, html: str, slug: str, link: str | None) -> str:
+        """Sanitised ``html`` with relative URLs made absolute against the article's URL."""
+        return sanitize_html(
+            html, base_url=self.url_of(slug, link), allow_iframes=self.config.content.allow_iframes
+        )
 
 
 class _ConflictGuard:
@@ -475,51 +600,6 @@ def _by_slug(session: Session, slug: str) -> ArticleRow:
     if row is None:
         raise NotFoundError(f"slug: no article {slug!r}; 'feeder list' shows the slugs")
     return row
-
-
-def _slug_taken(session: Session, slug: str) -> bool:
-    return session.execute(select(ArticleRow.pk).where(ArticleRow.slug == slug)).first() is not None
-
-
-def _unique_slug(session: Session, base: str) -> str:
-    candidate, n = base, 1
-    while _slug_taken(session, candidate):
-        n += 1
-        candidate = f"{base}-{n}"
-    return candidate
-
-
-def _unique_uid(session: Session, base: str) -> str:
-    """A tag URI nobody used before, also among removed articles (ids are never reused)."""
-
-    def taken(uid: str) -> bool:
-        in_articles = select(func.count()).where(ArticleRow.uid == uid).scalar_subquery()
-        in_removals = select(func.count()).where(Removal.uid == uid).scalar_subquery()
-        return bool(session.execute(select(in_articles + in_removals)).scalar())
-
-    candidate, n = base, 1
-    while taken(candidate):
-        n += 1
-        candidate = f"{base}-{n}"
-    return candidate
-
-
-def _check_id(value: str) -> str:
-    uid = clean_text(value).strip()
-    if not uid or any(ch.isspace() for ch in uid) or ":" not in uid:
-        raise InputError(f"id: {value!r} is not a URI; use e.g. 'tag:example.org,2026:/post/1'")
-    return uid
-
-
-def _normalise_tags(names: Iterable[str]) -> list[tuple[str, str]]:
-    pairs: dict[str, str] = {}
-    for raw in names:
-        name = " ".join(clean_text(raw).split())
-        slug = slugify(name, max_length=100)
-        if not slug:
-            raise InputError(f"tag: {raw!r} has no letters or digits; use a word like 'python'")
-        pairs.setdefault(slug, name)
-    return sorted(pairs.items())
 
 
 def _tags(session: Session, pairs: Sequence[tuple[str, str]]) -> list[Tag]:

@@ -64,4 +64,4 @@ def main() -> None:
 
 
 # Commands register themselves on ``cli`` when their modules are imported.
-from feeder.cli import _articles, _site  # noqa: E402,F401  (import for side effect)
+from feeder.cli import _articles, _daemon, _import, _site  # noqa: E402,F401  (import for side effect)

@@ -6,9 +6,26 @@ from typing import Any
 
 import click
 
+from feeder import formats
 from feeder.articles import Article
 from feeder.cli import cli
 from feeder.cli._common import echo_json, fmt_time, open_site, read_content
+
+_CONTENT_FORMATS = ("md", "html", "text")
+_FORMAT = click.option(
+    "--format",
+    "kind",
+    type=click.Choice(_CONTENT_FORMATS),
+    default=None,
+    help="What --content-file holds (default: from its extension, else html).",
+)
+
+
+def _content(path: str, kind: str | None) -> str:
+    """The content file as HTML, converted from Markdown or text when it is that."""
+    guessed = formats.format_of(path) if path != "-" else None
+    kind = kind or (guessed if guessed in _CONTENT_FORMATS else "html")
+    return formats.to_html(read_content(path), kind, "stdin" if path == "-" else path)
 
 
 def _print_added(article: Article, as_json: bool) -> None:
@@ -47,8 +64,9 @@ def _print_added(article: Article, as_json: bool) -> None:
     "--content-file",
     default=None,
     metavar="PATH|-",
-    help="Read the HTML content from a file, or '-' for stdin.",
+    help="Read the content (Markdown, HTML or text) from a file, or '-' for stdin.",
 )
+@_FORMAT
 @click.option("--json", "as_json", is_flag=True, help="Print the new article as JSON.")
 @click.pass_context
 def add(
@@ -63,10 +81,11 @@ def add(
     updated: str | None,
     uid: str | None,
     content_file: str | None,
+    kind: str | None,
     as_json: bool,
 ) -> None:
     """Add an article and print its slug and permanent id."""
-    content = read_content(content_file) if content_file else ""
+    content = _content(content_file, kind) if content_file else ""
     with open_site(ctx) as site:
         article = site.add_article(
             title,
@@ -153,6 +172,7 @@ def show(ctx: click.Context, slug: str, as_json: bool) -> None:
 @click.option(
     "--content-file", default=None, metavar="PATH|-", help="New content from a file or stdin."
 )
+@_FORMAT
 @click.option("--json", "as_json", is_flag=True, help="Print the article as JSON.")
 @click.pass_context
 def edit(
@@ -167,6 +187,7 @@ def edit(
     clear_tags: bool,
     published: str | None,
     content_file: str | None,
+    kind: str | None,
     as_json: bool,
 ) -> None:
     """Change an article. Only the given fields change; the id never does."""
@@ -186,7 +207,7 @@ def edit(
     if tags or clear_tags:
         changes["tags"] = () if clear_tags else tags
     if content_file is not None:
-        changes["content"] = read_content(content_file)
+        changes["content"] = _content(content_file, kind)
     with open_site(ctx) as site:
         article = site.edit_article(slug, **changes)
     _print_added(article, as_json)

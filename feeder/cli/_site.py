@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
+import jobs
 from feeder.cli import cli
 from feeder.cli._common import echo_json, fmt_time, open_site
+from feeder.feeds import site_feeds
 from feeder.site import Site
 
 
@@ -51,13 +53,25 @@ def init(
 
 @cli.command()
 @click.option("--full", is_flag=True, help="Re-render every page, not only what changed.")
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to wait for a build already running (a daemon's, say) before giving up.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def build(ctx: click.Context, full: bool, as_json: bool) -> None:
-    """Write the feeds and pages; files whose bytes did not change are not touched."""
+def build(ctx: click.Context, full: bool, wait: float, as_json: bool) -> None:
+    """Write the feeds and pages; files whose bytes did not change are not touched.
+
+    Safe to run while 'feeder run' is running: builds take turns.
+    """
     with open_site(ctx) as site:
-        report = site.build(full=full)
-        feeds = [site.config.url(path) for path in ("rss.xml", "atom.xml")]
+        lock = jobs.publish_lock(site, jobs.owner("feeder build"))
+        report = jobs.build_exclusively(site, lock, full=full, wait=wait)
+        feeds = [site.config.url(spec.path) for spec in site_feeds(site.config)]
     if as_json:
         echo_json(
             {
@@ -84,10 +98,15 @@ def build(ctx: click.Context, full: bool, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
-    """Show the last build, the last error and the next scheduled publication."""
+    """Show the daemon, the last build, the last error and the next scheduled publication."""
     with open_site(ctx) as site:
         state = site.status()
+        now = site.now()
+    daemon = jobs.daemon_info(state, now)
     data = {
+        "daemon": daemon.describe(now),
+        "daemon_running": daemon.running,
+        "daemon_pid": daemon.pid,
         "articles": state.articles,
         "revision": state.revision,
         "pending_changes": state.revision != state.built_revision,
@@ -101,5 +120,6 @@ def status(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         echo_json(data)
         return
+    del data["daemon_running"], data["daemon_pid"]  # the text line says it
     for key, value in data.items():
         click.echo(f"{key.replace('_', ' ') + ':':<20}{'-' if value is None else value}")

@@ -33,12 +33,12 @@ def person(value: Person) -> dict[str, Any]:
 def generator(channel: Channel, media_type: str) -> FeedGenerator:
     """A FeedGenerator with every channel field set, ``updated`` included."""
     fg = FeedGenerator()
-    fg.id(channel.id)
+    fg.id(clean_text(channel.id))
     fg.title(clean_text(channel.title))
     # feedgen takes RSS <link> from the last link added: self first, then home.
-    fg.link(href=channel.self_url, rel="self", type=media_type)
-    fg.link(href=channel.home_url, rel="alternate", type="text/html")
-    fg.language(channel.language)
+    fg.link(href=clean_text(channel.self_url), rel="self", type=media_type)
+    fg.link(href=clean_text(channel.home_url), rel="alternate", type="text/html")
+    fg.language(clean_text(channel.language))
     # feedgen would otherwise stamp "now" into every build.
     fg.updated(utc(channel.updated))
     fg.lastBuildDate(utc(channel.updated))

@@ -21,9 +21,9 @@ def render_atom(channel: Channel, entries: Sequence[Entry]) -> bytes:
     fg.author(person(channel.author))
     for entry in entries:
         fe = fg.add_entry(order="append")
-        fe.id(entry.id)
+        fe.id(clean_text(entry.id))
         fe.title(clean_text(entry.title))
-        fe.link(href=entry.url, rel="alternate", type="text/html")
+        fe.link(href=clean_text(entry.url), rel="alternate", type="text/html")
         if entry.author is not None:
             fe.author(person(entry.author))
         fe.summary(summary_of(entry))
@@ -31,6 +31,6 @@ def render_atom(channel: Channel, entries: Sequence[Entry]) -> bytes:
         fe.published(utc(entry.published))
         fe.updated(utc(entry.updated))
         for tag in entry.tags:
-            fe.category(term=tag.slug, label=clean_text(tag.name))
+            fe.category(term=clean_text(tag.slug), label=clean_text(tag.name))
     data: bytes = fg.atom_str(pretty=True)
     return data

@@ -1,8 +1,12 @@
-"""RSS 2.0 with content:encoded, dc:creator and an atom:link to itself."""
+"""RSS 2.0 with content:encoded, dc:creator, dcterms:modified and an atom:link to itself."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from feedgen.ext.base import BaseEntryExtension, BaseExtension
 
 from feeder.entries import Channel, Entry
 from feeder.render._common import generator, summary_of, utc
@@ -11,23 +15,48 @@ from feeder.text import clean_text
 __all__ = ["MEDIA_TYPE", "render_rss"]
 
 MEDIA_TYPE = "application/rss+xml"
+_DCTERMS = "http://purl.org/dc/terms/"
+
+
+class _Dcterms(BaseExtension):  # type: ignore[misc]
+    def extend_ns(self) -> dict[str, str]:
+        return {"dcterms": _DCTERMS}
+
+
+class _DctermsEntry(BaseEntryExtension):  # type: ignore[misc]
+    """RSS 2.0 has no per-item update date; dcterms:modified carries it (W3CDTF)."""
+
+    def __init__(self) -> None:
+        self._modified: datetime | None = None
+
+    def modified(self, value: datetime) -> None:
+        self._modified = value
+
+    def extend_rss(self, item: Any) -> Any:
+        if self._modified is not None:
+            element = item.makeelement(f"{{{_DCTERMS}}}modified", {})
+            element.text = self._modified.isoformat()
+            item.append(element)
+        return item
 
 
 def render_rss(channel: Channel, entries: Sequence[Entry]) -> bytes:
     """The RSS document for ``entries``, newest first as given. Same input, same bytes."""
     fg = generator(channel, MEDIA_TYPE)
     fg.load_extension("dc", atom=False, rss=True)
+    fg.register_extension("dcterms", _Dcterms, _DctermsEntry, atom=False, rss=True)
     fg.description(clean_text(channel.description) or clean_text(channel.title))
     for entry in entries:
         fe = fg.add_entry(order="append")
-        fe.guid(entry.id, permalink=False)
+        fe.guid(clean_text(entry.id), permalink=False)
         fe.title(clean_text(entry.title))
-        fe.link(href=entry.url)
+        fe.link(href=clean_text(entry.url))
         # RSS <author> must be an email address; dc:creator carries a name.
-        fe.dc.dc_creator((entry.author or channel.author).name)
+        fe.dc.dc_creator(clean_text((entry.author or channel.author).name))
         fe.description(summary_of(entry))
         fe.content(clean_text(entry.content) or summary_of(entry))
         fe.pubDate(utc(entry.published))
+        fe.dcterms.modified(utc(entry.updated))
         for tag in entry.tags:
             fe.category(term=clean_text(tag.name))
     data: bytes = fg.rss_str(pretty=True)

@@ -1,0 +1,301 @@
+"""``feeder run``: the daemon's life, from standby to leading to a clean exit.
+
+1. Load the settings; a bad config stops it here, before anything starts.
+2. Standby until it holds the daemon lock (a second daemon waits here, and
+   takes over within ``STANDBY_POLL_SECONDS`` of the first one dying).
+3. Lead: start the HTTP server, the publisher thread and the timers, build at
+   once (publishing whatever came due while no daemon ran), then wait for
+   signals. SIGHUP reloads feeder.toml; a broken file is logged and the old
+   settings kept.
+4. On SIGTERM or SIGINT: stop the timers, let the running build finish or
+   abandon it (no temp file is left either way), stop the server, exit 0, all
+   within ``STOP_SECONDS``.
+
+The daemon records its pid, host and a heartbeat in the database for
+``feeder status`` (see :func:`daemon_info`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from feeder.config import CONFIG_NAME, Config
+from feeder.config import load as load_config
+from feeder.errors import ConfigError, FeederError
+from feeder.feeds import site_feeds
+from feeder.site import Site, SiteStatus
+from jobs.lock import Lock, daemon_lock, owner, publish_lock
+from jobs.logs import LogSettings, Throttle, configure
+from jobs.publisher import Publisher
+from jobs.scheduler import HEARTBEAT_SECONDS, Schedule, schedule_publisher
+from jobs.server import OutputFiles, Server, media_types
+from jobs.signals import Signals
+from jobs.worker import WorkerBuilder, describe_error
+
+__all__ = [
+    "STALE_AFTER_SECONDS",
+    "Daemon",
+    "DaemonInfo",
+    "RunOptions",
+    "daemon_info",
+    "load_settings",
+]
+
+log = logging.getLogger("feeder.daemon")
+
+STANDBY_POLL_SECONDS = 0.5
+# How long SIGTERM waits for a running build before abandoning it; the whole
+# stop (timers, build, server, bookkeeping) stays under five seconds.
+BUILD_GRACE_SECONDS = 2.0
+STALE_AFTER_SECONDS = 3 * HEARTBEAT_SECONDS
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What ``feeder run`` was asked to do."""
+
+    config: str | None = None  # feeder.toml (None: $FEEDER_CONFIG or ./feeder.toml)
+    database_url: str | None = None
+    host: str | None = None
+    port: int | None = None
+    serve: bool = True
+    logs: LogSettings = dataclasses.field(default_factory=LogSettings)
+
+
+def load_settings(options: RunOptions) -> Config:
+    """feeder.toml, then FEEDER_* variables, then the command line."""
+    return load_config(
+        options.config,
+        overrides={
+            "database_url": options.database_url,
+            "server.host": options.host,
+            "server.port": options.port,
+        },
+    )
+
+
+class Daemon:
+    """One ``feeder run`` process."""
+
+    def __init__(self, options: RunOptions, *, out: Callable[[str], None] = print) -> None:
+        self.options = options
+        self.signals = Signals()
+        self._out = out
+        self._pid = os.getpid()
+        self._host = socket.gethostname()
+        self._lost = threading.Event()
+        self._db_errors = Throttle()
+        self.site: Site | None = None
+
+    def run(self) -> int:
+        """Run until asked to stop; the exit status (0)."""
+        configure(self.options.logs)
+        config = load_settings(self.options)
+        self.signals.install()
+        try:
+            self.site = Site.open(config)
+            lock = daemon_lock(self.site, owner("feeder run"))
+            try:
+                while self._standby(lock):
+                    self._lead(lock)
+                    self._lost.clear()
+            finally:
+                lock.close()
+                self.site.close()
+        finally:
+            self.signals.restore()
+        log.info("stopped")
+        return 0
+
+    # -- standby -----------------------------------------------------------------
+
+    def _standby(self, lock: Lock) -> bool:
+        """Wait for the daemon lock; False when asked to stop first."""
+        announced = False
+        errors = Throttle()
+        while not self.signals.stopping.is_set():
+            if self.signals.take_reload():
+                self._reload(None)
+            try:
+                if lock.try_acquire():
+                    return True
+            except (SQLAlchemyError, FeederError) as exc:
+                line = errors.failed(describe_error(exc))
+                if line:
+                    log.error("cannot take the daemon lock: %s", line)
+            else:
+                if not announced:
+                    log.info(
+                        "standby: this site is published by %s; waiting to take over",
+                        lock.holder() or "another daemon",
+                    )
+                    announced = True
+            self.signals.wait(STANDBY_POLL_SECONDS)
+        return False
+
+    # -- leading -------------------------------------------------------------------
+
+    def _lead(self, lock: Lock) -> None:
+        assert self.site is not None
+        site, config = self.site, self.site.config
+        log.info("publishing %s into %s", config.root / CONFIG_NAME, config.output_dir)
+        files = OutputFiles(config.output_dir, media_types(config))
+        server = (
+            Server(files, config.server.host, config.server.port) if self.options.serve else None
+        )
+        publisher = Publisher(
+            site,
+            WorkerBuilder(self.options.logs),
+            publish_lock=publish_lock(site, owner("feeder run")),
+        )
+        schedule = schedule_publisher(publisher, heartbeat=lambda: self._heartbeat(lock))
+        try:
+            if server is not None:
+                server.start()
+            self._heartbeat(lock)
+            publisher.start()
+            # An incremental build publishes everything that came due while no daemon
+            # ran; a missing index means the output directory is new or was wiped.
+            missing = not (config.output_dir / "index.html").exists()
+            publisher.request(full=missing, reason="start")
+            schedule.start(
+                poll_interval=config.schedule.poll_interval,
+                rebuild_interval=config.schedule.rebuild_interval,
+            )
+            self._announce(config, server)
+            while not self.signals.stopping.is_set() and not self._lost.is_set():
+                self.signals.wait(1.0)
+                if self.signals.take_reload():
+                    self._reload((publisher, schedule, files))
+        finally:
+            schedule.shutdown()
+            if server is not None:
+                server.begin_stop()
+            publisher.stop(BUILD_GRACE_SECONDS)
+            if server is not None:
+                server.stop(timeout=1.0)
+            self._forget(publisher.site)
+            lock.release()
+
+    def _announce(self, config: Config, server: Server | None) -> None:
+        if server is not None:
+            self._out(f"feeder: serving {config.output_dir} at {server.url()}")
+            for spec in site_feeds(config):
+                self._out(f"  {spec.format.label + ':':<10}{server.url(spec.path)}")
+        else:
+            self._out(f"feeder: publishing into {config.output_dir} (--no-serve)")
+            for spec in site_feeds(config):
+                self._out(f"  {spec.format.label + ':':<10}{config.url(spec.path)}")
+
+    def _heartbeat(self, lock: Lock) -> None:
+        """Confirm the daemon lock is still ours, and say so in the database."""
+        if not lock.still_held():
+            lock.release()
+            try:
+                taken = lock.try_acquire()
+            except (SQLAlchemyError, FeederError) as exc:
+                log.warning("cannot confirm the daemon lock: %s", describe_error(exc))
+                return  # nobody can build without the database; check again next time
+            if not taken:
+                log.error("lost the daemon lock to %s; stepping down", lock.holder() or "?")
+                self._lost.set()
+                self.signals.wake.set()
+                return
+            log.warning("the daemon lock was lost (connection closed?) and taken again")
+        assert self.site is not None
+        try:
+            self.site.record_daemon(self._pid, self._host)
+        except SQLAlchemyError as exc:
+            line = self._db_errors.failed(describe_error(exc))
+            if line:
+                log.warning("cannot record the heartbeat: %s", line)
+        else:
+            self._db_errors.recovered()
+
+    def _forget(self, site: Site) -> None:
+        """Clear the daemon's pid in the database, giving up after half a second."""
+
+        def clear() -> None:
+            with contextlib.suppress(SQLAlchemyError):  # else the heartbeat goes stale
+                site.clear_daemon(self._pid, self._host)
+
+        thread = threading.Thread(target=clear, name="forget", daemon=True)
+        thread.start()
+        thread.join(0.5)
+
+    # -- reloading -----------------------------------------------------------------
+
+    def _reload(self, running: tuple[Publisher, Schedule, OutputFiles] | None) -> None:
+        assert self.site is not None
+        old = self.site.config
+        try:
+            new = load_settings(self.options)
+        except ConfigError as exc:
+            log.error("reload failed, keeping the previous settings: %s", exc)
+            return
+        if new.database_url != old.database_url:
+            log.warning("database_url changed: restart feeder run to use the new database")
+            new = dataclasses.replace(new, database_url=old.database_url)
+        if new.server != old.server and self.options.serve:
+            log.warning("server.host and server.port changes take effect on restart")
+        self.site = self.site.with_config(new)
+        if running is not None:
+            publisher, schedule, files = running
+            publisher.site = self.site
+            schedule.set_intervals(
+                poll_interval=new.schedule.poll_interval,
+                rebuild_interval=new.schedule.rebuild_interval,
+            )
+            files.configure(new.output_dir, media_types(new))
+            publisher.request(full=True, reason="reload")
+        log.info("reloaded %s", new.root / CONFIG_NAME)
+
+
+@dataclass(frozen=True)
+class DaemonInfo:
+    """Whether a daemon publishes the site, as far as the database can tell."""
+
+    running: bool
+    pid: int | None
+    host: str | None
+    heartbeat: datetime | None
+
+    def describe(self, now: datetime) -> str:
+        if self.pid is None or self.heartbeat is None:
+            return "not running"
+        age = max(0, int((now - self.heartbeat).total_seconds()))
+        where = f"pid {self.pid} on {self.host}"
+        if self.running:
+            return f"running ({where}, alive {age} s ago)"
+        return f"not running (last seen: {where}, {age} s ago)"
+
+
+def daemon_info(status: SiteStatus, now: datetime) -> DaemonInfo:
+    """Running means a fresh heartbeat, and on this host also a live process."""
+    pid, host, heartbeat = status.daemon_pid, status.daemon_host, status.daemon_heartbeat
+    if pid is None or heartbeat is None:
+        return DaemonInfo(False, None, None, None)
+    running = now - heartbeat <= timedelta(seconds=STALE_AFTER_SECONDS)
+    if running and host == socket.gethostname():
+        running = _process_exists(pid)
+    return DaemonInfo(running, pid, host, heartbeat)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True

@@ -1,0 +1,290 @@
+"""The daemon's single writer: one thread runs every build, one at a time.
+
+Scheduler jobs and signals never build themselves; they *ask* (:meth:`Publisher.request`)
+and return at once. Asks that arrive while a build runs are merged into one
+follow-up build, a full build winning over an incremental one. So two builds
+never overlap in one daemon, and a date-triggered job is never skipped because
+an earlier instance of it is still building (which APScheduler's
+``max_instances=1`` would otherwise do, silently dropping a publication).
+
+After every build, successful or not, the ``next-due`` timer is re-armed for
+the earliest article the last build has not covered. A failed build is retried
+with a growing delay (poll interval, doubled up to 30 s) until it succeeds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from feeder.build import BuildReport
+from feeder.errors import LockedError
+from feeder.publish import sweep_temp
+from feeder.site import Site
+from jobs.lock import Lock
+from jobs.logs import Throttle
+from jobs.worker import Builder, BuildFailed, WorkerDied, describe_error
+
+__all__ = ["RETRY_MAX_SECONDS", "Publisher", "build_exclusively"]
+
+log = logging.getLogger("feeder.daemon")
+
+RETRY_MAX_SECONDS = 30.0
+Arm = Callable[[datetime | None], None]
+
+
+class Publisher:
+    """Builds on request, in its own thread, and keeps the next-due timer armed."""
+
+    def __init__(
+        self,
+        site: Site,
+        builder: Builder,
+        *,
+        publish_lock: Lock | None = None,
+        arm: Arm | None = None,
+    ) -> None:
+        self.site = site
+        self.arm: Arm = arm or (lambda _when: None)
+        self._builder = builder
+        self._lock = publish_lock
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._wanted = False
+        self._full = False
+        self._reasons: set[str] = set()
+        self._building = False
+        self._armed: datetime | None = None
+        self._failures = 0
+        self._retry_at = 0.0
+        self._swept = False
+        self._check_errors = Throttle()
+        self._thread: threading.Thread | None = None
+        #: Builds completed since start.
+        self.builds = 0
+
+    # -- asking ------------------------------------------------------------------
+
+    def request(self, *, full: bool = False, reason: str = "request") -> None:
+        """Ask for a build; merged with any build already asked for."""
+        with self._cond:
+            if self._stop.is_set():
+                return
+            self._wanted = True
+            self._full = self._full or full
+            self._reasons.add(reason)
+            self._cond.notify_all()
+
+    def tick(self) -> None:
+        """The poll job: build if the database moved or an armed publication passed.
+
+        With nothing to do this is one primary-key read; nothing is rendered.
+        """
+        with self._cond:
+            if self._wanted or self._building or self._stop.is_set():
+                return  # the coming build re-checks everything when it is done
+            armed = self._armed
+        if armed is not None and self.site.now() >= armed:
+            # The next-due job should have asked already; this covers a lost run.
+            self.request(reason="due")
+            return
+        try:
+            changed = self.site.pending()
+        except SQLAlchemyError as exc:
+            line = self._check_errors.failed(describe_error(exc))
+            if line:
+                log.error("cannot check for changes: %s", line)
+            return
+        if self._check_errors.recovered():
+            log.info("the database answers again")
+        if changed:
+            self.request(reason="change")
+
+    @property
+    def armed(self) -> datetime | None:
+        """The publication instant the next-due timer is set for."""
+        return self._armed
+
+    # -- running -------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="publisher", daemon=True)
+        self._thread.start()
+
+    def stop(self, grace: float) -> bool:
+        """Let the running build finish for ``grace`` seconds, then abandon it.
+
+        Returns True when a build was abandoned. Either way no temp file is left:
+        the worker is killed, then its temp files are removed, within a second.
+        """
+        with self._cond:
+            self._stop.set()
+            self._cond.notify_all()
+        abandoned = False
+        if self._thread is not None:
+            self._thread.join(grace)
+            if self._thread.is_alive():
+                abandoned = True
+                log.warning("stopping: abandoning the running build")
+                self._builder.abandon()
+                self._thread.join(1.0)
+        self._builder.close()
+        if self._lock is not None:
+            self._lock.close()
+        return abandoned
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no build runs or is asked for; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._wanted or self._building:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stop.is_set():
+                    if self._wanted:
+                        delay = self._retry_at - time.monotonic()
+                        if delay <= 0:
+                            break
+                        self._cond.wait(delay)
+                    else:
+                        self._cond.wait()
+                if self._stop.is_set():
+                    return
+                full, reasons = self._full, self._reasons
+                self._wanted, self._full, self._reasons = False, False, set()
+                self._building = True
+            try:
+                self._build(full, reasons)
+            finally:
+                with self._cond:
+                    self._building = False
+                    self._cond.notify_all()
+
+    def _build(self, full: bool, reasons: set[str]) -> None:
+        why = ", ".join(sorted(reasons))
+        try:
+            if not self._take_lock():
+                return
+            try:
+                report = self._builder.build(self.site.config, full=full)
+            except WorkerDied:
+                self._release(sweep=True)
+                raise
+            except BaseException:
+                self._release(sweep=False)
+                raise
+            self._release(sweep=not self._swept)
+        except (BuildFailed, SQLAlchemyError, OSError) as exc:
+            if self._stop.is_set():
+                log.info("build abandoned (%s)", why)
+                return
+            self._failed(f"{describe_error(exc)} ({why})", full, reasons)
+        else:
+            self._failures, self._retry_at = 0, 0.0
+            self.builds += 1
+            log.info(
+                "%s (%s)",
+                report.summary(),
+                why,
+                extra={"fields": _report_fields(report, why)},
+            )
+        self._rearm()
+
+    def _take_lock(self) -> bool:
+        if self._lock is None:
+            return True
+        if self._lock.try_acquire():
+            return True
+        log.info("waiting for %s, held by %s", self._lock.where, self._lock.holder() or "?")
+        return self._lock.acquire(stop=self._stop)
+
+    def _release(self, *, sweep: bool) -> None:
+        """Release the publish lock; first, if asked, remove temp files of dead writers.
+
+        Sweeping needs the lock (then any temp file is an orphan) and walks the whole
+        output directory, so it runs once after taking over from an earlier daemon
+        and after a worker died halfway through a build, not after every build.
+        """
+        try:
+            if sweep:
+                removed = sweep_temp(self.site.config.output_dir, older_than=0)
+                if removed:
+                    log.info("removed %d temp files left by an interrupted build", removed)
+                self._swept = True
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+
+    def _failed(self, message: str, full: bool, reasons: set[str]) -> None:
+        self._failures += 1
+        poll = self.site.config.schedule.poll_interval
+        delay = min(RETRY_MAX_SECONDS, poll * 2 ** (self._failures - 1))
+        log.error(
+            "build failed: %s; retrying in %.1f s",
+            message,
+            delay,
+            extra={"fields": {"event": "build-failed", "error": message, "retry_in": delay}},
+        )
+        with contextlib.suppress(SQLAlchemyError):  # likely the cause; the log has it
+            self.site.record_error(f"build failed: {message}")
+        with self._cond:
+            self._retry_at = time.monotonic() + delay
+            self._wanted = True
+            self._full = self._full or full
+            self._reasons |= reasons
+
+    def _rearm(self) -> None:
+        try:
+            due = self.site.next_unpublished()
+        except SQLAlchemyError as exc:
+            log.warning("cannot look up the next scheduled article: %s", describe_error(exc))
+            return  # keep the old timer; the retry of the failed build re-arms
+        with self._cond:
+            self._armed = due
+        self.arm(due)
+
+
+def _report_fields(report: BuildReport, reasons: str) -> dict[str, object]:
+    return {
+        "event": "build",
+        "full": report.full,
+        "reasons": reasons,
+        "written": len(report.written),
+        "unchanged": report.unchanged,
+        "removed": len(report.removed),
+        "entries": report.entries,
+        "seconds": round(report.seconds, 4),
+        "errors": len(report.errors),
+    }
+
+
+def build_exclusively(site: Site, lock: Lock, *, full: bool, wait: float) -> BuildReport:
+    """One build under the publish lock, as ``feeder build`` does it.
+
+    Waits up to ``wait`` seconds for a build that is running (the daemon's, or
+    another ``feeder build``), then gives up with a :class:`LockedError`.
+    """
+    if not lock.acquire(timeout=wait):
+        holder = lock.holder() or "another process"
+        raise LockedError(
+            f"another build is running ({holder}); try again later, or wait longer with --wait"
+        )
+    try:
+        # Holding the lock, any temp file in the output directory is an orphan.
+        sweep_temp(site.config.output_dir, older_than=0)
+        return site.build(full=full)
+    finally:
+        lock.close()

@@ -1,0 +1,140 @@
+"""Content safety and the facts derived from content (summary, words)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from feeder.content import (
+    SUMMARY_MAX,
+    derive_summary,
+    first_paragraph,
+    plain_text,
+    sanitize_html,
+    word_count,
+)
+
+BASE = "https://example.org/blog/articles/post.html"
+
+
+@pytest.mark.parametrize(
+    ("dirty", "clean"),
+    [
+        ("<p>a<script>alert(1)</script>b</p>", "<p>ab</p>"),
+        ("<style>p{color:red}</style><p>x</p>", "<p>x</p>"),
+        ('<p onclick="steal()" onmouseover="x">x</p>', "<p>x</p>"),
+        ('<a href="javascript:alert(1)">x</a>', '<a rel="noopener">x</a>'),
+        ('<a href=" JaVaScRiPt:alert(1)">x</a>', '<a rel="noopener">x</a>'),
+        ('<a href="data:text/html,<b>x</b>">x</a>', '<a rel="noopener">x</a>'),
+        ('<img src="data:image/svg+xml;base64,PHN2Zz4=">', "<img>"),
+        ('<iframe src="https://video.example/1"></iframe><p>x</p>', "<p>x</p>"),
+        ('<blockquote cite="javascript:x">q</blockquote>', "<blockquote>q</blockquote>"),
+        ('<p style="position:fixed">x</p>', "<p>x</p>"),
+    ],
+)
+def test_sanitizer_removes_what_can_run_or_mislead(dirty: str, clean: str) -> None:
+    assert sanitize_html(dirty) == clean
+
+
+def test_data_urls_are_kept_for_raster_images_only() -> None:
+    png = "data:image/png;base64,iVBORw0KGgo="
+    assert sanitize_html(f'<img src="{png}" alt="dot">') == f'<img src="{png}" alt="dot">'
+
+
+def test_links_get_rel_noopener() -> None:
+    assert sanitize_html('<a href="https://a.example/">a</a>') == (
+        '<a href="https://a.example/" rel="noopener">a</a>'
+    )
+
+
+def test_iframes_only_when_the_site_allows_them() -> None:
+    frame = '<iframe src="https://video.example/embed/1" width="560"></iframe>'
+    assert sanitize_html(frame) == ""
+    assert sanitize_html(frame, allow_iframes=True) == frame
+    assert "onload" not in sanitize_html(frame[:-10] + ' onload="x"></iframe>', allow_iframes=True)
+
+
+def test_relative_urls_become_absolute_against_the_article_url() -> None:
+    html = (
+        '<a href="other.html">o</a><a href="/root">r</a><a href="#note">n</a>'
+        '<img src="../img/a.png"><a href="//cdn.example/x">c</a>'
+        '<a href="https://elsewhere.example/">e</a><a href="mailto:a@example.org">m</a>'
+    )
+    assert sanitize_html(html, base_url=BASE) == (
+        '<a href="https://example.org/blog/articles/other.html" rel="noopener">o</a>'
+        '<a href="https://example.org/root" rel="noopener">r</a>'
+        '<a href="https://example.org/blog/articles/post.html#note" rel="noopener">n</a>'
+        '<img src="https://example.org/blog/img/a.png">'
+        '<a href="https://cdn.example/x" rel="noopener">c</a>'
+        '<a href="https://elsewhere.example/" rel="noopener">e</a>'
+        '<a href="mailto:a@example.org" rel="noopener">m</a>'
+    )
+    # Without a base they are left alone (and nothing leaks between calls).
+    assert sanitize_html('<a href="x.html">x</a>') == '<a href="x.html" rel="noopener">x</a>'
+
+
+def test_xml_forbidden_characters_are_removed_from_content() -> None:
+    assert sanitize_html("<p>a\x00b\x0bc\ufffed\x1f</p>") == "<p>abcd</p>"
+
+
+def test_typographic_characters_survive_sanitizing() -> None:
+    html = "<p>“Quotes” and ‘single’ — dash… done</p>"
+    assert sanitize_html(html) == html
+
+
+def test_summary_is_the_first_paragraph_as_text() -> None:
+    html = "<h2></h2><p>First <em>para</em> &amp; more.</p><p>Second.</p>"
+    assert derive_summary(html) == "First para & more."
+    assert plain_text(html) == "First para & more.\n\nSecond."
+    assert word_count(html) == 5
+
+
+def test_long_summary_is_cut_at_a_word_boundary_with_an_ellipsis() -> None:
+    words = " ".join(f"word{n}," for n in range(100))
+    summary = derive_summary(f"<p>{words}</p>")
+    assert len(summary) <= SUMMARY_MAX
+    assert summary.endswith("…")
+    assert words.startswith(summary[:-1])
+    assert summary[-2].isdigit()  # the trailing comma went, the word did not get cut
+
+
+def test_script_and_style_text_is_not_visible_text() -> None:
+    html = "<script>var a = '<p>no</p>';</script><style>p{}</style><p>yes</p>"
+    assert plain_text(html) == "yes"
+
+
+_HTML_BITS = st.sampled_from(
+    [
+        "<p>",
+        "</p>",
+        "<div class='a>b'>",
+        "</div>",
+        "<br/>",
+        "<em>",
+        "</em>",
+        "<script>",
+        "</script>",
+        "<!-- c -->",
+        "&amp;",
+        "&lt;",
+        "\n\n",
+        " ",
+        "<",
+        ">",
+    ]
+)
+_HTML = st.lists(st.one_of(_HTML_BITS, st.text(max_size=8)), max_size=30).map("".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_HTML)
+def test_first_paragraph_is_the_first_paragraph_of_the_plain_text(html: str) -> None:
+    assert first_paragraph(html) == plain_text(html).split("\n\n")[0]
+
+
+@settings(max_examples=100, deadline=None)
+@given(_HTML)
+def test_sanitizing_twice_changes_nothing(html: str) -> None:
+    once = sanitize_html(html, base_url=BASE)
+    assert sanitize_html(once, base_url=BASE) == once
