@@ -21,15 +21,12 @@ demo: $(STAMP)
 	@if [ ! -f feeder.toml ]; then \
 	  $(BIN)/feeder init . --title "feeder demo" --base-url "http://$(HOST):$(PORT)/" \
 	    --author "Demo Author" --id-authority "demo.feeder.invalid" && \
-	  sh examples/seed.sh $(BIN)/feeder; \
+	  $(BIN)/feeder import examples/articles; \
 	fi
 
 run: demo
-	$(BIN)/feeder build
-	@echo "Serving http://$(HOST):$(PORT)/  (Ctrl-C to stop)"
-	@echo "  RSS 2.0:  http://$(HOST):$(PORT)/rss.xml"
-	@echo "  Atom 1.0: http://$(HOST):$(PORT)/atom.xml"
-	$(BIN)/python -m http.server --bind $(HOST) --directory public $(PORT)
+	@echo "Ctrl-C to stop"
+	$(BIN)/feeder run --host $(HOST) --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/pytest
