@@ -115,7 +115,7 @@ _SECTIONS: dict[str, type] = {
     "content": ContentConfig,
 }
 # Overrides come from command-line flags; name the flag the user typed.
-_FLAGS = {"database_url": "--db"}
+_FLAGS = {"database_url": "--db", "author.name": "--author"}
 _TOP_LEVEL = {f.name for f in dataclasses.fields(Config)} - set(_SECTIONS) - {"root"}
 
 

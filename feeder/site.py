@@ -161,6 +161,18 @@ class Site:
         root.mkdir(parents=True, exist_ok=True)
         path = root / _config.CONFIG_NAME
         if not path.exists():
+            # Validate the settings first, so a bad flag is named and leaves nothing behind.
+            _config.load(
+                path,
+                environ={},
+                must_exist=False,
+                overrides={
+                    "title": title,
+                    "base_url": base_url,
+                    "id_authority": id_authority,
+                    "author.name": author,
+                },
+            )
             text = _CONFIG_TEMPLATE.format(
                 title=_toml_string(title),
                 description=_toml_string(f"Latest articles from {title}"),
@@ -168,7 +180,6 @@ class Site:
                 authority=_toml_string(id_authority or Config(base_url=base_url).authority),
                 author=_toml_string(author or title),
             )
-            # Validate before writing, so a bad flag leaves nothing behind.
             temp = root / f".{_config.CONFIG_NAME}.new"
             temp.write_text(text, encoding="utf-8")
             try:
@@ -367,7 +378,11 @@ class Site:
             changed = {k: v for k, v in changes.items() if getattr(row, k) != v}
             new_author = self._author(session, author) if author is not _UNSET else row.author
             new_tags = _tags(session, tag_pairs) if tag_pairs is not None else row.tags
-            author_changed = (new_author.pk if new_author else None) != row.author_pk
+            # Another person, or the same person with a new email or uri (people are
+            # shared rows, so _author() updated the details in place).
+            author_changed = new_author is not row.author or (
+                new_author is not None and session.is_modified(new_author)
+            )
             tags_changed = [t.slug for t in new_tags] != [t.slug for t in row.tags]
             if not changed and not author_changed and not tags_changed:
                 return self._view(row)

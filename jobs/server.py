@@ -32,9 +32,9 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
-import uvicorn
 from starlette.applications import Starlette
 from starlette.datastructures import URL, Headers
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
@@ -45,6 +45,9 @@ from starlette.types import Scope
 from feeder.config import Config
 from feeder.errors import ConfigError
 from feeder.feeds import site_feeds
+
+if TYPE_CHECKING:
+    import uvicorn
 
 __all__ = ["OutputFiles", "Server", "create_app", "media_types"]
 
@@ -253,6 +256,9 @@ class Server:
         return f"http://{host}:{port}/{path.lstrip('/')}"
 
     def start(self, timeout: float = 10.0) -> None:
+        # uvicorn pulls in click for its own command line: load it only to serve.
+        import uvicorn
+
         self._socket = _bind(self._host, self._port)
         config = uvicorn.Config(
             create_app(self.files),

@@ -27,15 +27,7 @@ def loaded_after_import(module: str) -> set[str]:
     [
         ("feeder", {"apscheduler", "click", "jobs", "feeder.cli"}),
         ("db", {"feeder", "feedgen", "jobs", "click", "apscheduler"}),
-        pytest.param(
-            "jobs",
-            {"click", "feeder.cli"},
-            marks=pytest.mark.xfail(
-                reason="jobs/server.py imports uvicorn at module level and uvicorn.config "
-                "imports click; import uvicorn inside the function that starts the server",
-                strict=True,
-            ),
-        ),
+        ("jobs", {"click", "feeder.cli"}),
     ],
 )
 def test_importing_a_layer_does_not_load_the_layers_above(module: str, forbidden: set[str]) -> None:

@@ -291,17 +291,24 @@ def test_to_dict_is_json_ready(site: Site) -> None:
     assert data["word_count"] == 3 and data["reading_minutes"] == 1
 
 
-@pytest.mark.xfail(
-    reason="feeder/site.py edit_article: _author() updates the existing Author row's email/uri "
-    "in place, but author_changed compares only author pks, so the edit returns early: no "
-    "revision bump, updated_at unchanged, while the feed shows the new email",
-    strict=True,
-)
 def test_changing_the_author_email_is_a_visible_change(site: Site, clock: FakeClock) -> None:
     site.add_article("Title", author=Person("Bob", "bob@old.example"))
     revision = site.revision()
     clock.advance(hours=1)
     edited = site.edit_article("title", author=Person("Bob", "bob@new.example"))
     assert edited.author == Person("Bob", "bob@new.example")
+    assert site.revision() == revision + 1
+    assert edited.updated_at == START + timedelta(hours=1)
+
+
+def test_giving_an_article_without_author_a_new_author_is_a_visible_change(
+    site: Site, clock: FakeClock
+) -> None:
+    site.add_article("Title")
+    site.edit_article("title", author=None)
+    revision = site.revision()
+    clock.advance(hours=1)
+    edited = site.edit_article("title", author=Person("Newcomer", "new@example.org"))
+    assert edited.author == Person("Newcomer", "new@example.org")
     assert site.revision() == revision + 1
     assert edited.updated_at == START + timedelta(hours=1)

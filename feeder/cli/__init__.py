@@ -26,6 +26,12 @@ class _Group(click.Group):
         except FeederError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except click.UsageError as exc:
+            # One line, like every other user mistake; --help still shows the usage.
+            sub = exc.ctx if exc.ctx is not None and exc.ctx.parent is not None else None
+            hint = f" (see 'feeder {sub.info_name} --help')" if sub is not None else ""
+            click.echo(f"error: {exc.format_message()}{hint}", err=True)
+            ctx.exit(exc.exit_code)
         except OperationalError as exc:
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             click.echo(
