@@ -7,12 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from db.models import Article as ArticleRow
-from feeder.content import word_count
+from feeder.content import reading_minutes, word_count
 from feeder.entries import Person, TagRef
 
-__all__ = ["WORDS_PER_MINUTE", "Article"]
-
-WORDS_PER_MINUTE = 230
+__all__ = ["Article"]
 
 
 @dataclass(frozen=True)
@@ -60,7 +58,7 @@ class Article:
 
     @property
     def reading_minutes(self) -> int:
-        return max(1, round(self.word_count / WORDS_PER_MINUTE))
+        return reading_minutes(self.word_count)
 
     def to_dict(self, now: datetime | None = None) -> dict[str, Any]:
         """JSON-ready fields; datetimes as RFC 3339 strings."""

@@ -24,6 +24,7 @@ __all__ = [
     "derive_summary",
     "first_paragraph",
     "plain_text",
+    "reading_minutes",
     "sanitize_html",
     "word_count",
 ]
@@ -207,3 +208,12 @@ def derive_summary(html: str, limit: int = SUMMARY_MAX) -> str:
 
 def word_count(html: str) -> int:
     return len(plain_text(html).split())
+
+
+# A common adult silent-reading pace for prose.
+WORDS_PER_MINUTE = 230
+
+
+def reading_minutes(words: int) -> int:
+    """Whole minutes to read ``words`` words; at least one."""
+    return max(1, round(words / WORDS_PER_MINUTE))

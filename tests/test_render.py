@@ -444,3 +444,12 @@ def test_article_page_escapes_the_title_and_keeps_the_content() -> None:
 def test_index_page_without_entries_says_so() -> None:
     html = render_index(site_info(config()), []).decode("utf-8")
     assert "Nothing published yet." in html
+
+
+def test_article_page_shows_word_count_and_reading_time() -> None:
+    site = site_info(config())
+    long = dataclasses.replace(ENTRIES[0], content="<p>" + "word " * 1150 + "</p>")
+    html = render_article(site, long).decode("utf-8")
+    assert "1,150 words, 5 min read" in html
+    short = dataclasses.replace(ENTRIES[0], content="<p>Just <em>three</em> words</p>")
+    assert "3 words, 1 min read" in render_article(site, short).decode("utf-8")

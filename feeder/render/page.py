@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from html import escape
 
+from feeder.content import reading_minutes, word_count
 from feeder.entries import Entry, SiteInfo
 from feeder.text import clean_text
 
@@ -77,11 +78,13 @@ def render_article(site: SiteInfo, entry: Entry) -> bytes:
         meta.append(f"updated {_date(entry.updated)}")
     if entry.author is not None:
         meta.append(f"by {_text(entry.author.name)}")
+    words = word_count(entry.content or entry.summary)
+    length = f" · {words:,} words, {reading_minutes(words)} min read" if words else ""
     tags = ", ".join(_text(tag.name) for tag in entry.tags)
     body = (
         f'<header><p><a href="{_text(site.home_url)}">{_text(site.title)}</a></p></header>\n'
         f"<main>\n<article>\n<h1>{_text(entry.title)}</h1>\n"
-        f"<p>{', '.join(meta)}</p>\n"
+        f"<p>{', '.join(meta)}{length}</p>\n"
         + (f"<p>Tags: {tags}</p>\n" if tags else "")
         + f"{clean_text(entry.content) or '<p>' + _text(entry.summary) + '</p>'}\n"
         "</article>\n</main>\n<footer>\n<p>Subscribe:</p>\n" + _feed_list(site) + "</footer>\n"
