@@ -8,17 +8,40 @@ is what makes ``feeder add`` and ``feeder import`` agree.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.models import Article as ArticleRow
-from db.models import Removal
+from db.models import Author, Removal, Tag
+from feeder.config import AuthorConfig
+from feeder.entries import Person
 from feeder.errors import InputError
+from feeder.fields import check_link
 from feeder.ids import slugify
 from feeder.text import clean_text
 
-__all__ = ["check_id", "normalise_tags", "slug_taken", "unique_slug", "unique_uid"]
+__all__ = [
+    "check_id",
+    "fits",
+    "normalise_tags",
+    "person",
+    "slug_taken",
+    "unique_slug",
+    "unique_uid",
+]
+
+
+def fits(field: str, value: str | None, column: Any) -> str | None:
+    """``value``, refused if the column cannot hold it (PostgreSQL would fail the write)."""
+    limit = column.type.length
+    if value is not None and limit is not None and len(value) > limit:
+        raise InputError(
+            f"{field}: {len(value)} characters is over the limit of {limit}; shorten it"
+        )
+    return value
 
 
 def slug_taken(session: Session, slug: str) -> bool:
@@ -55,7 +78,30 @@ def check_id(value: str) -> str:
     uid = clean_text(value).strip()
     if not uid or any(ch.isspace() for ch in uid) or ":" not in uid:
         raise InputError(f"id: {value!r} is not a URI; use e.g. 'tag:example.org,2026:/post/1'")
+    fits("id", uid, ArticleRow.__table__.c.uid)
     return uid
+
+
+@lru_cache(maxsize=1024)  # bulk imports repeat the same few authors
+def person(author: str | Person, site_author: AuthorConfig) -> tuple[Person | None, bool]:
+    """The author as stored (None for a blank name), and whether it was given in full.
+
+    A bare name that is the site author's gets the site author's email and uri.
+    """
+    given = author if isinstance(author, Person) else Person(author)
+    name = clean_text(given.name).strip()
+    if not name:
+        return None, False
+    email = clean_text(given.email).strip() or None if given.email else None
+    uri = check_link(clean_text(given.uri), "author uri") if given.uri else None
+    if name == site_author.name and email is None and uri is None:
+        email = site_author.email or None
+        uri = site_author.uri or None
+    columns = Author.__table__.c
+    fits("author", name, columns.name)
+    fits("author email", email, columns.email)
+    fits("author uri", uri, columns.uri)
+    return Person(name, email, uri), isinstance(author, Person)
 
 
 def normalise_tags(names: Iterable[str]) -> list[tuple[str, str]]:
@@ -66,5 +112,6 @@ def normalise_tags(names: Iterable[str]) -> list[tuple[str, str]]:
         slug = slugify(name, max_length=100)
         if not slug:
             raise InputError(f"tag: {raw!r} has no letters or digits; use a word like 'python'")
+        fits("tag", name, Tag.__table__.c.name)
         pairs.setdefault(slug, name)
     return sorted(pairs.items())

@@ -43,9 +43,9 @@ from db import queries
 from db.engine import for_writing
 from db.models import Article as ArticleRow
 from db.models import Author, Removal, Tag, article_tags
-from feeder._store import check_id, normalise_tags, unique_slug, unique_uid
+from feeder._store import check_id, fits, normalise_tags, person, unique_slug, unique_uid
 from feeder.build import article_path
-from feeder.config import AuthorConfig, Config
+from feeder.config import Config
 from feeder.content import derive_summary, sanitize_html
 from feeder.entries import Person
 from feeder.errors import ConflictError, FeederError, InputError
@@ -168,16 +168,10 @@ def _check_fields(draft: Draft, config: Config) -> _Checked:
             raise InputError(f"id: {draft.id!r} is empty or has spaces; fix the feed's guid/id")
     else:
         uid = check_id(draft.id)
-    author, in_full = _person(draft.author, config.author) if draft.author else (None, False)
+    author, in_full = person(draft.author, config.author) if draft.author else (None, False)
     tags, tag_slugs = _tags_of(draft.tags)
-    _fits("link", link, _ARTICLES.c.link)
-    _fits("id", uid, _ARTICLES.c.uid)
-    if author is not None:
-        _fits("author", author.name, _AUTHORS.c.name)
-        _fits("author email", author.email, _AUTHORS.c.email)
-        _fits("author uri", author.uri, _AUTHORS.c.uri)
-    for _, name in tags:
-        _fits("tag", name, _TAGS.c.name)
+    fits("link", link, _ARTICLES.c.link)
+    fits("id", uid, _ARTICLES.c.uid)
     slug_base = "" if slug else slugify(title) or "article"
     url = link or config.url(article_path(slug or slug_base))
     content = sanitize_html(draft.content, base_url=url, allow_iframes=config.content.allow_iframes)
@@ -201,35 +195,11 @@ def _check_fields(draft: Draft, config: Config) -> _Checked:
     )
 
 
-def _fits(field: str, value: str | None, column: Any) -> None:
-    """Refuse what the column cannot hold (PostgreSQL would fail the whole batch)."""
-    limit = column.type.length
-    if value is not None and limit is not None and len(value) > limit:
-        raise InputError(
-            f"{field}: {len(value)} characters is over the limit of {limit}; shorten it"
-        )
-
-
 @lru_cache(maxsize=4096)  # bulk imports repeat the same few tag lists
 def _tags_of(tags: tuple[str, ...]) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
     """``(slug, name)`` pairs and the slugs alone."""
     pairs = tuple(normalise_tags(tags))
     return pairs, tuple([slug for slug, _ in pairs])
-
-
-@lru_cache(maxsize=1024)  # and the same few authors
-def _person(author: str | Person, site_author: AuthorConfig) -> tuple[Person | None, bool]:
-    """The author as :meth:`feeder.Site.add_article` stores it, and whether given in full."""
-    person = author if isinstance(author, Person) else Person(author)
-    name = clean_text(person.name).strip()
-    if not name:
-        return None, False
-    email = clean_text(person.email).strip() or None if person.email else None
-    uri = check_link(clean_text(person.uri), "author uri") if person.uri else None
-    if name == site_author.name and email is None and uri is None:
-        email = site_author.email or None
-        uri = site_author.uri or None
-    return Person(name, email, uri), isinstance(author, Person)
 
 
 def _check_all(

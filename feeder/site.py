@@ -11,6 +11,7 @@ counter, so a publisher can tell "something changed" from one row.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -30,7 +31,9 @@ from db.models import Author, Removal, Tag
 from feeder import config as _config
 from feeder import feedimport, importer, sources
 from feeder._store import check_id as _check_id
+from feeder._store import fits as _fits
 from feeder._store import normalise_tags as _normalise_tags
+from feeder._store import person as _person
 from feeder._store import slug_taken as _slug_taken
 from feeder._store import unique_slug as _unique_slug
 from feeder._store import unique_uid as _unique_uid
@@ -48,6 +51,7 @@ from feeder.text import clean_text
 __all__ = ["Clock", "Site", "SiteStatus", "utc_now"]
 
 Clock = Callable[[], datetime]
+log = logging.getLogger(__name__)
 _UNSET: Any = object()
 Status = Literal["all", "published", "scheduled"]
 
@@ -216,8 +220,18 @@ class Site:
         with read_session(self.engine) as session:
             return self._view(_by_slug(session, slug))
 
-    def list_articles(self, *, status: Status = "all", limit: int | None = None) -> list[Article]:
-        """Articles newest first (ties by creation order, newest first)."""
+    def list_articles(
+        self,
+        *,
+        status: Status = "all",
+        limit: int | None = None,
+        on_unreadable: Callable[[str], None] | None = None,
+    ) -> list[Article]:
+        """Articles newest first (ties by creation order, newest first).
+
+        A row another tool left unreadable (a date that is no date) is left out
+        and described in one line to ``on_unreadable`` (default: a logged warning).
+        """
         now = self.now()
         query = select(ArticleRow).order_by(ArticleRow.published_at.desc(), ArticleRow.pk.desc())
         if status == "published":
@@ -227,7 +241,12 @@ class Site:
         if limit is not None:
             query = query.limit(limit)
         with read_session(self.engine) as session:
-            return [self._view(row) for row in session.execute(query).unique().scalars()]
+            rows, skipped = queries.load_readable(session, query)
+            articles = [self._view(row) for row in rows]
+        report = on_unreadable or log.warning
+        for _pk, slug, reason in skipped:
+            report(_unreadable(slug, reason))
+        return articles
 
     def revision(self) -> int:
         """The change counter: it moves on every write, in constant time."""
@@ -282,7 +301,7 @@ class Site:
         now = self.now()
         title = check_title(title, self.config.content.max_title_chars)
         content = self._content(content)
-        link = check_link(link) if link else None
+        link = _fits("link", check_link(link), ArticleRow.__table__.c.link) if link else None
         published_at = self._when(published, "published") if published is not None else now
         updated_at = self._when(updated, "updated") if updated is not None else published_at
         updated_at = max(updated_at, published_at)
@@ -347,7 +366,9 @@ class Site:
         if title is not _UNSET:
             changes["title"] = check_title(title, self.config.content.max_title_chars)
         if link is not _UNSET:
-            changes["link"] = check_link(link) if link else None
+            changes["link"] = (
+                _fits("link", check_link(link), ArticleRow.__table__.c.link) if link else None
+            )
         if content is not _UNSET:
             changes["content"] = self._content(content)
         if summary is not _UNSET:
@@ -442,22 +463,16 @@ class Site:
     def _author(self, session: Session, author: str | Person | None) -> Author | None:
         if author is None:
             return None
-        person = author if isinstance(author, Person) else Person(author)
-        name = clean_text(person.name).strip()
-        if not name:
+        given, in_full = _person(author, self.config.author)
+        if given is None:
             return None
-        email, uri = person.email, person.uri
-        if name == self.config.author.name and email is None and uri is None:
-            email = self.config.author.email or None
-            uri = self.config.author.uri or None
-        if uri:
-            uri = check_link(uri, "author uri")
-        row = session.execute(select(Author).where(Author.name == name)).scalar_one_or_none()
+        row = session.execute(select(Author).where(Author.name == given.name)).scalar_one_or_none()
         if row is None:
-            row = Author(name=name, email=email, uri=uri)
+            row = Author(name=given.name, email=given.email, uri=given.uri)
             session.add(row)
-        elif isinstance(author, Person) and (email, uri) != (row.email, row.uri):
-            row.email, row.uri = email, uri
+        elif in_full and (given.email, given.uri) != (row.email, row.uri):
+            # People are shared: new details show on all their articles.
+            row.email, row.uri = given.email, given.uri
         return row
 
     # -- daemon support ----------------------------------------------------------
@@ -607,14 +622,24 @@ def _prepare_database(engine: Engine, config: Config, now: datetime) -> None:
 
 
 def _by_slug(session: Session, slug: str) -> ArticleRow:
-    row = (
-        session.execute(select(ArticleRow).where(ArticleRow.slug == slug))
-        .unique()
-        .scalar_one_or_none()
-    )
+    try:
+        row = (
+            session.execute(select(ArticleRow).where(ArticleRow.slug == slug))
+            .unique()
+            .scalar_one_or_none()
+        )
+    except queries.UNREADABLE as exc:
+        raise InputError(_unreadable(slug, str(exc))) from None
     if row is None:
         raise NotFoundError(f"slug: no article {slug!r}; 'feeder list' shows the slugs")
     return row
+
+
+def _unreadable(slug: str, reason: str) -> str:
+    return (
+        f"article {slug!r} cannot be read: {reason}; another program wrote that into the "
+        "database: correct the value there"
+    )
 
 
 def _tags(session: Session, pairs: Sequence[tuple[str, str]]) -> list[Tag]:

@@ -221,6 +221,12 @@ BAD_ADDS: list[tuple[dict[str, Any], type[FeederError], str]] = [
         InputError,
         "author uri",
     ),
+    # Longer than the columns: PostgreSQL would refuse the row with a driver error.
+    ({"title": "T", "author": "a" * 501}, InputError, "author"),
+    ({"title": "T", "author": Person("A", "a" * 490 + "@example.org")}, InputError, "author email"),
+    ({"title": "T", "tags": ["t" * 201]}, InputError, "tag"),
+    ({"title": "T", "link": "https://e.org/" + "p" * 2000}, InputError, "link"),
+    ({"title": "T", "id": "urn:x:" + "i" * 2000}, InputError, "id"),
 ]
 
 
@@ -247,6 +253,9 @@ BAD_EDITS: list[tuple[str, dict[str, Any], type[FeederError], str]] = [
     ("existing", {"published": "2026-11-26 10:00"}, InputError, "published"),
     ("existing", {"tags": ["???"]}, InputError, "tag"),
     ("existing", {"title": "Fine", "link": "nope"}, InputError, "link"),
+    ("existing", {"author": "a" * 501}, InputError, "author"),
+    ("existing", {"tags": ["ok", "t" * 201]}, InputError, "tag"),
+    ("existing", {"link": "https://e.org/" + "p" * 2000}, InputError, "link"),
 ]
 
 
