@@ -21,6 +21,7 @@ __all__ = [
     "due_between_query",
     "get_state",
     "iter_published",
+    "load_readable",
     "newest_published",
     "newest_published_query",
     "next_due",
@@ -33,6 +34,31 @@ STATE_PK = 1
 
 # What reading a row that another tool filled with nonsense raises (see db.types).
 UNREADABLE = (ValueError, TypeError, OverflowError)
+
+
+def load_readable(
+    session: Session, query: Select[Article]
+) -> tuple[list[Article], list[tuple[int, str, str]]]:
+    """The articles ``query`` selects, and ``(pk, slug, reason)`` for each one left out.
+
+    Another tool may have written a value its column type cannot hold (a date
+    that is no date, in SQLite); such a row must not hide the others. The fast
+    path loads everything at once; only when that fails is it row by row.
+    """
+    try:
+        return list(session.execute(query).unique().scalars()), []
+    except UNREADABLE:
+        session.expunge_all()
+    rows: list[Article] = []
+    skipped: list[tuple[int, str, str]] = []
+    keys = query.with_only_columns(Article.pk, Article.slug)
+    for pk, slug in session.execute(keys).all():
+        try:
+            one = select(Article).where(Article.pk == pk)
+            rows.append(session.execute(one).unique().scalar_one())
+        except UNREADABLE as exc:
+            skipped.append((pk, slug, str(exc)))
+    return rows, skipped
 
 
 def get_state(session: Session, *, created_at: datetime | None = None) -> State:

@@ -115,21 +115,10 @@ class _Writer:
 
 def _load(session: Session, query: Select[ArticleRow], writer: _Writer) -> list[ArticleRow]:
     """The rows ``query`` selects; a row another tool left unreadable is reported and skipped."""
-    try:
-        return list(session.execute(query).unique().scalars())
-    except queries.UNREADABLE:
-        session.expunge_all()
-    rows: list[ArticleRow] = []
-    for pk in session.execute(query.with_only_columns(ArticleRow.pk)).scalars().all():
-        try:
-            row = (
-                session.execute(select(ArticleRow).where(ArticleRow.pk == pk)).unique().scalar_one()
-            )
-        except queries.UNREADABLE as exc:
-            writer.errors.append(f"article #{pk} cannot be read and was left out: {exc}")
-            log.error("article #%s cannot be read: %s", pk, exc)
-        else:
-            rows.append(row)
+    rows, skipped = queries.load_readable(session, query)
+    for pk, slug, reason in skipped:
+        writer.errors.append(f"article #{pk} ({slug}) cannot be read and was left out: {reason}")
+        log.error("article #%s (%s) cannot be read: %s", pk, slug, reason)
     return rows
 
 

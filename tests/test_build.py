@@ -13,10 +13,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from click.testing import CliRunner
 from lxml import etree
 from sqlalchemy import text
 
-from feeder import Site
+from feeder import InputError, Site
+from feeder.cli import cli
 from feeder.publish import TEMP_SUFFIX
 from tests.conftest import START, FakeClock
 from tests.feedcheck import parse_feed
@@ -334,3 +336,26 @@ def test_a_bad_date_from_another_tool_does_not_stop_the_build(
         if stored in ("", "11/21/2026"):
             # Sorts among published dates, cannot be read: reported, not hidden.
             assert any("cannot be read" in e for e in report.errors), report.errors
+
+
+def test_a_bad_date_from_another_tool_is_reported_when_listing_and_showing(
+    sqlite_site: Site,
+) -> None:
+    site = sqlite_site
+    site.add_article("Good one", published=START - timedelta(days=1))
+    site.add_article("Odd one", published=START - timedelta(days=2))
+    _raw(site, "UPDATE articles SET published_at = '11/21/2026' WHERE slug = 'odd-one'")
+    reported: list[str] = []
+    listed = site.list_articles(on_unreadable=reported.append)
+    assert [a.slug for a in listed] == ["good-one"]
+    assert len(reported) == 1 and "'odd-one'" in reported[0] and "11/21/2026" in reported[0]
+    with pytest.raises(InputError, match=r"article 'odd-one' cannot be read: '11/21/2026'"):
+        site.get_article("odd-one")
+    assert site.get_article("good-one").title == "Good one"
+    config = str(site.config.root / "feeder.toml")
+    result = CliRunner().invoke(cli, ["-c", config, "list"])
+    assert result.exit_code == 0 and "good-one" in result.stdout
+    assert result.stderr.startswith("warning: article 'odd-one' cannot be read")
+    shown = CliRunner().invoke(cli, ["-c", config, "show", "odd-one"])
+    assert shown.exit_code == 65 and shown.stderr.count("\n") == 1
+    assert "Traceback" not in shown.output

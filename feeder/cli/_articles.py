@@ -116,7 +116,11 @@ def add(
 def list_(ctx: click.Context, status: Any, limit: int | None, as_json: bool) -> None:
     """List articles, newest first."""
     with open_site(ctx) as site:
-        articles = site.list_articles(status=status, limit=limit)
+        articles = site.list_articles(
+            status=status,
+            limit=limit,
+            on_unreadable=lambda message: click.echo(f"warning: {message}", err=True),
+        )
         now = site.now()
     if as_json:
         echo_json([article.to_dict(now) for article in articles])
