@@ -9,12 +9,15 @@ __all__ = ["clean_text", "has_forbidden"]
 # XML 1.0 allows #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF].
 # Everything else (C0 controls, lone surrogates, U+FFFE/U+FFFF) makes a feed
 # unparseable, so it is removed from every field on the way in and again on
-# the way out.
-_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# the way out. So are DEL and the C1 controls U+007F-U+009F: XML 1.0 (section
+# 2.2) asks authors to avoid them, they are never text anyone meant to write
+# (mostly Windows-1252 mis-decoded), and readers disagree on them: feedparser
+# shows U+0080 as "€", others drop it.
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 def clean_text(value: str) -> str:
-    """``value`` without the characters XML 1.0 forbids."""
+    """``value`` without the characters XML 1.0 forbids or asks authors to avoid."""
     return _FORBIDDEN.sub("", value)
 
 

@@ -14,6 +14,7 @@ from feeder.content import (
     sanitize_html,
     word_count,
 )
+from feeder.text import clean_text
 
 BASE = "https://example.org/blog/articles/post.html"
 
@@ -138,3 +139,10 @@ def test_first_paragraph_is_the_first_paragraph_of_the_plain_text(html: str) -> 
 def test_sanitizing_twice_changes_nothing(html: str) -> None:
     once = sanitize_html(html, base_url=BASE)
     assert sanitize_html(once, base_url=BASE) == once
+
+
+def test_c1_controls_are_removed_and_the_characters_around_them_kept() -> None:
+    # Windows-1252 text mis-decoded as Latin-1 leaves C1 controls; readers disagree on them.
+    assert clean_text("caf\x82e \x80100 \x9fend\x7f") == "cafe 100 end"
+    assert clean_text("é € … ‘’ \xa0") == "é € … ‘’ \xa0"
+    assert sanitize_html("<p>a\x85b\x9cc</p>") == "<p>abc</p>"

@@ -321,7 +321,7 @@ def test_no_date_in_a_feed_is_the_render_time() -> None:
 
 # -- hostile input -------------------------------------------------------------------
 
-FORBIDDEN = "\x00\x01\x08\x0b\x0c\x1f\ufffe\uffff"
+FORBIDDEN = "\x00\x01\x08\x0b\x0c\x1f\x7f\x80\x85\x9f\ufffe\uffff"
 
 
 def _dirty(value: str) -> str:
