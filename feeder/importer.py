@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import bindparam
 
 from db import queries
+from db.bulk import insert_many
 from db.engine import for_writing
 from db.models import Article as ArticleRow
 from db.models import Author, Removal, Tag, article_tags
@@ -501,8 +502,10 @@ class _Batch:
                 ],
             )
         if new:
-            self.connection.execute(
-                insert(_ARTICLES),
+            insert_many(
+                self.connection,
+                _ARTICLES,
+                _INSERTED,
                 [_columns(current, author_pks, revision) | {"uid": current.uid} for current in new],
             )
             pks = dict(
@@ -604,7 +607,23 @@ class _Batch:
             for slug in current.tags
         ]
         if links:
-            self.connection.execute(insert(article_tags), links)
+            insert_many(self.connection, article_tags, ("article_pk", "tag_pk"), links)
+
+
+# What _columns() gives, plus the id: every column of a new article but its pk.
+_INSERTED = (
+    "uid",
+    "slug",
+    "title",
+    "link",
+    "summary",
+    "content",
+    "author_pk",
+    "published_at",
+    "updated_at",
+    "created_at",
+    "revision",
+)
 
 
 def _columns(current: _Current, author_pks: dict[str, int], revision: int) -> dict[str, Any]:

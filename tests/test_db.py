@@ -14,11 +14,22 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Column, Engine, Integer, MetaData, Table, insert, inspect, select, text
+from sqlalchemy import (
+    Column,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    insert,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.exc import StatementError
 
 import db
-from db import migrate, queries
+from db import bulk, migrate, queries
 from db.engine import BUSY_TIMEOUT_MS, read_session, write_session
 from db.models import Base
 from db.types import UTCDateTime
@@ -394,3 +405,44 @@ def test_processes_opening_a_new_database_at_once_both_succeed(
             "From two",
         ]
         assert site.revision() == 3
+
+
+# -- bulk inserts ------------------------------------------------------------------
+
+
+def test_insert_many_stores_exactly_what_a_core_insert_stores(engine: Engine) -> None:
+    metadata = MetaData()
+    columns = ("name", "at", "count")
+    tables = [
+        Table(
+            name,
+            metadata,
+            Column("pk", Integer, primary_key=True),
+            Column("name", String(20)),
+            Column("at", UTCDateTime()),
+            Column("count", Integer),
+        )
+        for name in ("by_core", "by_bulk")
+    ]
+    metadata.create_all(engine)
+    berlin = timezone(timedelta(hours=1))
+    rows = [
+        {"name": "plain", "at": datetime(2026, 11, 26, 9, 0, tzinfo=UTC), "count": 1},
+        {"name": "offset", "at": datetime(2026, 11, 26, 9, 0, 0, 250, tzinfo=berlin), "count": 2},
+        {"name": "nulls", "at": None, "count": None},
+        {"name": "ünïcode ’", "at": datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC), "count": 3},
+    ]
+    with engine.begin() as connection:
+        connection.execute(insert(tables[0]), rows)
+        bulk.insert_many(connection, tables[1], columns, rows)
+    with engine.connect() as connection:
+        # The text the database holds, not what SQLAlchemy reads back from it.
+        stored = [
+            connection.exec_driver_sql(
+                f"SELECT name, CAST(at AS TEXT), count FROM {t.name} ORDER BY pk"
+            ).all()
+            for t in tables
+        ]
+        read = [connection.execute(select(t.c.at).order_by(t.c.pk)).scalars().all() for t in tables]
+    assert stored[0] == stored[1]
+    assert read[0] == read[1] == [row["at"] for row in rows]
