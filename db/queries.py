@@ -6,6 +6,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from sqlalchemy import Select, func, literal, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from db.models import Article, Removal, State
@@ -67,9 +68,18 @@ def get_state(session: Session, *, created_at: datetime | None = None) -> State:
     if state is None:
         if created_at is None:
             raise LookupError("the database has no state row")
-        state = State(pk=STATE_PK, revision=0, built_revision=-1, created_at=created_at)
-        session.add(state)
-        session.flush()
+        # Two processes may open a new database at once: the second one's insert
+        # waits for the first one's, then does nothing, and both read the same row.
+        insert = (
+            postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        )
+        session.execute(
+            insert(State)
+            .values(pk=STATE_PK, revision=0, built_revision=-1, created_at=created_at)
+            .on_conflict_do_nothing(index_elements=[State.pk])
+        )
+        state = session.get(State, STATE_PK, populate_existing=True)
+        assert state is not None
     return state
 
 

@@ -51,13 +51,17 @@ from feeder.content import derive_summary, sanitize_html
 from feeder.entries import Person
 from feeder.errors import ConflictError, FeederError, InputError
 from feeder.fields import check_link, check_title, parse_when
-from feeder.formats import Draft
+from feeder.formats import Draft, Pending, Source, resolve
+from feeder.formats.jsonl import Line
 from feeder.ids import check_slug, mint_tag_uri, slugify
 from feeder.text import clean_text
+from feeder.workers import WorkerGone, Workers
 
 __all__ = ["BATCH_SIZE", "Change", "ImportReport", "run"]
 
 BATCH_SIZE = 1000
+# What an import reads: drafts, input still to parse, and inputs already refused.
+Item = Draft | FeederError | Pending
 Progress = Callable[[int], None]
 
 _TABLES = ArticleRow.metadata.tables
@@ -203,11 +207,12 @@ def _tags_of(tags: tuple[str, ...]) -> tuple[tuple[tuple[str, str], ...], tuple[
     return pairs, tuple([slug for slug, _ in pairs])
 
 
-def _check_all(
-    items: Sequence[Draft | FeederError], config: Config
-) -> list[_Checked | FeederError]:
+def check_all(items: Sequence[Item], config: Config) -> list[_Checked | FeederError]:
+    """Each item parsed (if it is not yet) and checked, or the error that refuses it."""
     checked: list[_Checked | FeederError] = []
     for item in items:
+        if isinstance(item, Source | Line):
+            item = resolve(item)
         if isinstance(item, FeederError):
             checked.append(item)
             continue
@@ -666,47 +671,71 @@ def _transaction(engine: Engine, *, commit: bool) -> Iterator[Session]:
             raise
 
 
-def _batches(
-    items: Iterable[Draft | FeederError], size: int
-) -> Iterator[list[Draft | FeederError]]:
+def _batches(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
         yield batch
 
 
 def _checked_batches(
-    items: Iterable[Draft | FeederError], config: Config, size: int
+    items: Iterable[Item], config: Config, size: int, processes: int | None = None
 ) -> Generator[list[_Checked | FeederError]]:
-    """Checked batches, in input order, checked ahead of the writer by worker threads."""
-    workers = max(1, min(4, os.cpu_count() or 1))
-    with ThreadPoolExecutor(workers, thread_name_prefix="feeder-import") as pool:
+    """Checked batches, in input order, checked ahead of the writer.
+
+    The first batch is checked in a thread; from the second on (a bulk import),
+    by ``processes`` worker processes (default: one per CPU, at most four), so
+    that checking does not compete with the writer for the interpreter.
+    """
+    count = max(1, min(4, os.cpu_count() or 1)) if processes is None else processes
+    workers: Workers | None = None
+
+    def check(batch: list[Item]) -> list[_Checked | FeederError]:
+        if workers is not None:
+            try:
+                result: list[_Checked | FeederError] = workers.run(batch)
+                return result
+            except WorkerGone:
+                pass
+        return check_all(batch, config)
+
+    with ThreadPoolExecutor(max(1, count), thread_name_prefix="feeder-import") as pool:
         pending: deque[Future[list[_Checked | FeederError]]] = deque()
         try:
-            for batch in _batches(items, size):
-                pending.append(pool.submit(_check_all, batch, config))
-                if len(pending) > workers:
+            for n, batch in enumerate(_batches(items, size)):
+                if n == 1 and count > 0:
+                    workers = Workers(f"{__name__}:check_all", config, count)
+                pending.append(pool.submit(check, batch))
+                if len(pending) > max(1, count):
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
         finally:
             for future in pending:
                 future.cancel()
+            pool.shutdown(wait=True)
+            if workers is not None:
+                workers.close()
 
 
 def run(
     engine: Engine,
     config: Config,
-    drafts: Iterable[Draft | FeederError],
+    drafts: Iterable[Item],
     *,
     now: datetime,
     strict: bool = False,
     dry_run: bool = False,
     progress: Progress | None = None,
     batch_size: int = BATCH_SIZE,
+    processes: int | None = None,
 ) -> ImportReport:
-    """Import ``drafts`` (errors in the stream count as rejected inputs)."""
+    """Import ``drafts`` (errors in the stream count as rejected inputs).
+
+    ``processes`` worker processes check drafts beyond the first batch (default:
+    one per CPU, at most four; 0: check in a thread of this process).
+    """
     counts = _Counts()
-    with closing(_checked_batches(drafts, config, batch_size)) as batches:
+    with closing(_checked_batches(drafts, config, batch_size, processes)) as batches:
         _apply_all(
             engine,
             config,

@@ -42,9 +42,8 @@ from feeder.build import BuildReport, article_path, run_build
 from feeder.config import Config
 from feeder.content import derive_summary, sanitize_html
 from feeder.entries import Person
-from feeder.errors import ConflictError, FeederError, InputError, NotFoundError
+from feeder.errors import ConflictError, InputError, NotFoundError
 from feeder.fields import check_link, check_title, parse_when
-from feeder.formats import Draft
 from feeder.ids import check_slug, mint_tag_uri, slugify
 from feeder.text import clean_text
 
@@ -565,7 +564,7 @@ class Site:
 
     def import_drafts(
         self,
-        drafts: Iterable[Draft | FeederError],
+        drafts: Iterable[importer.Item],
         *,
         strict: bool = False,
         dry_run: bool = False,

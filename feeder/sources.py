@@ -19,7 +19,9 @@ from feeder.formats import Draft, jsonl
 __all__ = ["STDIN", "drafts_from_paths", "files_under"]
 
 STDIN = "-"
-Item = Draft | FeederError
+# Drafts are parsed where they are checked (formats.resolve): in worker processes,
+# for a bulk import.
+Item = Draft | FeederError | formats.Pending
 
 
 def drafts_from_paths(
@@ -87,9 +89,9 @@ def _stdin(stream: BinaryIO | None, kind: str | None) -> Iterator[Item]:
         yield NotFoundError("stdin: not available here; pass a file instead of '-'")
         return
     if kind == "jsonl":
-        yield from jsonl.parse_lines(stream, "stdin")
+        yield from jsonl.read_lines(stream, "stdin")
     else:
-        yield _single(stream.read(), kind, "stdin")
+        yield formats.Source(stream.read(), kind, "stdin")
 
 
 def _file(path: Path, kind: str) -> Iterator[Item]:
@@ -97,7 +99,7 @@ def _file(path: Path, kind: str) -> Iterator[Item]:
     try:
         if kind == "jsonl":
             with path.open("rb") as stream:
-                yield from jsonl.parse_lines(stream, name)
+                yield from jsonl.read_lines(stream, name)
             return
         data = path.read_bytes()
     except OSError as exc:
@@ -105,11 +107,4 @@ def _file(path: Path, kind: str) -> Iterator[Item]:
             f"{name}: cannot be read ({exc.strerror}); check that it exists and is readable"
         )
         return
-    yield _single(data, kind, name)
-
-
-def _single(data: bytes, kind: str, origin: str) -> Item:
-    try:
-        return formats.parse(formats.decode(data, origin), kind, origin)
-    except InputError as exc:
-        return exc
+    yield formats.Source(data, kind, name)

@@ -276,9 +276,10 @@ def test_strict_import_is_one_transaction_and_one_revision(site: Site, tmp_path:
 
 
 def _drafts_of(path: Path) -> list[Draft]:
+    from feeder.formats import resolve
     from feeder.sources import drafts_from_paths
 
-    drafts = list(drafts_from_paths([path]))
+    drafts = [resolve(item) for item in drafts_from_paths([path])]  # type: ignore[arg-type]
     assert all(isinstance(draft, Draft) for draft in drafts)
     return drafts  # type: ignore[return-value]
 

@@ -6,14 +6,27 @@
 from __future__ import annotations
 
 from pathlib import PurePath
+from typing import NamedTuple
 
 from feeder.errors import InputError
-from feeder.formats import html, markdown, text
+from feeder.formats import html, jsonl, markdown, text
 from feeder.formats._draft import FIELDS as FIELDS
 from feeder.formats._draft import Draft as Draft
 from feeder.formats._draft import decode as decode
 
-__all__ = ["EXTENSIONS", "FIELDS", "FORMATS", "Draft", "decode", "format_of", "parse", "to_html"]
+__all__ = [
+    "EXTENSIONS",
+    "FIELDS",
+    "FORMATS",
+    "Draft",
+    "Pending",
+    "Source",
+    "decode",
+    "format_of",
+    "parse",
+    "resolve",
+    "to_html",
+]
 
 FORMATS = ("md", "html", "text", "jsonl")
 EXTENSIONS = {
@@ -37,6 +50,28 @@ def format_of(path: str | PurePath) -> str | None:
 def parse(source: str, kind: str, origin: str) -> Draft:
     """The draft in ``source``, a whole file of format ``kind`` (not ``jsonl``)."""
     return _SINGLE[kind](source, origin)
+
+
+class Source(NamedTuple):
+    """A whole file of format ``kind`` (not ``jsonl``), read but not parsed yet."""
+
+    data: bytes
+    kind: str
+    origin: str
+
+
+# Input read but not parsed: bulk imports parse it in worker processes.
+Pending = Source | jsonl.Line
+
+
+def resolve(item: Pending) -> Draft | InputError:
+    """The draft ``item`` holds, or the error that refuses it."""
+    if isinstance(item, jsonl.Line):
+        return jsonl.parse_line(item)
+    try:
+        return parse(decode(item.data, item.origin), item.kind, item.origin)
+    except InputError as exc:
+        return exc
 
 
 def to_html(source: str, kind: str, origin: str) -> str:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator
+from typing import NamedTuple
 
 from feeder.errors import InputError
 from feeder.formats import markdown, text
 from feeder.formats._draft import FIELDS, Draft, check_fields
 
-__all__ = ["CONTENT_FORMATS", "KEYS", "parse_lines"]
+__all__ = ["CONTENT_FORMATS", "KEYS", "Line", "parse_line", "parse_lines", "read_lines"]
 
 # ``content`` holds the article body; ``format`` says what it is written in.
 KEYS = (*FIELDS, "content", "format")
@@ -24,8 +25,25 @@ CONTENT_FORMATS: dict[str, Callable[[str], str]] = {
 }
 
 
+class Line(NamedTuple):
+    """One line of JSON Lines, read but not parsed yet (see :func:`parse_line`)."""
+
+    text: str
+    origin: str  # file:line
+
+
 def parse_lines(lines: Iterable[bytes], origin: str) -> Iterator[Draft | InputError]:
     """A draft, or the error that refuses it, for each non-blank line."""
+    for item in read_lines(lines, origin):
+        yield item if isinstance(item, InputError) else parse_line(item)
+
+
+def read_lines(lines: Iterable[bytes], origin: str) -> Iterator[Line | InputError]:
+    """Each non-blank line as text, or the error for a line that is not UTF-8.
+
+    Parsing is left to :func:`parse_line`, so that a bulk import can do it in
+    worker processes.
+    """
     offset = 0
     for number, raw in enumerate(lines, start=1):
         where = f"{origin}:{number}"
@@ -39,12 +57,16 @@ def parse_lines(lines: Iterable[bytes], origin: str) -> Iterator[Draft | InputEr
             continue
         if number == 1:
             line = line.removeprefix("\ufeff")
-        if not line.strip():
-            continue
-        try:
-            yield _draft(line, where)
-        except InputError as exc:
-            yield exc
+        if line.strip():
+            yield Line(line, where)
+
+
+def parse_line(line: Line) -> Draft | InputError:
+    """The draft on ``line``, or the error that refuses it."""
+    try:
+        return _draft(line.text, line.origin)
+    except InputError as exc:
+        return exc
 
 
 def _draft(line: str, where: str) -> Draft:

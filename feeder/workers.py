@@ -1,0 +1,150 @@
+"""Worker processes for CPU-bound steps that would otherwise wait on one interpreter lock.
+
+Checking and sanitising drafts is pure Python, and so is much of writing them:
+in threads the two take turns. :class:`Workers` runs a function in separate
+processes instead, each a fresh ``python -m feeder.workers MODULE:FUNCTION``:
+it imports feeder and nothing of the caller (unlike multiprocessing's spawn,
+which re-runs the caller's script, and fork, which copies its threads), reads
+pickled batches on stdin and answers each with a pickled result on stdout.
+
+A worker that cannot start or dies raises :class:`WorkerGone`; the caller then
+does the work itself. Workers exit when their stdin closes, so they never
+outlive the process that started them, and they leave Ctrl-C to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import os
+import pickle
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from typing import IO, Any
+
+__all__ = ["WorkerGone", "Workers"]
+
+log = logging.getLogger(__name__)
+
+_PROTOCOL = pickle.HIGHEST_PROTOCOL
+
+
+class WorkerGone(RuntimeError):
+    """No worker process could do the job; do it in this process."""
+
+
+class Workers:
+    """``count`` processes that each compute ``function(batch, context)``.
+
+    ``function`` is ``"module:name"``; ``context`` is sent once to each
+    process. :meth:`run` may be called from several threads at once: each
+    call takes an idle worker, or waits for one.
+    """
+
+    def __init__(self, function: str, context: Any, count: int) -> None:
+        self._idle: queue.SimpleQueue[subprocess.Popen[bytes] | None] = queue.SimpleQueue()
+        self._processes: list[subprocess.Popen[bytes]] = []
+        self._lock = threading.Lock()
+        self._alive = 0
+        environment = dict(os.environ)
+        # The same modules as here, wherever they were imported from.
+        environment["PYTHONPATH"] = os.pathsep.join(path for path in sys.path if path)
+        payload = pickle.dumps(context, _PROTOCOL)
+        for _ in range(count):
+            try:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", __name__, function],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                    env=environment,
+                )
+                assert process.stdin is not None
+                process.stdin.write(payload)
+                process.stdin.flush()
+            except OSError as exc:
+                log.warning("no worker process (%s): working in this process", exc)
+                break
+            self._processes.append(process)
+            self._alive += 1
+            self._idle.put(process)
+        if not self._alive:
+            self._idle.put(None)
+
+    def run(self, batch: Any) -> Any:
+        """``function(batch, context)``, computed by an idle worker."""
+        process = self._idle.get()
+        if process is None:
+            self._idle.put(None)  # wake the next caller too
+            raise WorkerGone("no worker process is left")
+        assert process.stdin is not None and process.stdout is not None
+        try:
+            pickle.dump(batch, process.stdin, _PROTOCOL)
+            process.stdin.flush()
+            status, value = pickle.load(process.stdout)
+        except (OSError, EOFError, pickle.UnpicklingError) as exc:
+            self._lose(process, exc)
+            raise WorkerGone(f"worker process {process.pid} stopped: {exc!r}") from exc
+        self._idle.put(process)
+        if status == "error":
+            raise value
+        return value
+
+    def _lose(self, process: subprocess.Popen[bytes], reason: BaseException) -> None:
+        process.kill()
+        log.warning("worker process %s stopped (%r): working in this process", process.pid, reason)
+        with self._lock:
+            self._alive -= 1
+            if not self._alive:
+                self._idle.put(None)
+
+    def close(self) -> None:
+        """Let every worker finish and exit (closing its stdin tells it to)."""
+        for process in self._processes:
+            if process.stdin is not None:
+                with contextlib.suppress(OSError):
+                    process.stdin.close()
+        for process in self._processes:
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def _serve(function: str, requests: IO[bytes], answers: IO[bytes]) -> None:
+    module, name = function.split(":")
+    compute = getattr(importlib.import_module(module), name)
+    context = pickle.load(requests)
+    while True:
+        try:
+            batch = pickle.load(requests)
+        except EOFError:
+            return
+        try:
+            answer: tuple[str, Any] = ("ok", compute(batch, context))
+        except Exception as exc:  # a bug: hand it to the caller, who raises it
+            answer = ("error", exc)
+        try:
+            data = pickle.dumps(answer, _PROTOCOL)
+        except Exception as exc:
+            data = pickle.dumps(("error", RuntimeError(repr(exc))), _PROTOCOL)
+        answers.write(data)
+        answers.flush()
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent to handle
+    _serve(sys.argv[1], sys.stdin.buffer, sys.stdout.buffer)

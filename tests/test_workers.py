@@ -1,0 +1,142 @@
+"""Worker processes: results in other processes, errors passed back, dead workers survived."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from feeder import Site, importer
+from feeder.sources import drafts_from_paths
+from feeder.workers import WorkerGone, Workers
+
+HERE = f"{__name__}:"
+
+
+def scaled(batch: list[int], factor: int) -> tuple[int, list[int]]:
+    """What the workers compute in these tests: their pid, and the batch times ``factor``."""
+    return os.getpid(), [n * factor for n in batch]
+
+
+def refuse(batch: list[int], _context: Any) -> None:
+    raise ValueError(f"refused {batch}")
+
+
+def test_workers_compute_in_other_processes_in_parallel() -> None:
+    with Workers(HERE + "scaled", 3, count=2) as workers, ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(workers.run, [[n, n + 1] for n in range(20)]))
+    assert [values for _, values in answers] == [[3 * n, 3 * n + 3] for n in range(20)]
+    pids = {pid for pid, _ in answers}
+    assert os.getpid() not in pids and 1 <= len(pids) <= 2
+
+
+def test_an_error_in_a_worker_is_raised_in_the_caller_and_the_worker_goes_on() -> None:
+    with Workers(HERE + "refuse", None, count=1) as workers:
+        for _ in range(2):
+            with pytest.raises(ValueError, match=r"refused \[1, 2\]"):
+                workers.run([1, 2])
+
+
+def test_a_dead_worker_is_reported_and_the_last_one_gone_never_hangs() -> None:
+    workers = Workers(HERE + "scaled", 1, count=2)
+    try:
+        for process in workers._processes:
+            process.kill()
+            process.wait()
+        for _ in range(4):  # two notice a dead worker, the rest find none left
+            with pytest.raises(WorkerGone):
+                workers.run([1])
+    finally:
+        workers.close()
+
+
+def test_close_ends_every_worker() -> None:
+    workers = Workers(HERE + "scaled", 1, count=2)
+    assert workers.run([5])[1] == [5]
+    workers.close()
+    assert all(process.returncode == 0 for process in workers._processes)
+
+
+def test_workers_that_cannot_start_are_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python")
+    with Workers(HERE + "scaled", 1, count=2) as workers, pytest.raises(WorkerGone):
+        workers.run([1])
+
+
+# -- in a bulk import ----------------------------------------------------------------
+
+
+def _records(count: int) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = [
+        {
+            "title": f"Post {n} ’quoted’",
+            "tags": [f"tag {n % 7}"],
+            "author": f"Author {n % 3}",
+            "published": f"2026-0{1 + n % 9}-1{n % 10}T08:00:00Z",
+            "content": f'<p>Body {n} <a href="rel/{n}">link</a><script>x()</script></p>',
+        }
+        for n in range(count)
+    ]
+    records[7] = {"title": ""}  # refused, wherever it is checked
+    records[300]["format"] = "md"
+    records[300]["content"] = "# Heading\n\nSome *Markdown*."
+    return records
+
+
+def _stored(site: Site) -> list[tuple[Any, ...]]:
+    with site.engine.connect() as connection:
+        return [
+            tuple(row)
+            for row in connection.execute(
+                text(
+                    "SELECT a.uid, a.slug, a.title, a.summary, a.content, au.name, "
+                    "a.published_at, a.updated_at FROM articles a "
+                    "LEFT JOIN authors au ON au.pk = a.author_pk ORDER BY a.slug"
+                )
+            )
+        ]
+
+
+@pytest.mark.parametrize("broken", [False, True], ids=["workers", "workers-fail-to-start"])
+def test_a_bulk_import_checked_in_workers_stores_what_a_threaded_one_does(
+    site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, broken: bool
+) -> None:
+    source = tmp_path / "bulk.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in _records(900)), encoding="utf-8")
+    answered: list[int] = []  # batches a worker process checked
+    run = Workers.run
+
+    def counting_run(self: Workers, batch: Any) -> Any:
+        result = run(self, batch)
+        answered.append(len(batch))
+        return result
+
+    monkeypatch.setattr(Workers, "run", counting_run)
+    reports = {}
+    for processes in (0, 2):
+        if processes and broken:
+            monkeypatch.setattr(sys, "executable", "/nonexistent/python")
+        with site.engine.begin() as connection:
+            for table in ("article_tags", "articles", "tags", "authors", "removals"):
+                connection.execute(text(f"DELETE FROM {table}"))
+        reports[processes] = importer.run(
+            site.engine,
+            site.config,
+            drafts_from_paths([source]),
+            now=site.now(),
+            batch_size=100,
+            processes=processes,
+        )
+        reports[processes, "stored"] = _stored(site)  # type: ignore[index]
+    assert reports[0].added == reports[2].added == 899
+    assert [str(e) for e in reports[0].failures] == [str(e) for e in reports[2].failures]
+    assert reports[2].failures[0].args[0].startswith(f"{source}:8: title")
+    assert reports[0, "stored"] == reports[2, "stored"]  # type: ignore[index]
+    # All but the first batch went to the workers, unless they could not start.
+    assert sum(answered) == (0 if broken else 800)
