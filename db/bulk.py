@@ -20,6 +20,7 @@ from sqlalchemy.engine import Dialect
 __all__ = ["insert_many"]
 
 _Processor = Callable[[Any], Any] | None
+_MISSING = object()
 
 
 def insert_many(
@@ -32,13 +33,31 @@ def insert_many(
         connection.execute(insert(table), [dict(row) for row in rows])
         return
     sql, order = _statement(connection.dialect, table, tuple(columns))
+    # Bulk rows repeat values (one creation time for a whole import): convert each once.
+    converters = [(name, _remembering(process)) for name, process in order]
     connection.exec_driver_sql(
         sql,
         [
-            tuple(row[name] if process is None else process(row[name]) for name, process in order)
+            tuple(
+                row[name] if convert is None else convert(row[name]) for name, convert in converters
+            )
             for row in rows
         ],
     )
+
+
+def _remembering(process: _Processor) -> _Processor:
+    if process is None:
+        return None
+    seen: dict[Any, Any] = {}
+
+    def convert(value: Any) -> Any:
+        converted = seen.get(value, _MISSING)
+        if converted is _MISSING:
+            converted = seen[value] = process(value)
+        return converted
+
+    return convert
 
 
 @cache

@@ -49,4 +49,4 @@ def check_authority(authority: str) -> str:
 
 def mint_tag_uri(authority: str, created: datetime, slug: str) -> str:
     """``tag:{authority},{YYYY-MM-DD}:/articles/{slug}``: minted once, never recomputed."""
-    return f"tag:{authority},{created:%Y-%m-%d}:/articles/{slug}"
+    return f"tag:{authority},{created.date().isoformat()}:/articles/{slug}"

@@ -103,19 +103,19 @@ class Workers:
                 self._idle.put(None)
 
     def close(self) -> None:
-        """Let every worker finish and exit (closing its stdin tells it to)."""
+        """Let every worker exit: closing its stdin tells it to.
+
+        Its stdout is closed too, so a worker still answering a batch nobody
+        will read cannot block on a full pipe; then waiting for it is bounded
+        by one batch of work.
+        """
         for process in self._processes:
-            if process.stdin is not None:
-                with contextlib.suppress(OSError):
-                    process.stdin.close()
+            for pipe in (process.stdin, process.stdout):
+                if pipe is not None:
+                    with contextlib.suppress(OSError):
+                        pipe.close()
         for process in self._processes:
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            if process.stdout is not None:
-                process.stdout.close()
+            process.wait()
 
     def __enter__(self) -> Workers:
         return self

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
+import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -140,3 +144,61 @@ def test_a_bulk_import_checked_in_workers_stores_what_a_threaded_one_does(
     assert reports[0, "stored"] == reports[2, "stored"]  # type: ignore[index]
     # All but the first batch went to the workers, unless they could not start.
     assert sum(answered) == (0 if broken else 800)
+
+
+def _children(pid: int) -> set[int]:
+    try:
+        return {int(n) for n in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+    except OSError:
+        return set()
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_ctrl_c_during_a_bulk_import_keeps_what_was_stored_and_stops_the_workers(
+    sqlite_site: Site, tmp_path: Path
+) -> None:
+    total = 20_000
+    source = tmp_path / "bulk.jsonl"
+    source.write_text(
+        "".join(
+            json.dumps({"title": f"Post {n}", "content": f"<p>Body {n}.</p>" * 20}) + "\n"
+            for n in range(total)
+        ),
+        encoding="utf-8",
+    )
+    config = str(sqlite_site.config.root / "feeder.toml")
+    feeder = shutil.which("feeder", path=str(Path(sys.executable).parent)) or "feeder"
+    command = [feeder, "-c", config, "import", str(source)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    workers: set[int] = set()
+    deadline = time.monotonic() + 60
+    # Interrupt once the workers run and a batch is stored: mid-import, as a user would.
+    while time.monotonic() < deadline and process.poll() is None:
+        workers |= _children(process.pid)
+        if workers and sqlite_site.list_articles(limit=1):
+            break
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    stored = len(sqlite_site.list_articles())
+    assert process.returncode == 130, (out, err)
+    assert err.decode().splitlines() == [
+        "error: import interrupted: articles stored so far are kept; "
+        "run the same import again to finish it"
+    ]
+    assert 0 < stored < total
+    assert workers and all(_gone(pid) for pid in workers)
+    again = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert again.returncode == 0, again.stderr
+    assert (
+        again.stdout.strip() == f"{total - stored} added, 0 updated, {stored} unchanged, 0 rejected"
+    )

@@ -24,6 +24,8 @@ _STRICT = click.option(
     is_flag=True,
     help="Stop at the first bad input and store nothing (one transaction).",
 )
+# 128 + SIGINT, as shells report a program stopped by Ctrl-C.
+_EXIT_INTERRUPTED = 130
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 _VERBOSE = click.option(
     "-v", "--verbose", is_flag=True, help="Print each article added or updated."
@@ -61,15 +63,23 @@ def import_(
     input again changes nothing. Bad inputs are reported and skipped, and the
     exit code says so.
     """
-    with open_site(ctx) as site, _progress_bar(_expected(paths)) as progress:
-        report = site.import_paths(
-            paths,
-            format=kind,
-            stdin=sys.stdin.buffer,
-            strict=strict,
-            dry_run=dry_run,
-            progress=progress,
+    try:
+        with open_site(ctx) as site, _progress_bar(_expected(paths)) as progress:
+            report = site.import_paths(
+                paths,
+                format=kind,
+                stdin=sys.stdin.buffer,
+                strict=strict,
+                dry_run=dry_run,
+                progress=progress,
+            )
+    except KeyboardInterrupt:
+        kept = "nothing was stored" if strict or dry_run else "articles stored so far are kept"
+        click.echo(
+            f"error: import interrupted: {kept}; run the same import again to finish it",
+            err=True,
         )
+        ctx.exit(_EXIT_INTERRUPTED)
     _show(ctx, report, as_json=as_json, verbose=verbose or dry_run)
 
 
