@@ -1,11 +1,12 @@
 """Bulk inserts at the driver's pace.
 
 ``connection.execute(insert(table), rows)`` runs every row through
-SQLAlchemy's parameter machinery, which costs more than SQLite's own work on
-a row of a few kilobytes. :func:`insert_many` compiles the INSERT once and
-hands the driver plain tuples, converted by the same bind processors that
-SQLAlchemy would apply, so what is stored is identical. PostgreSQL keeps
-SQLAlchemy's path: there it batches rows into multi-row statements already.
+SQLAlchemy's parameter machinery, which costs more than the database's own
+work on a row of a few kilobytes. :func:`insert_many` hands the driver plain
+tuples instead, converted by the same bind processors that SQLAlchemy would
+apply, so what is stored is identical: SQLite gets one compiled INSERT and
+``executemany``, PostgreSQL (psycopg) gets ``COPY ... FROM STDIN``, its bulk
+loading path. Other drivers keep SQLAlchemy's path.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Table, insert
+from sqlalchemy import Connection, Table, exc, insert
 from sqlalchemy.engine import Dialect
 
 __all__ = ["insert_many"]
@@ -29,21 +30,48 @@ def insert_many(
     """Insert ``rows`` (each with exactly the keys ``columns``) into ``table``."""
     if not rows:
         return
-    if connection.dialect.name != "sqlite":
+    dialect = connection.dialect
+    if dialect.name == "sqlite":
+        sql, order = _statement(dialect, table, tuple(columns))
+        connection.exec_driver_sql(sql, _tuples(order, rows))
+    elif dialect.name == "postgresql" and dialect.driver == "psycopg":
+        _copy(connection, table, columns, rows)
+    else:
         connection.execute(insert(table), [dict(row) for row in rows])
-        return
-    sql, order = _statement(connection.dialect, table, tuple(columns))
+
+
+def _tuples(
+    order: Sequence[tuple[str, _Processor]], rows: Sequence[Mapping[str, Any]]
+) -> list[tuple[Any, ...]]:
     # Bulk rows repeat values (one creation time for a whole import): convert each once.
     converters = [(name, _remembering(process)) for name, process in order]
-    connection.exec_driver_sql(
-        sql,
-        [
-            tuple(
-                row[name] if convert is None else convert(row[name]) for name, convert in converters
-            )
-            for row in rows
-        ],
+    return [
+        tuple(row[name] if convert is None else convert(row[name]) for name, convert in converters)
+        for row in rows
+    ]
+
+
+def _copy(
+    connection: Connection, table: Table, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]
+) -> None:
+    dialect = connection.dialect
+    quote = dialect.identifier_preparer
+    sql = (
+        f"COPY {quote.format_table(table)} ({', '.join(quote.quote(name) for name in columns)}) "
+        "FROM STDIN"
     )
+    order = [
+        (name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in columns
+    ]
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    try:
+        with driver.cursor() as cursor, cursor.copy(sql) as copy:
+            for values in _tuples(order, rows):
+                copy.write_row(values)
+    except dialect.loaded_dbapi.Error as error:
+        # What connection.execute() would raise: IntegrityError for a unique clash, ...
+        raise exc.DBAPIError.instance(sql, None, error, dialect.loaded_dbapi.Error) from None
 
 
 def _remembering(process: _Processor) -> _Processor:

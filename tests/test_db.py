@@ -26,7 +26,7 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.exc import StatementError
+from sqlalchemy.exc import IntegrityError, StatementError
 
 import db
 from db import bulk, migrate, queries
@@ -446,3 +446,15 @@ def test_insert_many_stores_exactly_what_a_core_insert_stores(engine: Engine) ->
         read = [connection.execute(select(t.c.at).order_by(t.c.pk)).scalars().all() for t in tables]
     assert stored[0] == stored[1]
     assert read[0] == read[1] == [row["at"] for row in rows]
+
+
+def test_insert_many_raises_integrity_error_like_core_on_a_duplicate(engine: Engine) -> None:
+    metadata = MetaData()
+    table = Table("uniques", metadata, Column("name", String(20), unique=True))
+    metadata.create_all(engine)
+    with engine.begin() as connection:
+        bulk.insert_many(connection, table, ("name",), [{"name": "a"}])
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        bulk.insert_many(connection, table, ("name",), [{"name": "b"}, {"name": "a"}])
+    with engine.connect() as connection:
+        assert connection.execute(select(table.c.name)).scalars().all() == ["a"]
