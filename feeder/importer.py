@@ -683,10 +683,13 @@ def _checked_batches(
     """Checked batches, in input order, checked ahead of the writer.
 
     The first batch is checked in a thread; from the second on (a bulk import),
-    by ``processes`` worker processes (default: one per CPU, at most four), so
-    that checking does not compete with the writer for the interpreter.
+    by ``processes`` worker processes (default: one per CPU, at most four; none
+    on a single CPU), so that checking does not compete with the writer for
+    the interpreter.
     """
-    count = max(1, min(4, os.cpu_count() or 1)) if processes is None else processes
+    cpus = os.cpu_count() or 1
+    # On one CPU a worker process would only take turns with the writer.
+    count = (min(4, cpus) if cpus > 1 else 0) if processes is None else processes
     workers: Workers | None = None
 
     def check(batch: list[Item]) -> list[_Checked | FeederError]:
@@ -732,7 +735,7 @@ def run(
     """Import ``drafts`` (errors in the stream count as rejected inputs).
 
     ``processes`` worker processes check drafts beyond the first batch (default:
-    one per CPU, at most four; 0: check in a thread of this process).
+    one per CPU, at most four, none on a single CPU; 0: check in a thread here).
     """
     counts = _Counts()
     with closing(_checked_batches(drafts, config, batch_size, processes)) as batches:

@@ -63,11 +63,17 @@ class Workers:
                     stderr=subprocess.DEVNULL,
                     env=environment,
                 )
+            except OSError as exc:
+                log.warning("no worker process (%s): working in this process", exc)
+                break
+            try:
                 assert process.stdin is not None
                 process.stdin.write(payload)
                 process.stdin.flush()
             except OSError as exc:
-                log.warning("no worker process (%s): working in this process", exc)
+                process.kill()
+                process.wait()
+                log.warning("worker process stopped at once (%s): working in this process", exc)
                 break
             self._processes.append(process)
             self._alive += 1
@@ -86,7 +92,7 @@ class Workers:
             pickle.dump(batch, process.stdin, _PROTOCOL)
             process.stdin.flush()
             status, value = pickle.load(process.stdout)
-        except (OSError, EOFError, pickle.UnpicklingError) as exc:
+        except Exception as exc:  # a dead worker, or a stream out of step: never reuse it
             self._lose(process, exc)
             raise WorkerGone(f"worker process {process.pid} stopped: {exc!r}") from exc
         self._idle.put(process)
