@@ -206,8 +206,17 @@ def derive_summary(html: str, limit: int = SUMMARY_MAX) -> str:
     return cut.rstrip(" ,;:.-–—") + "…"
 
 
+# Chinese and Japanese put no spaces between words: each ideograph or kana counts as one.
+_SCRIPTS_WITHOUT_SPACES = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_WORDS = re.compile(f"[{_SCRIPTS_WITHOUT_SPACES}]|[^\\s{_SCRIPTS_WITHOUT_SPACES}]+")
+
+
 def word_count(html: str) -> int:
-    return len(plain_text(html).split())
+    """Words in the visible text of ``html``."""
+    text = plain_text(html)
+    if text.isascii():
+        return len(text.split())
+    return len(_WORDS.findall(text))
 
 
 # A common adult silent-reading pace for prose.

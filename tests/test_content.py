@@ -146,3 +146,11 @@ def test_c1_controls_are_removed_and_the_characters_around_them_kept() -> None:
     assert clean_text("caf\x82e \x80100 \x9fend\x7f") == "cafe 100 end"
     assert clean_text("é € … ‘’ \xa0") == "é € … ‘’ \xa0"
     assert sanitize_html("<p>a\x85b\x9cc</p>") == "<p>abc</p>"
+
+
+def test_word_count_counts_each_chinese_or_japanese_character() -> None:
+    # Written without spaces: split() would see one word in the whole sentence.
+    assert word_count("<p>これは日本語の文章です</p>") == 11
+    assert word_count("<p>我们明天见</p><p>See you</p>") == 7
+    assert word_count("<p>Plain <em>English</em> words, counted as usual.</p>") == 6
+    assert word_count("<p>한국어는 띄어쓰기를 합니다</p>") == 3  # Korean separates words
