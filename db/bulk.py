@@ -60,9 +60,7 @@ def _copy(
         f"COPY {quote.format_table(table)} ({', '.join(quote.quote(name) for name in columns)}) "
         "FROM STDIN"
     )
-    order = [
-        (name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in columns
-    ]
+    order = _processors(dialect, table, tuple(columns))
     driver = connection.connection.driver_connection
     assert driver is not None
     try:
@@ -98,6 +96,14 @@ def _statement(
     if not compiled.positional or set(order) != set(columns):
         # A column with a default was added to the statement: every row must say it.
         raise ValueError(f"insert_many({table.name}): give exactly the columns {sorted(order)}")
-    return compiled.string, tuple(
-        (name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in order
+    return compiled.string, _processors(dialect, table, order)
+
+
+@cache
+def _processors(
+    dialect: Dialect, table: Table, columns: tuple[str, ...]
+) -> tuple[tuple[str, _Processor], ...]:
+    """Each column with the bind processor SQLAlchemy applies to its values on ``dialect``."""
+    return tuple(
+        (name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in columns
     )
