@@ -24,6 +24,7 @@ from feeder.ids import slugify
 from feeder.text import clean_text
 
 __all__ = [
+    "article_link",
     "check_id",
     "fits",
     "normalise_tags",
@@ -42,6 +43,13 @@ def fits(field: str, value: str | None, column: Any) -> str | None:
             f"{field}: {len(value)} characters is over the limit of {limit}; shorten it"
         )
     return value
+
+
+def article_link(value: str) -> str:
+    """An article's ``link``: an absolute http(s) URL that its column can hold."""
+    link = check_link(clean_text(value))
+    fits("link", link, ArticleRow.__table__.c.link)
+    return link
 
 
 def slug_taken(session: Session, slug: str) -> bool:

@@ -44,13 +44,21 @@ from db.bulk import insert_many
 from db.engine import for_writing
 from db.models import Article as ArticleRow
 from db.models import Author, Removal, Tag, article_tags
-from feeder._store import check_id, fits, normalise_tags, person, unique_slug, unique_uid
+from feeder._store import (
+    article_link,
+    check_id,
+    fits,
+    normalise_tags,
+    person,
+    unique_slug,
+    unique_uid,
+)
 from feeder.build import article_path
 from feeder.config import Config
 from feeder.content import derive_summary, sanitize_html
 from feeder.entries import Person
 from feeder.errors import ConflictError, FeederError, InputError
-from feeder.fields import check_link, check_title, parse_when
+from feeder.fields import check_title, parse_when
 from feeder.formats import Draft, Pending, Source, resolve
 from feeder.formats.jsonl import Line
 from feeder.ids import check_slug, mint_tag_uri, slugify
@@ -161,7 +169,7 @@ def _check_fields(draft: Draft, config: Config) -> _Checked:
                 "shorten it or raise content.max_content_bytes in feeder.toml"
             )
     slug = check_slug(draft.slug) if draft.slug else None
-    link = check_link(clean_text(draft.link)) if draft.link else None
+    link = article_link(draft.link) if draft.link else None
     zone = config.zone
     published = parse_when(draft.published, "published", zone) if draft.published else None
     updated = parse_when(draft.updated, "updated", zone) if draft.updated else None
@@ -171,12 +179,11 @@ def _check_fields(draft: Draft, config: Config) -> _Checked:
         uid = clean_text(draft.id).strip()
         if not uid or any(ch.isspace() for ch in uid):
             raise InputError(f"id: {draft.id!r} is empty or has spaces; fix the feed's guid/id")
+        fits("id", uid, _ARTICLES.c.uid)
     else:
         uid = check_id(draft.id)
     author, in_full = person(draft.author, config.author) if draft.author else (None, False)
     tags, tag_slugs = _tags_of(draft.tags)
-    fits("link", link, _ARTICLES.c.link)
-    fits("id", uid, _ARTICLES.c.uid)
     slug_base = "" if slug else slugify(title) or "article"
     url = link or config.url(article_path(slug or slug_base))
     content = sanitize_html(draft.content, base_url=url, allow_iframes=config.content.allow_iframes)

@@ -30,8 +30,8 @@ from db.models import Article as ArticleRow
 from db.models import Author, Removal, Tag
 from feeder import config as _config
 from feeder import feedimport, importer, sources
+from feeder._store import article_link as _article_link
 from feeder._store import check_id as _check_id
-from feeder._store import fits as _fits
 from feeder._store import normalise_tags as _normalise_tags
 from feeder._store import person as _person
 from feeder._store import slug_taken as _slug_taken
@@ -43,7 +43,7 @@ from feeder.config import Config
 from feeder.content import derive_summary, sanitize_html
 from feeder.entries import Person
 from feeder.errors import ConflictError, InputError, NotFoundError
-from feeder.fields import check_link, check_title, parse_when
+from feeder.fields import check_title, parse_when
 from feeder.ids import check_slug, mint_tag_uri, slugify
 from feeder.text import clean_text
 
@@ -300,7 +300,7 @@ class Site:
         now = self.now()
         title = check_title(title, self.config.content.max_title_chars)
         content = self._content(content)
-        link = _fits("link", check_link(link), ArticleRow.__table__.c.link) if link else None
+        link = _article_link(link) if link else None
         published_at = self._when(published, "published") if published is not None else now
         updated_at = self._when(updated, "updated") if updated is not None else published_at
         updated_at = max(updated_at, published_at)
@@ -365,9 +365,7 @@ class Site:
         if title is not _UNSET:
             changes["title"] = check_title(title, self.config.content.max_title_chars)
         if link is not _UNSET:
-            changes["link"] = (
-                _fits("link", check_link(link), ArticleRow.__table__.c.link) if link else None
-            )
+            changes["link"] = _article_link(link) if link else None
         if content is not _UNSET:
             changes["content"] = self._content(content)
         if summary is not _UNSET:
