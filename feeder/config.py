@@ -114,6 +114,7 @@ _SECTIONS: dict[str, type] = {
     "server": ServerConfig,
     "content": ContentConfig,
 }
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # Overrides come from command-line flags; name the flag the user typed.
 _FLAGS = {"database_url": "--db", "author.name": "--author"}
 _TOP_LEVEL = {f.name for f in dataclasses.fields(Config)} - set(_SECTIONS) - {"root"}
@@ -189,6 +190,9 @@ def _coerce(value: Any, kind: Any, where: str) -> Any:
     if kind in (str, "str"):
         if not isinstance(value, str):
             raise ConfigError(f"{where}: must be a string, got {value!r}")
+        if _SURROGATE.search(value):
+            # What Python makes of bytes in an argument or variable that are not UTF-8.
+            raise ConfigError(f"{where}: is not valid UTF-8 text; set it in UTF-8")
         return value
     if kind in (bool, "bool"):
         if isinstance(value, bool):

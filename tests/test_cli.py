@@ -242,6 +242,25 @@ def test_init_with_a_bad_base_url_names_the_flag_and_leaves_nothing(tmp_path: Pa
     assert ".new" not in result.stderr and "--base-url" in result.stderr
 
 
+def test_init_writes_any_title_into_valid_toml(tmp_path: Path) -> None:
+    title = 'Line one\nline two\t"quoted" \\ back\x7fslash'
+    result = CliRunner().invoke(cli, ["init", str(tmp_path / "new"), "--title", title])
+    assert result.exit_code == 0, result.stderr
+    with Site.open(tmp_path / "new" / "feeder.toml") as site:
+        assert site.config.title == title
+
+
+def test_init_with_a_title_that_is_not_utf8_names_the_flag_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "new"
+    # Python reads the argument bytes b"caf\xe9" (Latin-1, not UTF-8) as "caf\udce9".
+    result = CliRunner().invoke(cli, ["init", str(target), "--title", "caf\udce9"])
+    assert result.exit_code == 78
+    assert result.stderr == "error: --title: is not valid UTF-8 text; set it in UTF-8\n"
+    assert list(target.iterdir()) == []
+
+
 def test_the_installed_command_in_a_real_process(tmp_path: Path) -> None:
     assert FEEDER.exists(), f"{FEEDER} missing: is the project installed in this venv?"
 
