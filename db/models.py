@@ -115,6 +115,8 @@ class State(Base):
     built_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Publication instant up to which the last build included articles.
     built_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Fingerprint of the settings the last complete full build rendered with.
+    built_settings: Mapped[str | None] = mapped_column(String(64))
     build_seconds: Mapped[float | None] = mapped_column(Float)
     build_result: Mapped[str | None] = mapped_column(Text)
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -2,36 +2,46 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, func, literal, select, tuple_, update
+from sqlalchemy import Select, String, and_, func, literal, or_, select, tuple_, type_coerce, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.types import NullType
 
 from db.models import Article, Removal, State
-from db.types import UTCDateTime
+from db.records import (
+    StoredArticle,
+    StoredRemoval,
+    article_columns,
+    raw,
+    read_articles,
+    read_instant,
+    read_removals,
+    removal_columns,
+)
 
 __all__ = [
     "UNREADABLE",
+    "article_by_slug",
     "bump_revision",
     "changed_since",
-    "changed_since_query",
     "count_articles",
     "due_between",
-    "due_between_query",
     "get_state",
     "iter_published",
     "load_readable",
     "newest_published",
-    "newest_published_query",
     "next_due",
-    "published_query",
     "removed_since",
     "revision",
+    "undated",
 ]
 
 STATE_PK = 1
+_A = Article.__table__.c
 
 # What reading a row that another tool filled with nonsense raises (see db.types).
 UNREADABLE = (ValueError, TypeError, OverflowError)
@@ -100,76 +110,88 @@ def bump_revision(session: Session) -> int:
     return new
 
 
-def published_query(now: datetime) -> Select[Article]:
-    """Articles published at or before ``now``, newest first, ties by pk (newest first)."""
-    return (
-        select(Article)
-        .where(Article.published_at <= now)
-        .order_by(Article.published_at.desc(), Article.pk.desc())
-    )
+def _published(now: datetime) -> Select[Any]:
+    return article_columns().where(_A.published_at <= now)
 
 
-def newest_published_query(now: datetime, limit: int) -> Select[Article]:
-    return published_query(now).limit(limit)
+_NEWEST_FIRST = (_A.published_at.desc(), _A.pk.desc())
 
 
-def newest_published(session: Session, now: datetime, limit: int) -> Sequence[Article]:
-    """The newest ``limit`` articles published at or before ``now``; ties by pk."""
-    return session.execute(newest_published_query(now, limit)).unique().scalars().all()
+def newest_published(
+    session: Session, now: datetime, limit: int, *, after: StoredArticle | None = None
+) -> list[StoredArticle]:
+    """The newest ``limit`` articles published at or before ``now``; ties by pk, newest first.
 
-
-def iter_published(session: Session, now: datetime, batch: int = 500) -> Iterator[Article]:
-    """Every article published at or before ``now``, streamed in batches."""
-    last: tuple[datetime, int] | None = None
-    while True:
-        query = select(Article).where(Article.published_at <= now)
-        if last is not None:
-            # A row-value comparison is an index range condition on (published_at, pk),
-            # so each page starts where the last one ended instead of re-reading it.
-            query = query.where(
-                tuple_(Article.published_at, Article.pk)
-                < tuple_(literal(last[0], UTCDateTime()), literal(last[1]))
-            )
-        rows = (
-            session.execute(
-                query.order_by(Article.published_at.desc(), Article.pk.desc()).limit(batch)
-            )
-            .unique()
-            .scalars()
-            .all()
+    ``after``: continue below that record (a keyset page, an index range scan).
+    """
+    query = _published(now)
+    if after is not None:
+        # A row-value comparison on the stored values is an index range condition on
+        # (published_at, pk): each page starts where the last one ended.
+        query = query.where(
+            tuple_(_A.published_at, _A.pk)
+            < tuple_(literal(after.published_key, NullType()), literal(after.pk))
         )
-        if not rows:
-            return
-        key = (rows[-1].published_at, rows[-1].pk)
-        if key == last:
-            # No progress: a value another tool stored (e.g. a number in SQLite) sorts
-            # differently from the instant it is read as. Stop rather than loop.
-            return
+    return read_articles(session.connection(), query.order_by(*_NEWEST_FIRST).limit(limit))
+
+
+def iter_published(session: Session, now: datetime, batch: int = 500) -> Iterator[StoredArticle]:
+    """Every article published at or before ``now``, newest first, read in batches."""
+    last: StoredArticle | None = None
+    while rows := newest_published(session, now, batch, after=last):
         yield from rows
-        last = key
-        session.expunge_all()
+        last = rows[-1]
 
 
-def changed_since_query(revision: int) -> Select[Article]:
-    return select(Article).where(Article.revision > revision)
-
-
-def changed_since(session: Session, revision: int) -> Sequence[Article]:
+def changed_since(session: Session, revision: int) -> list[StoredArticle]:
     """Articles written after ``revision`` (indexed on the revision column)."""
-    return session.execute(changed_since_query(revision)).unique().scalars().all()
+    return read_articles(session.connection(), article_columns().where(_A.revision > revision))
 
 
-def due_between_query(after: datetime, until: datetime) -> Select[Article]:
-    return select(Article).where(Article.published_at > after, Article.published_at <= until)
-
-
-def due_between(session: Session, after: datetime, until: datetime) -> Sequence[Article]:
+def due_between(session: Session, after: datetime, until: datetime) -> list[StoredArticle]:
     """Articles whose publication instant falls in ``(after, until]``."""
-    return session.execute(due_between_query(after, until)).unique().scalars().all()
+    query = article_columns().where(_A.published_at > after, _A.published_at <= until)
+    return read_articles(session.connection(), query)
 
 
-def removed_since(session: Session, revision: int) -> Sequence[Removal]:
-    return session.execute(select(Removal).where(Removal.revision > revision)).scalars().all()
+def article_by_slug(session: Session, slug: str) -> StoredArticle | None:
+    found = read_articles(session.connection(), article_columns().where(_A.slug == slug))
+    return found[0] if found else None
+
+
+def removed_since(session: Session, revision: int) -> list[StoredRemoval]:
+    query = removal_columns().where(Removal.revision > revision).order_by(Removal.pk)
+    return read_removals(session.connection(), query)
+
+
+def undated(session: Session) -> list[tuple[int, object, str]]:
+    """``(pk, slug, problem)`` for each article whose publication date cannot be read.
+
+    SQLite orders text that is no date after every real date, so such a row is
+    in no range of dates: a full build asks for them here to report them.
+    PostgreSQL only stores real dates.
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        return []
+    stored = raw(_A.published_at)
+    query = select(_A.pk, _A.slug, stored).where(
+        or_(
+            func.typeof(_A.published_at).not_in(["text", "integer", "real"]),
+            and_(
+                func.typeof(_A.published_at) == "text",
+                type_coerce(_A.published_at, String()).op("NOT GLOB")(
+                    "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*"
+                ),
+            ),
+        )
+    )
+    found = []
+    for pk, slug, value in session.execute(query):
+        try:
+            read_instant(value)
+        except ValueError as exc:
+            found.append((pk, slug, f"published_at: {exc}"))
+    return found
 
 
 def next_due(session: Session, now: datetime) -> datetime | None:

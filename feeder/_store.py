@@ -19,7 +19,7 @@ from db.models import Author, Removal, Tag
 from feeder.config import AuthorConfig
 from feeder.entries import Person
 from feeder.errors import InputError
-from feeder.fields import check_link
+from feeder.fields import check_link, check_text
 from feeder.ids import slugify
 from feeder.text import clean_text
 
@@ -47,7 +47,7 @@ def fits(field: str, value: str | None, column: Any) -> str | None:
 
 def article_link(value: str) -> str:
     """An article's ``link``: an absolute http(s) URL that its column can hold."""
-    link = check_link(clean_text(value))
+    link = check_link(clean_text(check_text(value, "link")))
     fits("link", link, ArticleRow.__table__.c.link)
     return link
 
@@ -83,7 +83,7 @@ def unique_uid(session: Session, base: str, reserved: Collection[str] = frozense
 
 
 def check_id(value: str) -> str:
-    uid = clean_text(value).strip()
+    uid = clean_text(check_text(value, "id")).strip()
     if not uid or any(ch.isspace() for ch in uid) or ":" not in uid:
         raise InputError(f"id: {value!r} is not a URI; use e.g. 'tag:example.org,2026:/post/1'")
     fits("id", uid, ArticleRow.__table__.c.uid)
@@ -97,10 +97,12 @@ def person(author: str | Person, site_author: AuthorConfig) -> tuple[Person | No
     A bare name that is the site author's gets the site author's email and uri.
     """
     given = author if isinstance(author, Person) else Person(author)
-    name = clean_text(given.name).strip()
+    name = clean_text(check_text(given.name, "author")).strip()
     if not name:
         return None, False
-    email = clean_text(given.email).strip() or None if given.email else None
+    email = (
+        clean_text(check_text(given.email, "author email")).strip() or None if given.email else None
+    )
     uri = check_link(clean_text(given.uri), "author uri") if given.uri else None
     if name == site_author.name and email is None and uri is None:
         email = site_author.email or None
@@ -116,7 +118,7 @@ def normalise_tags(names: Iterable[str]) -> list[tuple[str, str]]:
     """Sorted ``(slug, name)`` pairs, one per slug (the first name given wins)."""
     pairs: dict[str, str] = {}
     for raw in names:
-        name = " ".join(clean_text(raw).split())
+        name = " ".join(clean_text(check_text(raw, "tag")).split())
         slug = slugify(name, max_length=100)
         if not slug:
             raise InputError(f"tag: {raw!r} has no letters or digits; use a word like 'python'")

@@ -5,10 +5,22 @@ that no longer belong. An incremental build renders every feed and the index
 (cheap: at most ``max_items`` entries each) and only the pages of articles
 that changed, came due or left since the last build, so its cost follows the
 size of the change, not the size of the site.
+
+A build publishes whatever it can. Each stored row is checked on its way out
+(feeder._rows); a row that cannot be published is left out of every feed and
+page and reported once in :attr:`BuildReport.errors`, and the others are
+published as usual. Every path the build writes or removes is made from a
+checked slug and must resolve inside the output directory.
+
+The settings that shape the output are fingerprinted: when they differ from
+those of the last complete full build (a new title, another base URL, a newer
+feeder), the next build is a full one, so no page keeps the old look.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import time
@@ -16,27 +28,44 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urljoin
 
-from sqlalchemy import Engine, Select, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from db import queries
 from db.engine import read_session, write_session
-from db.models import Article as ArticleRow
+from db.records import StoredArticle
+from feeder._rows import (
+    ARTICLES_DIR,
+    RowProblem,
+    article_path,
+    checked_slug,
+    entry_of,
+    has_page,
+    who,
+)
 from feeder.config import Config
-from feeder.entries import Entry, Person, SiteInfo, TagRef
+from feeder.entries import Entry, SiteInfo
 from feeder.errors import PublishError
 from feeder.feeds import FeedSpec, channel_for, site_feeds, site_info
 from feeder.publish import remove, sweep_temp, write_if_changed
 from feeder.render import render_article, render_index
 
-__all__ = ["ARTICLES_DIR", "BuildReport", "article_path", "entry_from_row", "run_build"]
+__all__ = [
+    "ARTICLES_DIR",
+    "OUTPUT_VERSION",
+    "BuildReport",
+    "article_path",
+    "output_fingerprint",
+    "run_build",
+]
 
 log = logging.getLogger("feeder.build")
 
-ARTICLES_DIR = "articles"
 INDEX = "index.html"
+# Bump when a change to feeder changes what the same data renders to: every
+# site then gets one full build after the upgrade.
+OUTPUT_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -67,59 +96,102 @@ class BuildReport:
         return text
 
 
-def article_path(slug: str) -> str:
-    return f"{ARTICLES_DIR}/{slug}.html"
-
-
-def entry_from_row(row: ArticleRow, config: Config) -> Entry:
-    author = row.author
-    return Entry(
-        id=row.uid,
-        slug=row.slug,
-        title=row.title,
-        # urljoin keeps absolute links and anchors a relative one another tool stored.
-        url=urljoin(config.base_url, row.link) if row.link else config.url(article_path(row.slug)),
-        summary=row.summary,
-        content=row.content,
-        author=Person(author.name, author.email, author.uri) if author is not None else None,
-        tags=tuple(TagRef(tag.slug, tag.name) for tag in row.tags),
-        published=row.published_at,
-        updated=row.updated_at,
-    )
-
-
-def _has_page(row: ArticleRow, now: datetime) -> bool:
-    return row.link is None and row.published_at <= now
+def output_fingerprint(config: Config) -> str:
+    """A hash of every setting that shapes the published files."""
+    shaping = {
+        "version": OUTPUT_VERSION,
+        "title": config.title,
+        "description": config.description,
+        "base_url": config.base_url,
+        "language": config.language,
+        "authority": config.authority,
+        "author": [config.feed_author, config.author.email, config.author.uri],
+        "max_items": config.max_items,
+        "content": [
+            config.content.max_content_bytes,
+            config.content.max_title_chars,
+            config.content.max_feed_bytes,
+            config.content.allow_iframes,
+        ],
+        "output_dir": str(config.output_dir),
+    }
+    encoded = json.dumps(shaping, sort_keys=True, ensure_ascii=False).encode()
+    return hashlib.sha256(encoded).hexdigest()[:32]
 
 
 class _Writer:
-    """Collects what a build writes, so the report can say it."""
+    """Writes and removes files inside the output directory, and remembers what it did."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._real_root = os.path.realpath(root)
         self.written: list[str] = []
         self.removed: list[str] = []
         self.unchanged = 0
         self.errors: list[str] = []
+        self._reported: set[object] = set()
+
+    def _inside(self, relative: str) -> Path:
+        """``relative`` under the root; refused if it (or a symlinked folder) leads out."""
+        path = self.root / relative
+        parent = os.path.realpath(path.parent)
+        if os.path.commonpath([parent, self._real_root]) != self._real_root or path.name in (
+            "",
+            ".",
+            "..",
+        ):
+            raise PublishError(f"{relative}: resolves outside the output directory; not written")
+        return path
 
     def write(self, relative: str, data: bytes) -> None:
-        if write_if_changed(self.root / relative, data):
+        if write_if_changed(self._inside(relative), data):
             self.written.append(relative)
         else:
             self.unchanged += 1
 
     def remove(self, relative: str) -> None:
-        if remove(self.root / relative):
+        if remove(self._inside(relative)):
             self.removed.append(relative)
 
+    def problem(self, key: object, message: str) -> None:
+        """Report ``message`` once per build for ``key`` (a row is found by several queries)."""
+        if key not in self._reported:
+            self._reported.add(key)
+            self.errors.append(message)
+            log.debug("%s", message)
 
-def _load(session: Session, query: Select[ArticleRow], writer: _Writer) -> list[ArticleRow]:
-    """The rows ``query`` selects; a row another tool left unreadable is reported and skipped."""
-    rows, skipped = queries.load_readable(session, query)
-    for pk, slug, reason in skipped:
-        writer.errors.append(f"article #{pk} ({slug}) cannot be read and was left out: {reason}")
-        log.error("article #%s (%s) cannot be read: %s", pk, slug, reason)
-    return rows
+    def left_out(self, record: StoredArticle, reason: object) -> None:
+        how = "cannot be read and was left out" if record.problems else "was left out"
+        self.problem(record.pk, f"{who(record.pk, record.slug)} {how}: {reason}")
+
+
+def _entry(record: StoredArticle, config: Config, writer: _Writer) -> Entry | None:
+    try:
+        return entry_of(record, config)
+    except RowProblem as problem:
+        writer.left_out(record, problem)
+        return None
+
+
+def _newest(session: Session, config: Config, now: datetime, writer: _Writer) -> list[Entry]:
+    """The newest ``max_items`` publishable entries (rows left out make room for older ones)."""
+    wanted = config.max_items
+    entries: list[Entry] = []
+    last: StoredArticle | None = None
+    while len(entries) < wanted:
+        batch = queries.newest_published(session, now, wanted - len(entries), after=last)
+        if not batch:
+            break
+        for record in batch:
+            entry = _entry(record, config, writer)
+            if entry is not None:
+                entries.append(entry)
+        last = batch[-1]
+    return entries
+
+
+def _render(spec: FeedSpec, config: Config, entries: Sequence[Entry], created: datetime) -> bytes:
+    return spec.format.render(channel_for(config, spec, entries, site_created=created), entries)
 
 
 def _render_feed(
@@ -130,47 +202,142 @@ def _render_feed(
     writer: _Writer,
 ) -> None:
     """Render one feed; an entry that makes rendering fail is left out and reported."""
-    channel = channel_for(config, spec, entries, site_created=site_created)
     try:
-        data = spec.format.render(channel, entries)
+        data = _render(spec, config, entries, site_created)
     except Exception:  # one bad row must not stop the feed; find it and drop it
         good: list[Entry] = []
         for entry in entries:
             try:
-                spec.format.render(channel, [entry])
+                _render(spec, config, [entry], site_created)
             except Exception as exc:
-                writer.errors.append(f"{spec.path}: article {entry.slug!r} left out: {exc}")
-                log.error("%s: article %r cannot be rendered: %s", spec.path, entry.slug, exc)
+                writer.problem(entry.id, f"article {entry.slug!r} was left out: {exc}")
             else:
                 good.append(entry)
-        channel = channel_for(config, spec, good, site_created=site_created)
-        data = spec.format.render(channel, good)
+        entries = good
+        data = _render(spec, config, entries, site_created)
+    limit = config.content.max_feed_bytes
+    if len(data) > limit and len(entries) > 1:
+        size = len(data)
+        data, kept = _within(spec, config, entries, site_created, limit)
+        log.warning(
+            "%s: %d entries make %d bytes, over content.max_feed_bytes (%d); "
+            "it carries the newest %d",
+            spec.path,
+            len(entries),
+            size,
+            limit,
+            kept,
+        )
     writer.write(spec.path, data)
+
+
+def _within(
+    spec: FeedSpec, config: Config, entries: Sequence[Entry], created: datetime, limit: int
+) -> tuple[bytes, int]:
+    """The feed of as many of the newest entries as fit in ``limit`` bytes (at least one).
+
+    Whole entries only: a feed is never cut inside one.
+    """
+    best, kept = _render(spec, config, entries[:1], created), 1
+    low, high = 2, len(entries) - 1  # all of them are known to be too many
+    while low <= high:
+        middle = (low + high) // 2
+        data = _render(spec, config, entries[:middle], created)
+        if len(data) <= limit:
+            best, kept, low = data, middle, middle + 1
+        else:
+            high = middle - 1
+    return best, kept
 
 
 def _write_page(site: SiteInfo, entry: Entry, writer: _Writer) -> None:
     try:
         data = render_article(site, entry)
     except Exception as exc:  # one bad row must not stop the others
-        writer.errors.append(f"{article_path(entry.slug)}: {exc}")
-        log.error("page for %r cannot be rendered: %s", entry.slug, exc)
+        writer.problem(entry.id, f"{article_path(entry.slug)}: {exc}")
         return
     writer.write(article_path(entry.slug), data)
 
 
+def _page_of(record: StoredArticle, config: Config, site: SiteInfo, writer: _Writer) -> str | None:
+    """Write ``record``'s page; its slug, or None when the row was left out."""
+    entry = _entry(record, config, writer)
+    if entry is None:
+        return None
+    _write_page(site, entry, writer)
+    return entry.slug
+
+
+def _safe_slug(value: object) -> str | None:
+    try:
+        return checked_slug(value)
+    except RowProblem:
+        return None
+
+
 def _full_pages(
-    rows: Iterable[ArticleRow], config: Config, site: SiteInfo, now: datetime, writer: _Writer
+    records: Iterable[StoredArticle],
+    config: Config,
+    site: SiteInfo,
+    writer: _Writer,
 ) -> None:
     keep: set[str] = set()
-    for row in rows:
-        if _has_page(row, now):
-            keep.add(f"{row.slug}.html")
-            _write_page(site, entry_from_row(row, config), writer)
+    for record in records:
+        if has_page(record):
+            slug = _page_of(record, config, site, writer)
+            if slug is not None:
+                keep.add(f"{slug}.html")
     directory = writer.root / ARTICLES_DIR
-    if directory.is_dir():
+    if directory.is_dir() and not directory.is_symlink():
         for name in sorted(os.listdir(directory)):
-            if name.endswith(".html") and name not in keep:
+            if name.endswith(".html") and name not in keep and _safe_slug(name[:-5]):
                 writer.remove(f"{ARTICLES_DIR}/{name}")
+
+
+def _incremental_pages(
+    session: Session,
+    state_revision: int,
+    since: datetime,
+    now: datetime,
+    config: Config,
+    site: SiteInfo,
+    writer: _Writer,
+) -> None:
+    touched: dict[int, StoredArticle] = {}
+    for record in queries.changed_since(session, state_revision):
+        touched[record.pk] = record
+    for record in queries.due_between(session, since, now):
+        touched[record.pk] = record
+    live: set[str] = set()
+    stale: set[str] = set()
+    for record in touched.values():
+        if record.published_at is None:
+            writer.left_out(record, "; ".join(record.problems))
+        elif record.published_at <= now and has_page(record):
+            slug = _page_of(record, config, site, writer)
+            if slug is not None:
+                live.add(slug)
+                continue
+        # Scheduled, linked elsewhere, or left out: no page under this slug.
+        slug = _safe_slug(record.slug)
+        if slug is not None:
+            stale.add(slug)
+    for gone in queries.removed_since(session, state_revision):
+        slug = _safe_slug(gone.slug)
+        if slug is None:
+            writer.problem(
+                ("removal", repr(gone.slug)),
+                f"a removal names the slug {gone.slug!r}, which is not safe; nothing removed",
+            )
+        else:
+            stale.add(slug)
+    for slug in sorted(stale - live):
+        holder = queries.article_by_slug(session, slug)
+        if holder is not None and holder.pk not in touched and has_page(holder):
+            published = holder.published_at
+            if published is not None and published <= now:
+                continue  # another article holds the slug and keeps its page
+        writer.remove(article_path(slug))
 
 
 def run_build(engine: Engine, config: Config, *, now: datetime, full: bool = False) -> BuildReport:
@@ -178,6 +345,7 @@ def run_build(engine: Engine, config: Config, *, now: datetime, full: bool = Fal
     started = time.perf_counter()
     writer = _Writer(config.output_dir)
     site = site_info(config)
+    fingerprint = output_fingerprint(config)
     try:
         config.output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -185,46 +353,24 @@ def run_build(engine: Engine, config: Config, *, now: datetime, full: bool = Fal
     with read_session(engine) as session:
         state = queries.get_state(session)
         revision = state.revision
-        full = full or state.built_revision < 0 or state.built_until is None
-        newest = [
-            entry_from_row(row, config)
-            for row in _load(session, queries.newest_published_query(now, config.max_items), writer)
-        ]
+        full = (
+            full
+            or state.built_revision < 0
+            or state.built_until is None
+            or state.built_settings != fingerprint
+        )
+        newest = _newest(session, config, now, writer)
         for spec in site_feeds(config):
             _render_feed(spec, config, newest, state.created_at, writer)
         writer.write(INDEX, render_index(site, newest))
         if full:
-            try:
-                _full_pages(queries.iter_published(session, now), config, site, now, writer)
-            except queries.UNREADABLE:
-                # Start over row by row; pages already written are not written twice.
-                session.expunge_all()
-                rows = _load(session, queries.published_query(now), writer)
-                _full_pages(rows, config, site, now, writer)
+            _full_pages(queries.iter_published(session, now), config, site, writer)
+            for pk, slug, reason in queries.undated(session):
+                writer.problem(pk, f"{who(pk, slug)} cannot be read and was left out: {reason}")
         else:
             assert state.built_until is not None
-            touched: dict[int, ArticleRow] = {}
-            for row in _load(session, queries.changed_since_query(state.built_revision), writer):
-                touched[row.pk] = row
             since = min(state.built_until, now)
-            for row in _load(session, queries.due_between_query(since, now), writer):
-                touched[row.pk] = row
-            live = {row.slug for row in touched.values() if _has_page(row, now)}
-            for row in touched.values():
-                if _has_page(row, now):
-                    _write_page(site, entry_from_row(row, config), writer)
-                elif row.slug not in live:
-                    writer.remove(article_path(row.slug))
-            for gone in queries.removed_since(session, state.built_revision):
-                if gone.slug in live:
-                    continue
-                holder = (
-                    session.execute(select(ArticleRow).where(ArticleRow.slug == gone.slug))
-                    .unique()
-                    .scalar_one_or_none()
-                )
-                if holder is None or not _has_page(holder, now):
-                    writer.remove(article_path(gone.slug))
+            _incremental_pages(session, state.built_revision, since, now, config, site, writer)
     if full:
         sweep_temp(config.output_dir)
     report = BuildReport(
@@ -237,11 +383,11 @@ def run_build(engine: Engine, config: Config, *, now: datetime, full: bool = Fal
         seconds=time.perf_counter() - started,
         errors=tuple(writer.errors),
     )
-    _record(engine, report, now)
+    _record(engine, report, now, fingerprint if full else None)
     return report
 
 
-def _record(engine: Engine, report: BuildReport, now: datetime) -> None:
+def _record(engine: Engine, report: BuildReport, now: datetime, fingerprint: str | None) -> None:
     with write_session(engine) as session:
         state = queries.get_state(session)
         state.built_revision = report.revision
@@ -249,6 +395,8 @@ def _record(engine: Engine, report: BuildReport, now: datetime) -> None:
         state.built_at = now
         state.build_seconds = report.seconds
         state.build_result = report.summary()
+        if fingerprint is not None:
+            state.built_settings = fingerprint
         if report.errors:
             state.last_error = report.errors[0]
             state.last_error_at = now

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from feeder.errors import ConfigError
 from feeder.ids import check_authority
@@ -57,12 +57,19 @@ class ScheduleConfig:
 class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8080
+    # Open connections at most (lowered to fit the open-file limit); beyond it a new
+    # connection replaces the oldest idle one.
+    max_connections: int = 1000
+    # Seconds a client has to send a whole request (headers and body).
+    request_timeout: float = 10.0
 
 
 @dataclass(frozen=True)
 class ContentConfig:
     max_content_bytes: int = 1_000_000
     max_title_chars: int = 500
+    # Feeds stop at whole entries below this; many readers refuse bigger documents.
+    max_feed_bytes: int = 10_000_000
     allow_iframes: bool = False
 
 
@@ -277,9 +284,13 @@ def _validate(config: Config, flat: dict[str, tuple[Any, str]]) -> Config:
         raise fail("schedule.poll_interval", "must be a positive number of seconds")
     if config.schedule.rebuild_interval <= 0:
         raise fail("schedule.rebuild_interval", "must be a positive number of seconds")
+    if config.server.max_connections < 1:
+        raise fail("server.max_connections", "must be at least 1")
+    if config.server.request_timeout <= 0:
+        raise fail("server.request_timeout", "must be a positive number of seconds")
     if not 0 <= config.server.port <= 65535:
         raise fail("server.port", f"must be between 0 and 65535, got {config.server.port}")
-    for key in ("max_content_bytes", "max_title_chars"):
+    for key in ("max_content_bytes", "max_title_chars", "max_feed_bytes"):
         if getattr(config.content, key) < 1:
             raise fail(f"content.{key}", f"must be at least 1, got {getattr(config.content, key)}")
     if not _LANGUAGE.match(config.language):
@@ -329,6 +340,26 @@ def _absolute_sqlite(url: str, root: Path, fail: Any) -> str:
             "database_url",
             f"unsupported database {parsed.get_backend_name()!r}; use sqlite or postgresql",
         )
+    try:
+        dialect = parsed.get_dialect()
+    except NoSuchModuleError:
+        raise fail(
+            "database_url",
+            f"unknown driver {parsed.drivername!r}; use e.g. 'sqlite:///feeder.db' or "
+            "'postgresql+psycopg://user@host/db'",
+        ) from None
+    try:
+        dialect.import_dbapi()
+    except ImportError:
+        hint = (
+            "install it with: pip install 'feeder[postgres]'"
+            if dialect.driver == "psycopg"
+            else "use 'postgresql+psycopg://user@host/db' and pip install 'feeder[postgres]'"
+        )
+        raise fail(
+            "database_url",
+            f"the {dialect.driver} driver for {parsed.drivername!r} is not installed; {hint}",
+        ) from None
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         path = Path(parsed.database)
         if not path.is_absolute():

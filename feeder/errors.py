@@ -15,6 +15,7 @@ __all__ = [
     "LockedError",
     "NotFoundError",
     "PublishError",
+    "StorageError",
 ]
 
 
@@ -58,3 +59,9 @@ class LockedError(FeederError, RuntimeError):
     """Another process holds the publisher lock."""
 
     exit_code = 75  # EX_TEMPFAIL
+
+
+class StorageError(FeederError, OSError):
+    """The database is missing, unreachable or failed; the cause is chained."""
+
+    exit_code = 69  # EX_UNAVAILABLE

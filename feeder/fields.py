@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, tzinfo
 from urllib.parse import urlsplit
 
 from feeder.errors import InputError
 from feeder.text import clean_text
 
-__all__ = ["check_link", "check_title", "parse_when"]
+__all__ = ["check_link", "check_text", "check_title", "parse_when"]
+
+# What Python makes of bytes that are not UTF-8 (in an argument, a variable, a file
+# read with surrogateescape): refused rather than silently dropped.
+_UNDECODED = re.compile("[\ud800-\udfff]")
+
+
+def check_text(value: str, field: str) -> str:
+    """``value``, refused if it holds bytes that were not valid UTF-8."""
+    found = _UNDECODED.search(value)
+    if found:
+        byte = ord(found.group()) - 0xDC00
+        shown = f" (byte 0x{byte:02x})" if 0x80 <= byte <= 0xFF else ""
+        raise InputError(
+            f"{field}: is not valid UTF-8 text{shown}; pass it in UTF-8 "
+            "(check the terminal's or the file's encoding)"
+        )
+    return value
 
 
 def parse_when(value: str | datetime, field: str, zone: tzinfo | None = None) -> datetime:
@@ -40,7 +58,7 @@ def parse_when(value: str | datetime, field: str, zone: tzinfo | None = None) ->
 
 def check_link(value: str, field: str = "link") -> str:
     """An absolute http(s) URL, or an error that says so."""
-    url = value.strip()
+    url = check_text(value, field).strip()
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc or " " in url:
         raise InputError(
@@ -51,7 +69,7 @@ def check_link(value: str, field: str = "link") -> str:
 
 
 def check_title(value: str | None, limit: int) -> str:
-    title = clean_text(value or "").strip()
+    title = clean_text(check_text(value or "", "title")).strip()
     if not title:
         raise InputError("title: is required and must not be empty; pass --title 'Some title'")
     if len(title) > limit:

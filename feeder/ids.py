@@ -8,7 +8,14 @@ from datetime import datetime
 
 from feeder.errors import InputError
 
-__all__ = ["SLUG_MAX", "check_authority", "check_slug", "mint_tag_uri", "slugify"]
+__all__ = [
+    "SLUG_MAX",
+    "check_authority",
+    "check_slug",
+    "is_safe_slug",
+    "mint_tag_uri",
+    "slugify",
+]
 
 SLUG_MAX = 80
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,198}[a-z0-9])?$")
@@ -30,8 +37,15 @@ def slugify(text: str, max_length: int = SLUG_MAX) -> str:
     return slug.strip("-")
 
 
+def is_safe_slug(slug: str) -> bool:
+    """Whether ``slug`` can name a file: the slug pattern, no '/', '..', leading dot or NUL."""
+    return len(slug) <= 200 and _SLUG.fullmatch(slug) is not None and ".." not in slug
+
+
 def check_slug(slug: str) -> str:
-    if not _SLUG.match(slug) or ".." in slug:
+    if not is_safe_slug(slug):
+        if any("\ud800" <= ch <= "\udfff" for ch in slug):
+            raise InputError("slug: is not valid UTF-8 text; use e.g. 'my-first-post'")
         raise InputError(
             f"slug: {slug!r} is not valid; use lowercase letters, digits and '-', '_' or '.' "
             "inside (e.g. 'my-first-post')"

@@ -58,7 +58,7 @@ from feeder.config import Config
 from feeder.content import derive_summary, sanitize_html
 from feeder.entries import Person
 from feeder.errors import ConflictError, FeederError, InputError
-from feeder.fields import check_title, parse_when
+from feeder.fields import check_text, check_title, parse_when
 from feeder.formats import Draft, Pending, Source, resolve
 from feeder.formats.jsonl import Line
 from feeder.ids import check_slug, mint_tag_uri, slugify
@@ -187,7 +187,7 @@ def _check_fields(draft: Draft, config: Config) -> _Checked:
     slug_base = "" if slug else slugify(title) or "article"
     url = link or config.url(article_path(slug or slug_base))
     content = sanitize_html(draft.content, base_url=url, allow_iframes=config.content.allow_iframes)
-    summary = clean_text(draft.summary).strip() if draft.summary else ""
+    summary = clean_text(check_text(draft.summary, "summary")).strip() if draft.summary else ""
     return _Checked(
         draft=draft,
         title=title,

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from db import migrate, queries
 from db.engine import create as create_engine
-from db.engine import read_session, write_session
+from db.engine import database_file, read_session, write_session
 from db.models import Article as ArticleRow
 from db.models import Author, Removal, Tag
 from feeder import config as _config
@@ -43,8 +43,8 @@ from feeder.build import BuildReport, article_path, run_build
 from feeder.config import Config
 from feeder.content import derive_summary, sanitize_html
 from feeder.entries import Person
-from feeder.errors import ConflictError, InputError, NotFoundError
-from feeder.fields import check_title, parse_when
+from feeder.errors import ConflictError, InputError, NotFoundError, StorageError
+from feeder.fields import check_text, check_title, parse_when
 from feeder.ids import check_slug, mint_tag_uri, slugify
 from feeder.text import clean_text
 
@@ -133,10 +133,14 @@ class Site:
         *,
         database_url: str | None = None,
         clock: Clock = utc_now,
+        create: bool = False,
     ) -> Site:
         """Open the site described by ``config`` (a Config or a path to feeder.toml).
 
-        The database schema is upgraded to this version of feeder if needed.
+        The database schema is upgraded to this version of feeder if needed. A
+        database that does not exist, or holds no feeder site, is refused with a
+        :class:`StorageError` (only :meth:`init`, or ``create=True``, makes one):
+        a moved or mistyped database must not quietly become an empty site.
         """
         if not isinstance(config, Config):
             config = _config.load(config, overrides={"database_url": database_url})
@@ -146,9 +150,12 @@ class Site:
                 must_exist=False,
                 overrides={"database_url": database_url},
             )
-        engine = create_engine(config.database_url)
+        engine = open_database(config.database_url, create=create)
         try:
-            _prepare_database(engine, config, clock())
+            _prepare_database(engine, clock(), create=create)
+        except DBAPIError as exc:
+            engine.dispose()
+            raise storage_error(exc) from exc
         except Exception:
             engine.dispose()
             raise
@@ -198,7 +205,7 @@ class Site:
                 temp.unlink()
                 raise
             temp.replace(path)
-        return cls.open(path, database_url=database_url, clock=clock)
+        return cls.open(path, database_url=database_url, clock=clock, create=True)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -311,7 +318,11 @@ class Site:
         published_at = self._when(published, "published") if published is not None else now
         updated_at = self._when(updated, "updated") if updated is not None else published_at
         updated_at = max(updated_at, published_at)
-        summary_text = clean_text(summary).strip() if summary else derive_summary(content)
+        summary_text = (
+            clean_text(check_text(summary, "summary")).strip()
+            if summary
+            else derive_summary(content)
+        )
         tag_pairs = _normalise_tags(tags)
         uid = _check_id(id) if id else None
         with self._writing() as session:
@@ -376,7 +387,7 @@ class Site:
         if content is not _UNSET:
             changes["content"] = self._content(content)
         if summary is not _UNSET:
-            changes["summary"] = clean_text(summary or "").strip()
+            changes["summary"] = clean_text(check_text(summary or "", "summary")).strip()
         if published is not _UNSET:
             changes["published_at"] = self._when(published, "published")
         if new_slug is not _UNSET:
@@ -455,6 +466,7 @@ class Site:
         return parse_when(value, field, self.config.zone)
 
     def _content(self, html: str) -> str:
+        check_text(html, "content")
         limit = self.config.content.max_content_bytes
         size = len(html.encode("utf-8", "surrogatepass"))
         if size > limit:
@@ -612,11 +624,43 @@ class _ConflictGuard:
             ) from None
 
 
-def _prepare_database(engine: Engine, config: Config, now: datetime) -> None:
-    if engine.dialect.name == "sqlite":
-        database = engine.url.database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+def storage_error(exc: SQLAlchemyError) -> StorageError:
+    """A database failure as the one line a user reads (the cause stays chained)."""
+    original = getattr(exc, "orig", None)
+    reason = str(original if original is not None else exc).strip()
+    reason = reason.splitlines()[0] if reason else type(exc).__name__
+    if "no such database file" in reason:
+        return StorageError(f"database: {reason}")
+    return StorageError(f"database: {reason}; check database_url and that the server is up")
+
+
+def open_database(url: str, *, create: bool) -> Engine:
+    """An engine for ``url``; a missing SQLite file is a StorageError unless ``create``."""
+    path = database_file(url)
+    if path is not None:
+        if create:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(
+                    f"database: cannot create {path.parent}: {exc.strerror}"
+                ) from exc
+        elif not path.is_file():
+            what = "is not a file" if path.exists() else "does not exist"
+            raise StorageError(
+                f"database: {path} {what}; run 'feeder init' to create a site, or point "
+                "database_url (--db) at the right file"
+            )
+    return create_engine(url, create=create)
+
+
+def _prepare_database(engine: Engine, now: datetime, *, create: bool) -> None:
+    if not create and migrate.current(engine) is None:
+        raise StorageError(
+            f"database: {engine.url.render_as_string(hide_password=True)} holds no feeder "
+            "site; run 'feeder init' to create one there, or point database_url (--db) at "
+            "the right database"
+        )
     migrate.upgrade(engine)
     with read_session(engine) as session:
         if queries.revision(session) >= 0:

@@ -31,7 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from feeder.config import CONFIG_NAME, Config
 from feeder.config import load as load_config
-from feeder.errors import ConfigError, FeederError
+from feeder.errors import ConfigError, FeederError, StorageError
 from feeder.feeds import site_feeds
 from feeder.site import Site, SiteStatus
 from jobs.lock import Lock, daemon_lock, owner, publish_lock
@@ -96,6 +96,9 @@ class Daemon:
         self._lost = threading.Event()
         self._db_errors = Throttle()
         self.site: Site | None = None
+        # The server started while waiting for the database, handed to the leader.
+        self._server: Server | None = None
+        self._serve_failed = False
 
     def run(self) -> int:
         """Run until asked to stop; the exit status (0)."""
@@ -103,7 +106,9 @@ class Daemon:
         config = load_settings(self.options)
         self.signals.install()
         try:
-            self.site = Site.open(config)
+            self.site = self._open(config)
+            if self.site is None:
+                return 0
             lock = daemon_lock(self.site, owner("feeder run"))
             try:
                 while self._standby(lock):
@@ -113,9 +118,56 @@ class Daemon:
                 lock.close()
                 self.site.close()
         finally:
+            if self._server is not None:
+                self._server.stop(timeout=1.0)
             self.signals.restore()
         log.info("stopped")
         return 0
+
+    # -- waiting for the database ------------------------------------------------
+
+    def _open(self, config: Config) -> Site | None:
+        """The site, once its database can be opened; None when asked to stop first.
+
+        A database that is missing (moved away, a volume not mounted yet) or a server
+        that does not answer is waited for, never replaced by a new empty one; the
+        output directory is served meanwhile, so readers keep the last good feeds.
+        """
+        errors = Throttle()
+        delay = STANDBY_POLL_SECONDS
+        while not self.signals.stopping.is_set():
+            if self.signals.take_reload():
+                try:
+                    config = load_settings(self.options)
+                except ConfigError as exc:
+                    log.error("reload failed, keeping the previous settings: %s", exc)
+            try:
+                site = Site.open(config)
+            except (StorageError, SQLAlchemyError) as exc:
+                line = errors.failed(describe_error(exc))
+                if line:
+                    log.error("cannot open the database, waiting for it: %s", line)
+                self._serve_while_waiting(config)
+            else:
+                if errors.recovered():
+                    log.info("the database answers again")
+                return site
+            self.signals.wait(delay)
+            delay = min(delay * 2, max(STANDBY_POLL_SECONDS, config.schedule.poll_interval))
+        return None
+
+    def _serve_while_waiting(self, config: Config) -> None:
+        if self._server is not None or not self.options.serve or self._serve_failed:
+            return
+        server = Server.for_config(OutputFiles(config.output_dir, media_types(config)), config)
+        try:
+            server.start()
+        except ConfigError as exc:
+            self._serve_failed = True
+            log.warning("not serving the last published files meanwhile: %s", exc)
+            return
+        self._server = server
+        self._out(f"feeder: serving the last published files at {server.url()}")
 
     # -- standby -----------------------------------------------------------------
 
@@ -149,10 +201,15 @@ class Daemon:
         assert self.site is not None
         site, config = self.site, self.site.config
         log.info("publishing %s into %s", config.root / CONFIG_NAME, config.output_dir)
-        files = OutputFiles(config.output_dir, media_types(config))
-        server = (
-            Server(files, config.server.host, config.server.port) if self.options.serve else None
-        )
+        server: Server | None = None
+        if self._server is not None:
+            server, self._server = self._server, None
+            files = server.files
+            files.configure(config.output_dir, media_types(config))
+        else:
+            files = OutputFiles(config.output_dir, media_types(config))
+            if self.options.serve:
+                server = Server.for_config(files, config)
         publisher = Publisher(
             site,
             WorkerBuilder(self.options.logs),
@@ -160,7 +217,7 @@ class Daemon:
         )
         schedule = schedule_publisher(publisher, heartbeat=lambda: self._heartbeat(lock))
         try:
-            if server is not None:
+            if server is not None and not server.running:
                 server.start()
             self._heartbeat(lock)
             publisher.start()

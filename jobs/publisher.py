@@ -65,6 +65,7 @@ class Publisher:
         self._retry_at = 0.0
         self._swept = False
         self._check_errors = Throttle()
+        self._reported: set[str] = set()
         self._thread: threading.Thread | None = None
         #: Builds completed since start.
         self.builds = 0
@@ -201,7 +202,20 @@ class Publisher:
                 why,
                 extra={"fields": _report_fields(report, why)},
             )
+            self._report_new(report)
         self._rearm()
+
+    def _report_new(self, report: BuildReport) -> None:
+        """Log each row a build left out once, not on every build that meets it again.
+
+        After a full build (which meets every row), only what it reported is kept
+        in mind, so a row that was fixed and breaks again is logged again.
+        """
+        current = set(report.errors)
+        for error in report.errors:
+            if error not in self._reported:
+                log.error("%s", error, extra={"fields": {"event": "left-out", "error": error}})
+        self._reported = current if report.full else self._reported | current
 
     def _take_lock(self) -> bool:
         if self._lock is None:

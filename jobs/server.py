@@ -3,16 +3,27 @@
 StaticFiles finds the file and refuses paths that leave the directory;
 :class:`OutputFiles` adds what a feed server needs on top:
 
-- hidden names (feeder's in-flight temp files ``.name.xxxx.tmp`` among them)
-  are never served, and there is no directory listing;
+- only what a site publishes is served: a file whose extension names a web
+  media type (feeds, pages, styles, images, media). Hidden names (feeder's
+  in-flight temp files ``.name.xxxx.tmp`` among them), editor and backup
+  files (``rss.xml~``, ``index.html.bak``, ``.swp``) and anything else are
+  not, and there is no directory listing;
+- media types by rule: ``rss.xml``, ``atom.xml`` and ``feed.json`` anywhere
+  in the tree are feeds, everything else goes by its extension;
 - each response is read from one open file, so its body, length and ETag
   always belong together, even when a build renames a new version over the
   file halfway through the request;
-- the feeds get their registered media types (from :func:`feeder.feeds.site_feeds`);
 - ``ETag`` (a hash of the bytes) and ``Last-Modified``, with ``304 Not Modified``;
+  an unreadable ``If-Modified-Since`` is ignored, as RFC 9110 says;
 - gzip for clients that accept it. A gzipped body is a different representation,
   so it gets a different ETag (``"<hash>-gzip"``): a cache must never answer a
-  client that cannot decode gzip with bytes it stored for one that can.
+  client that cannot decode gzip with bytes it stored for one that can;
+- memory bounded in bytes, whatever the files weigh: small files are cached
+  (with their gzipped form) up to ``CACHE_BYTES`` in all; bigger ones are
+  streamed from their open file and never held whole.
+
+uvicorn runs with :mod:`jobs.http_guard`'s limits on connections and request
+time, so idle and half-sent connections cannot lock readers out.
 
 Production sites can serve the directory with nginx instead (``--no-serve``);
 see examples/nginx.conf.
@@ -22,8 +33,9 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import mimetypes
+import logging
 import os
+import resource
 import socket
 import stat
 import threading
@@ -32,7 +44,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -40,37 +52,105 @@ from starlette.datastructures import URL, Headers
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
+from starlette.types import Receive, Scope, Send
 
 from feeder.config import Config
 from feeder.errors import ConfigError
-from feeder.feeds import site_feeds
+from jobs.logs import ThrottleFilter
 
 if TYPE_CHECKING:
     import uvicorn
 
-__all__ = ["OutputFiles", "Server", "create_app", "media_types"]
+    from jobs.http_guard import GuardStats
+
+__all__ = ["SERVED_TYPES", "OutputFiles", "Server", "create_app", "media_type_of", "media_types"]
 
 INDEX = "index.html"
 # Below this, gzip saves too little to be worth a header and the CPU.
 GZIP_MIN_BYTES = 256
 _COMPRESSIBLE = ("text/", "application/xml", "application/json", "application/javascript")
-_CACHE_ENTRIES = 64
+# What the cache may hold in all, and the biggest file it takes (bigger ones are streamed).
+CACHE_BYTES = 64 * 1024 * 1024
+CACHE_FILE_MAX = 8 * 1024 * 1024
+STREAM_CHUNK = 256 * 1024
+# asyncio accepts up to this many connections in one go before any of them is
+# looked at, and the ones they replace are closed a moment later: the cap leaves
+# room for two such bursts, plus files for the database, the output and the logs.
+_ACCEPT_BURST = 64
+_RESERVED_FILES = 64 + 2 * _ACCEPT_BURST
+
+# Feeds, by file name, wherever they are in the tree.
+FEED_NAMES = {
+    "rss.xml": "application/rss+xml",
+    "atom.xml": "application/atom+xml",
+    "feed.json": "application/feed+json",
+}
+# Everything else that is served, by extension. A fixed table, not the system's
+# mime.types: the same file is served (or not) the same way on every machine.
+SERVED_TYPES = {
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".xml": "application/xml",
+    ".rss": "application/rss+xml",
+    ".atom": "application/atom+xml",
+    ".json": "application/json",
+    ".opml": "text/x-opml",
+    ".xsl": "text/xsl",
+    ".css": "text/css",
+    ".js": "text/javascript",
+    ".txt": "text/plain",
+    ".vtt": "text/vtt",
+    ".srt": "application/x-subrip",
+    ".ico": "image/x-icon",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".avif": "image/avif",
+    ".svg": "image/svg+xml",
+    ".mp3": "audio/mpeg",
+    ".m4a": "audio/mp4",
+    ".aac": "audio/aac",
+    ".ogg": "audio/ogg",
+    ".oga": "audio/ogg",
+    ".opus": "audio/ogg",
+    ".flac": "audio/flac",
+    ".wav": "audio/wav",
+    ".mp4": "video/mp4",
+    ".m4v": "video/mp4",
+    ".webm": "video/webm",
+    ".pdf": "application/pdf",
+    ".woff2": "font/woff2",
+    ".woff": "font/woff",
+}
+
+
+def media_type_of(path: str) -> str | None:
+    """The media type ``path`` is served with, or None if it is not served at all."""
+    name = PurePosixPath(path).name
+    if name in FEED_NAMES:
+        return FEED_NAMES[name]
+    return SERVED_TYPES.get(PurePosixPath(name).suffix.lower())
 
 
 def media_types(config: Config) -> dict[str, str]:
-    """The media type of each feed the site publishes, by path in the output directory."""
-    return {spec.path: spec.format.media_type for spec in site_feeds(config)}
+    """Media types that differ from the rule for this site (none today; kept for overrides)."""
+    return {}
 
 
 class _Variant:
-    """One file read from one open descriptor: the bytes and their validators."""
+    """One small file read from one open descriptor: the bytes and their validators."""
 
     def __init__(self, data: bytes, mtime: float) -> None:
         self.data = data
         self.mtime = mtime
         self.tag = hashlib.blake2b(data, digest_size=12).hexdigest()
         self._gzipped: bytes | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.data) + (len(self._gzipped) if self._gzipped is not None else 0)
 
     @property
     def gzipped(self) -> bytes:
@@ -80,6 +160,40 @@ class _Variant:
         return self._gzipped
 
 
+class _Stream(Response):
+    """A big file sent from its open descriptor in chunks; the file is closed at the end."""
+
+    def __init__(self, file: IO[bytes], length: int, headers: Mapping[str, str], media: str):
+        super().__init__(None, media_type=media, headers=dict(headers))
+        self.headers["content-length"] = str(length)
+        self._file = file
+        self._length = length
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": self.status_code,
+                    "headers": self.raw_headers,
+                }
+            )
+            if scope["method"] == "HEAD":
+                await send({"type": "http.response.body", "body": b""})
+                return
+            left = self._length
+            while left > 0:
+                chunk = await anyio.to_thread.run_sync(self._file.read, min(STREAM_CHUNK, left))
+                if not chunk:
+                    break  # cannot happen with an open, renamed-over file; never hang
+                left -= len(chunk)
+                await send({"type": "http.response.body", "body": chunk, "more_body": left > 0})
+            if left > 0:
+                await send({"type": "http.response.body", "body": b""})
+        finally:
+            self._file.close()
+
+
 class OutputFiles(StaticFiles):
     """The output directory, read-only, over GET and HEAD."""
 
@@ -87,6 +201,8 @@ class OutputFiles(StaticFiles):
         super().__init__(directory=directory, check_dir=False)
         self._types: dict[str, str] = dict(types or {})
         self._cache: OrderedDict[tuple[int, int, int, int], _Variant] = OrderedDict()
+        self._sizes: dict[tuple[int, int, int, int], int] = {}
+        self._cached_bytes = 0
         self._cache_lock = threading.Lock()
 
     def configure(self, directory: Path, types: Mapping[str, str]) -> None:
@@ -94,6 +210,10 @@ class OutputFiles(StaticFiles):
         self.directory = directory
         self.all_directories = [directory]
         self._types = dict(types)
+
+    @property
+    def cached_bytes(self) -> int:
+        return self._cached_bytes
 
     async def check_config(self) -> None:
         # The directory appears with the first build; until then every path is a 404.
@@ -123,58 +243,97 @@ class OutputFiles(StaticFiles):
             full_path, found, path = index_path, index, os.path.join(path, INDEX)
         if found is None or not stat.S_ISREG(found.st_mode):
             return _not_found()
-        variant = self._read(full_path)
-        if variant is None:
-            return _not_found()
-        return self._file_response(PurePosixPath(path).as_posix(), variant, Headers(scope=scope))
+        path = PurePosixPath(path).as_posix()
+        media_type = self._media_type(path)
+        if media_type is None:
+            return _not_found()  # not something a site publishes: a backup, a swap file
+        return self._serve(full_path, path, media_type, Headers(scope=scope))
 
-    def _read(self, full_path: str) -> _Variant | None:
+    def _serve(self, full_path: str, path: str, media_type: str, request: Headers) -> Response:
         try:
             fd = os.open(full_path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
-            return None  # renamed away or removed since the lookup
-        with os.fdopen(fd, "rb") as file:
+            return _not_found()  # renamed away or removed since the lookup
+        file = os.fdopen(fd, "rb")
+        handed_over = False
+        try:
             info = os.fstat(file.fileno())
             if not stat.S_ISREG(info.st_mode):
-                return None
+                return _not_found()
+            if info.st_size > CACHE_FILE_MAX:
+                handed_over = True  # the response closes it when the body is sent
+                return self._stream(file, info, media_type, request)
             key = (info.st_dev, info.st_ino, info.st_mtime_ns, info.st_size)
             with self._cache_lock:
-                cached = self._cache.get(key)
-                if cached is not None:
+                variant = self._cache.get(key)
+                if variant is not None:
                     self._cache.move_to_end(key)
-                    return cached
-            variant = _Variant(file.read(), info.st_mtime)
-        with self._cache_lock:
-            self._cache[key] = variant
-            while len(self._cache) > _CACHE_ENTRIES:
-                self._cache.popitem(last=False)
-        return variant
+            if variant is None:
+                variant = _Variant(file.read(), info.st_mtime)
+        finally:
+            if not handed_over:
+                file.close()
+        response = self._file_response(media_type, variant, request)
+        self._remember(key, variant)
+        return response
 
-    def _media_type(self, path: str) -> str:
-        media_type = self._types.get(path) or mimetypes.guess_type(path)[0]
-        media_type = media_type or "application/octet-stream"
-        if media_type.startswith("text/") or media_type.endswith("xml"):
+    def _remember(self, key: tuple[int, int, int, int], variant: _Variant) -> None:
+        with self._cache_lock:
+            self._sizes[key] = self._sizes.get(key, 0)
+            self._cache[key] = variant
+            self._cache.move_to_end(key)
+            # The gzipped form may have been made since the variant was counted.
+            self._cached_bytes += variant.size - self._sizes[key]
+            self._sizes[key] = variant.size
+            while self._cached_bytes > CACHE_BYTES and self._cache:
+                dropped, _variant = self._cache.popitem(last=False)
+                self._cached_bytes -= self._sizes.pop(dropped)
+
+    def _media_type(self, path: str) -> str | None:
+        media_type = self._types.get(path) or media_type_of(path)
+        if media_type is None:
+            return None
+        if media_type.startswith("text/") or media_type.endswith(("xml", "json")):
             media_type += "; charset=utf-8"
         return media_type
 
-    def _file_response(self, path: str, variant: _Variant, request: Headers) -> Response:
-        media_type = self._media_type(path)
-        compressible = media_type.startswith(_COMPRESSIBLE) or "+xml" in media_type
-        use_gzip = (
-            compressible
-            and len(variant.data) >= GZIP_MIN_BYTES
-            and accepts_gzip(request.get("accept-encoding", ""))
-        )
-        etag = f'"{variant.tag}-gzip"' if use_gzip else f'"{variant.tag}"'
+    @staticmethod
+    def _validators(tag: str, mtime: float, compressible: bool) -> dict[str, str]:
         headers = {
-            "ETag": etag,
-            "Last-Modified": formatdate(variant.mtime, usegmt=True),
+            "ETag": tag,
+            "Last-Modified": formatdate(mtime, usegmt=True),
             # Feeds change without notice: caches may keep a copy but must revalidate.
             "Cache-Control": "no-cache",
             "X-Content-Type-Options": "nosniff",
         }
         if compressible:
             headers["Vary"] = "Accept-Encoding"
+        return headers
+
+    def _stream(
+        self, file: IO[bytes], info: os.stat_result, media_type: str, request: Headers
+    ) -> Response:
+        # Too big to hash on every request: the tag names this version of the file,
+        # which a build only ever replaces by renaming a new file over it.
+        identity = f"{info.st_dev}:{info.st_ino}:{info.st_mtime_ns}:{info.st_size}".encode()
+        tag = f'"f-{hashlib.blake2b(identity, digest_size=12).hexdigest()}"'
+        headers = self._validators(tag, info.st_mtime, False)
+        if not_modified(request, tag, info.st_mtime):
+            file.close()
+            return Response(status_code=304, headers=headers)
+        return _Stream(file, info.st_size, headers, media_type)
+
+    def _file_response(self, media_type: str, variant: _Variant, request: Headers) -> Response:
+        compressible = (
+            media_type.startswith(_COMPRESSIBLE) or "+xml" in media_type or ("+json" in media_type)
+        )
+        use_gzip = (
+            compressible
+            and len(variant.data) >= GZIP_MIN_BYTES
+            and accepts_gzip(request.get("accept-encoding", ""))
+        )
+        etag = f'"{variant.tag}-gzip"' if use_gzip else f'"{variant.tag}"'
+        headers = self._validators(etag, variant.mtime, compressible)
         if not_modified(request, etag, variant.mtime):
             return Response(status_code=304, headers=headers)
         if use_gzip:
@@ -220,8 +379,8 @@ def not_modified(request: Headers, etag: str, mtime: float) -> bool:
     if if_modified_since:
         try:
             since = parsedate_to_datetime(if_modified_since).timestamp()
-        except (TypeError, ValueError, IndexError):
-            return False
+        except (TypeError, ValueError, IndexError, OverflowError, OSError):
+            return False  # RFC 9110 section 13.1.3: an invalid date is ignored
         return int(mtime) <= since
     return False
 
@@ -234,13 +393,43 @@ def create_app(files: OutputFiles) -> Starlette:
 class Server:
     """uvicorn on a socket bound here, so that a busy port is an error on the spot."""
 
-    def __init__(self, files: OutputFiles, host: str, port: int) -> None:
+    def __init__(
+        self,
+        files: OutputFiles,
+        host: str,
+        port: int,
+        *,
+        max_connections: int = 1000,
+        request_timeout: float = 10.0,
+        keep_alive: float = 5.0,
+    ) -> None:
         self.files = files
         self._host = host
         self._port = port
+        self._max_connections = max_connections
+        self._request_timeout = request_timeout
+        self._keep_alive = keep_alive
         self._socket: socket.socket | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self.stats: GuardStats | None = None
+        #: The connection cap in force (``max_connections``, lowered to fit the open-file limit).
+        self.connection_cap = max_connections
+
+    @classmethod
+    def for_config(cls, files: OutputFiles, config: Config) -> Server:
+        server = config.server
+        return cls(
+            files,
+            server.host,
+            server.port,
+            max_connections=server.max_connections,
+            request_timeout=server.request_timeout,
+        )
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
 
     @property
     def address(self) -> tuple[str, int]:
@@ -259,13 +448,25 @@ class Server:
         # uvicorn pulls in click for its own command line: load it only to serve.
         import uvicorn
 
+        from jobs.http_guard import GuardStats, guarded_protocol
+
+        _quiet_floods()
+        self.connection_cap = min(self._max_connections, _open_file_room())
+        self.stats = GuardStats()
         self._socket = _bind(self._host, self._port)
         config = uvicorn.Config(
             create_app(self.files),
+            http=guarded_protocol(
+                max_connections=self.connection_cap,
+                request_timeout=self._request_timeout,
+                stats=self.stats,
+            ),
             log_config=None,
             access_log=True,
             lifespan="off",
             timeout_graceful_shutdown=1,
+            timeout_keep_alive=max(1, round(self._keep_alive)),
+            backlog=_ACCEPT_BURST,
             server_header=False,
         )
         server = uvicorn.Server(config)
@@ -299,6 +500,38 @@ class Server:
         self._server = self._thread = None
 
 
+def _open_file_room() -> int:
+    """How many connections fit under the open-file limit, raised to the hard limit first.
+
+    systemd gives services a soft limit of 1,024 and a far higher hard limit:
+    a server may raise its own soft limit, and should.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    wanted = min(wanted, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError):
+            pass
+    if soft == resource.RLIM_INFINITY:
+        return 1 << 20
+    try:
+        in_use = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        in_use = 16
+    return max(8, int(soft) - in_use - _RESERVED_FILES)
+
+
+def _quiet_floods() -> None:
+    """One line per interval for messages a flood of bad clients repeats per connection."""
+    for name in ("asyncio", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, ThrottleFilter) for f in logger.filters):
+            logger.addFilter(ThrottleFilter())
+
+
 def _bind(host: str, port: int) -> socket.socket:
     try:
         family, kind, proto, _name, address = socket.getaddrinfo(
@@ -312,7 +545,7 @@ def _bind(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
-        sock.listen(128)
+        sock.listen(_ACCEPT_BURST)
     except OSError as exc:
         sock.close()
         raise ConfigError(

@@ -150,6 +150,7 @@ def test_edit_clears_link_tags_and_author(site_root: Path) -> None:
 
 def test_db_option_and_environment_choose_the_database(site_root: Path, tmp_path: Path) -> None:
     other = f"sqlite:///{tmp_path / 'other.db'}"
+    ok(site_root, ["--db", other, "init", str(site_root)])  # only init creates a database
     ok(site_root, ["--db", other, "add", "--title", "Elsewhere"])
     assert state(site_root)[1] == []
     listed = CliRunner().invoke(

@@ -42,7 +42,7 @@ TABLES = {"alembic_version", "articles", "article_tags", "authors", "removals", 
 
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
-    created = db.create_engine(database_url)
+    created = db.create_engine(database_url, create=True)
     yield created
     created.dispose()
 
@@ -129,7 +129,7 @@ def test_naive_datetimes_are_refused(engine: Engine) -> None:
 
 
 def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(tmp_path: Path) -> None:
-    engine = db.create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    engine = db.create_engine(f"sqlite:///{tmp_path / 'x.db'}", create=True)
     try:
         for _ in range(2):  # a fresh connection and one from the pool
             with engine.connect() as connection:
@@ -198,8 +198,13 @@ def test_a_database_at_the_first_revision_is_upgraded_and_keeps_its_rows(
         config.attributes["connection"] = connection
         command.upgrade(config, "0001")
     when = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    with engine.begin() as connection:  # the state table as it was at 0001
+        connection.execute(
+            insert(db.State.__table__).values(
+                pk=queries.STATE_PK, revision=0, built_revision=-1, created_at=when
+            )
+        )
     with write_session(engine) as session:
-        queries.get_state(session, created_at=when)
         author = db.Author(name="Old Author")
         tag = db.Tag(slug="old", name="Old")
         session.add(
@@ -373,7 +378,7 @@ def test_two_processes_writing_one_sqlite_file_serialise(sqlite_site: Site) -> N
 OPENER = """
 import sys
 from feeder import Site
-with Site.open(sys.argv[1], database_url=sys.argv[2]) as site:
+with Site.open(sys.argv[1], database_url=sys.argv[2], create=True) as site:
     site.add_article("From " + sys.argv[3])
 print("ok")
 """
@@ -382,7 +387,7 @@ print("ok")
 def test_processes_opening_a_new_database_at_once_both_succeed(
     tmp_path: Path, database_url: str
 ) -> None:
-    # Two commands started together on a fresh database both run the migrations.
+    # Two scripts creating a site on a fresh database at once both run the migrations.
     config = tmp_path / "feeder.toml"
     config.write_text('title = "T"\nbase_url = "https://example.org/"\n')
     procs = [

@@ -1,0 +1,193 @@
+"""Stored articles as plain records, read so that no single row can fail a query.
+
+Another program may write anything into the tables: text that is not UTF-8
+or a BLOB where a title belongs (SQLite keeps what it is given), a date that
+is no date, a NUL byte in a slug. The ORM would raise on the first such value
+and take the whole result with it. These readers use Core, select the date
+columns as they are stored and convert them row by row: a value that cannot
+be read becomes a line in that row's ``problems``, and the other rows come
+back as usual. What the values *mean* (is this slug safe for a path? is this
+link a web address?) is for the domain to judge; storage only hands them over
+untouched, which is why the text fields are typed ``object``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Select, select, type_coerce
+from sqlalchemy.types import NullType
+
+from db.models import Article, Author, Removal, Tag, article_tags
+
+__all__ = [
+    "StoredArticle",
+    "StoredPerson",
+    "StoredRemoval",
+    "article_columns",
+    "raw",
+    "read_articles",
+    "read_instant",
+    "read_removals",
+    "removal_columns",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPerson:
+    name: object
+    email: object
+    uri: object
+
+
+@dataclass(frozen=True, slots=True)
+class StoredArticle:
+    """One ``articles`` row and its author and tags, exactly as stored."""
+
+    pk: int
+    uid: object
+    slug: object
+    title: object
+    link: object
+    summary: object
+    content: object
+    author: StoredPerson | None
+    tags: tuple[tuple[object, object], ...]  # (slug, name), by slug
+    published_at: datetime | None
+    updated_at: datetime | None
+    created_at: datetime | None
+    revision: int
+    #: What storage could not read, one line each (e.g. a date that is no date).
+    problems: tuple[str, ...] = ()
+    #: ``published_at`` as stored: where a keyset page of newest-first rows resumes.
+    published_key: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRemoval:
+    """An article that left a slug (deleted, or renamed away)."""
+
+    uid: object
+    slug: object
+    removed_at: datetime | None
+    deleted: bool
+
+
+def read_instant(value: object) -> datetime:
+    """A stored date as an aware UTC datetime; ValueError if it is none.
+
+    PostgreSQL hands back aware datetimes. SQLite holds whatever a writer sent:
+    feeder's own naive UTC text, or another tool's ISO 8601 with a 'T', a 'Z'
+    or an offset, or Unix seconds; each is read as the instant it names.
+    """
+    try:
+        if isinstance(value, datetime):
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return datetime.fromtimestamp(value, UTC)
+        if isinstance(value, str):
+            parsed = datetime.fromisoformat(value.strip())
+            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError, OSError):
+        pass
+    raise ValueError(f"{_shown(value)} is not a date and time")
+
+
+def _shown(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def raw(column: Any) -> ColumnElement[Any]:
+    """``column`` selected as stored, without its type's conversion."""
+    return type_coerce(column, NullType()).label(column.key)
+
+
+_A = Article.__table__.c
+_AU = Author.__table__.c
+_DATES = ("published_at", "updated_at", "created_at")
+
+
+def article_columns() -> Select[Any]:
+    """A select of every article column (dates as stored) and its author's fields."""
+    return select(
+        _A.pk,
+        _A.uid,
+        _A.slug,
+        _A.title,
+        _A.link,
+        _A.summary,
+        _A.content,
+        _A.revision,
+        *(raw(_A[name]) for name in _DATES),
+        _AU.name.label("author_name"),
+        _AU.email.label("author_email"),
+        _AU.uri.label("author_uri"),
+    ).select_from(Article.__table__.outerjoin(Author.__table__, _A.author_pk == _AU.pk))
+
+
+def read_articles(connection: Connection, query: Select[Any]) -> list[StoredArticle]:
+    """The records of ``query`` (built on :func:`article_columns`), in its order."""
+    rows = connection.execute(query).all()
+    if not rows:
+        return []
+    tags: dict[int, list[tuple[object, object]]] = {row.pk: [] for row in rows}
+    for article_pk, slug, name in connection.execute(
+        select(article_tags.c.article_pk, Tag.__table__.c.slug, Tag.__table__.c.name)
+        .join(Tag.__table__, Tag.__table__.c.pk == article_tags.c.tag_pk)
+        .where(article_tags.c.article_pk.in_(list(tags)))
+        .order_by(article_tags.c.article_pk, Tag.__table__.c.slug)
+    ):
+        tags[article_pk].append((slug, name))
+    return [_record(row, tuple(tags[row.pk])) for row in rows]
+
+
+def _record(row: Any, tags: tuple[tuple[object, object], ...]) -> StoredArticle:
+    problems: list[str] = []
+    dates: dict[str, datetime | None] = {}
+    for name in _DATES:
+        try:
+            dates[name] = read_instant(getattr(row, name))
+        except ValueError as exc:
+            problems.append(f"{name}: {exc}")
+            dates[name] = None
+    author = (
+        None
+        if row.author_name is None
+        else StoredPerson(row.author_name, row.author_email, row.author_uri)
+    )
+    return StoredArticle(
+        pk=row.pk,
+        uid=row.uid,
+        slug=row.slug,
+        title=row.title,
+        link=row.link,
+        summary=row.summary,
+        content=row.content,
+        author=author,
+        tags=tags,
+        published_at=dates["published_at"],
+        updated_at=dates["updated_at"],
+        created_at=dates["created_at"],
+        revision=row.revision,
+        problems=tuple(problems),
+        published_key=row.published_at,
+    )
+
+
+def read_removals(connection: Connection, query: Select[Any]) -> list[StoredRemoval]:
+    removals = []
+    for uid, slug, removed_at, deleted in connection.execute(query):
+        try:
+            when: datetime | None = read_instant(removed_at)
+        except ValueError:
+            when = None
+        removals.append(StoredRemoval(uid, slug, when, bool(deleted)))
+    return removals
+
+
+def removal_columns() -> Select[Any]:
+    r = Removal.__table__.c
+    return select(r.uid, r.slug, raw(r.removed_at), r.deleted)
