@@ -18,6 +18,7 @@ from feeder.errors import InputError as InputError
 from feeder.errors import LockedError as LockedError
 from feeder.errors import NotFoundError as NotFoundError
 from feeder.errors import PublishError as PublishError
+from feeder.errors import StorageError as StorageError
 from feeder.formats import Draft as Draft
 from feeder.importer import ImportReport as ImportReport
 from feeder.site import Site as Site
@@ -44,6 +45,7 @@ __all__ = [
     "PublishError",
     "Site",
     "SiteStatus",
+    "StorageError",
     "TagRef",
     "__version__",
     "load_config",

@@ -159,6 +159,10 @@ class Site:
         except Exception:
             engine.dispose()
             raise
+        if create:
+            # Made; from now on a missing file is an error, as for every other opener.
+            engine.dispose()
+            engine = open_database(config.database_url, create=False)
         return cls(config, engine, clock)
 
     @classmethod

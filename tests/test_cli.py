@@ -187,6 +187,18 @@ BAD: list[Any] = [
     pytest.param(["edit", "existing", "--published", "soon"], "published", id="edit-bad-date"),
     pytest.param(["--db", "nonsense", "list"], "--db", id="bad-db-url"),
     pytest.param(
+        ["--db", "postgresql+psycopg3://u@127.0.0.1/db", "list"], "--db", id="unknown-driver"
+    ),
+    pytest.param(
+        ["--db", "sqlite:////nonexistent-feeder-dir/x.db", "add", "--title", "T"],
+        "does not exist; run 'feeder init'",
+        id="missing-database",
+    ),
+    pytest.param(["add", "--title", "Caf\udce9"], "title: is not valid UTF-8", id="undecodable"),
+    pytest.param(["add", "--title", "T", "--tag", "caf\udce9"], "tag", id="undecodable-tag"),
+    pytest.param(["add", "--title", "T", "--author", "\udce9"], "author", id="undecodable-author"),
+    pytest.param(["add", "--title", "T", "--summary", "s\udcff"], "summary", id="undecodable-sum"),
+    pytest.param(
         ["--db", "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2", "list"],
         "database",
         id="unreachable-db",
@@ -292,3 +304,17 @@ def test_the_installed_command_in_a_real_process(tmp_path: Path) -> None:
     assert bad.returncode == 65
     assert bad.stderr.startswith("error: link:") and bad.stderr.count("\n") == 1
     assert feeder("--version").stdout.startswith("feeder ")
+
+
+def test_commands_on_a_missing_database_exit_69_and_create_nothing(tmp_path: Path) -> None:
+    config = tmp_path / "feeder.toml"
+    config.write_text('title = "T"\nbase_url = "https://example.org/"\n', encoding="utf-8")
+    for args in (["build"], ["add", "--title", "T"], ["list"], ["status"], ["show", "x"]):
+        result = CliRunner().invoke(cli, ["-c", str(config), *args])
+        assert result.exit_code == 69, (args, result.output)
+        assert result.stderr.count("\n") == 1 and "feeder init" in result.stderr
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["feeder.toml"]
+    nested = tmp_path / "no" / "such" / "x.db"
+    result = CliRunner().invoke(cli, ["-c", str(config), "--db", f"sqlite:///{nested}", "list"])
+    assert result.exit_code == 69
+    assert not (tmp_path / "no").exists()

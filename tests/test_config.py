@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -151,6 +153,10 @@ def test_url_joins_base_url_and_path() -> None:
         ('title = "T"\ntimezone = "Mars/Olympus"\n', {}, "timezone"),
         ('title = "T"\ndatabase_url = "nonsense"\n', {}, "database_url"),
         ('title = "T"\ndatabase_url = "mysql://u@h/db"\n', {}, "database_url"),
+        ('title = "T"\ndatabase_url = "postgresql+psycopg3://u@h/db"\n', {}, "unknown driver"),
+        ('title = "T"\n[server]\nmax_connections = 0\n', {}, "server.max_connections"),
+        ('title = "T"\n[server]\nrequest_timeout = 0\n', {}, "server.request_timeout"),
+        ('title = "T"\n[content]\nmax_feed_bytes = 0\n', {}, "content.max_feed_bytes"),
         ('title = "T"\n[server]\nport = 70000\n', {}, "server.port"),
         ('title = "T"\n[schedule]\npoll_interval = 0\n', {}, "schedule.poll_interval"),
         ('title = "T"\n[schedule]\nrebuild_interval = -1\n', {}, "schedule.rebuild_interval"),
@@ -194,3 +200,20 @@ def test_override_error_names_the_flag(tmp_path: Path) -> None:
     path = write(tmp_path, 'title = "T"\n')
     with pytest.raises(ConfigError, match=r"^--db: "):
         load(path, environ={}, overrides={"database_url": "nonsense"})
+
+
+def test_a_postgresql_url_without_psycopg_installed_says_what_to_install(tmp_path: Path) -> None:
+    path = write(tmp_path, 'title = "T"\ndatabase_url = "postgresql+psycopg://u@h/db"\n')
+    # A fresh interpreter in which psycopg cannot be imported, as without feeder[postgres].
+    code = (
+        "import sys; sys.modules['psycopg'] = None\n"
+        "from feeder.config import load\n"
+        "try:\n    load(sys.argv[1], environ={})\n"
+        "except Exception as exc:\n    print(type(exc).__name__, exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.startswith("ConfigError "), done.stdout + done.stderr
+    assert "pip install 'feeder[postgres]'" in done.stdout
+    assert done.stdout.count("\n") == 1

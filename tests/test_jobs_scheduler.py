@@ -372,3 +372,32 @@ def test_an_unreachable_database_is_logged_once_then_its_recovery(
         gone.close()
         daemon.schedule.shutdown()
         daemon.publisher.stop(WAIT)
+
+
+def test_a_bad_row_is_logged_once_however_many_builds_meet_it(
+    site: Site, clock: FakeClock, daemon: Daemon, caplog: pytest.LogCaptureFixture
+) -> None:
+    site.add_article("Good")
+    site.add_article("Bad")
+    with site.engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE articles SET link = 'javascript:1' WHERE slug = 'bad'")
+    caplog.set_level(logging.ERROR, logger="feeder.daemon")
+    for n in range(4):
+        clock.advance(minutes=1)
+        site.add_article(f"More {n}")  # each build meets the bad row again in the feed query
+        daemon.publisher.request(reason="change", full=n == 2)
+        daemon.settle()
+    left_out = [r for r in caplog.records if "was left out" in r.getMessage()]
+    assert len(left_out) == 1, [r.getMessage() for r in left_out]
+    assert "#2 ('bad')" in left_out[0].getMessage()
+    assert "Good" in daemon.titles() and "Bad" not in daemon.titles()
+    # Fixed, then broken again: that is news, and logged again.
+    with site.engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE articles SET link = NULL WHERE slug = 'bad'")
+    daemon.publisher.request(reason="rebuild", full=True)
+    daemon.settle()
+    with site.engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE articles SET link = 'javascript:2' WHERE slug = 'bad'")
+    daemon.publisher.request(reason="rebuild", full=True)
+    daemon.settle()
+    assert len([r for r in caplog.records if "was left out" in r.getMessage()]) == 2

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,6 +45,11 @@ def output(tmp_path: Path) -> Path:
     (public / "articles" / ".draft.html").write_bytes(SECRET)
     (tmp_path / "secret.txt").write_bytes(SECRET)
     (public / "articles" / "escape.html").symlink_to(tmp_path / "secret.txt")
+    # Editor and backup files, and anything else that is not a published type.
+    for name in ("rss.xml~", "index.html.bak", "articles/hello.html.orig", "#index.html#"):
+        (public / name).write_bytes(SECRET)
+    (public / "notes.swp").write_bytes(SECRET)
+    (public / "feeder.toml").write_bytes(SECRET)
     return public
 
 
@@ -167,6 +176,12 @@ def test_gzip_for_clients_that_accept_it_with_its_own_etag(client: httpx.Client)
         "/articles",
         "/articles/escape.html",
         "/missing.xml",
+        "/rss.xml~",
+        "/index.html.bak",
+        "/articles/hello.html.orig",
+        "/%23index.html%23",
+        "/notes.swp",
+        "/feeder.toml",
     ],
 )
 def test_hidden_files_listings_and_escapes_are_not_found(client: httpx.Client, path: str) -> None:
@@ -248,3 +263,211 @@ def test_the_default_address_is_loopback(output: Path) -> None:
 )
 def test_accept_encoding_is_read_with_its_qualities(header: str, expected: bool) -> None:
     assert accepts_gzip(header) is expected
+
+
+@pytest.mark.parametrize(
+    "date",
+    [
+        "Sat, 01 Jan 99999 00:00:00 GMT",
+        "Sat, 01 Jan 0000 00:00:00 GMT",
+        "garbage",
+        "Mon, 99 Foo 2026 99:99:99 GMT",
+        "",
+    ],
+)
+def test_an_unreadable_if_modified_since_is_ignored(client: httpx.Client, date: str) -> None:
+    response = client.get("/rss.xml", headers={"If-Modified-Since": date})
+    assert response.status_code == 200
+    assert response.content == RSS
+
+
+@pytest.mark.parametrize(
+    ("path", "media_type"),
+    [
+        ("tags/python/rss.xml", "application/rss+xml; charset=utf-8"),
+        ("authors/ann/atom.xml", "application/atom+xml; charset=utf-8"),
+        ("tags/python/feed.json", "application/feed+json; charset=utf-8"),
+        ("feeds.opml", "text/x-opml; charset=utf-8"),
+        ("style.xsl", "text/xsl; charset=utf-8"),
+        ("media/episode.mp3", "audio/mpeg"),
+    ],
+)
+def test_media_types_follow_the_name_wherever_the_file_is(
+    client: httpx.Client, output: Path, path: str, media_type: str
+) -> None:
+    (output / path).parent.mkdir(parents=True, exist_ok=True)
+    (output / path).write_bytes(b"x" * 10)
+    response = client.get("/" + path)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == media_type
+
+
+_SERVE = """
+import sys, time
+from pathlib import Path
+from jobs.server import OutputFiles, Server
+server = Server(OutputFiles(Path(sys.argv[1])), "127.0.0.1", 0)
+server.start()
+print(server.address[1], flush=True)
+sys.stdin.read()
+"""
+
+
+def _peak_rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+def test_big_files_are_streamed_and_memory_does_not_follow_file_sizes(output: Path) -> None:
+    big = os.urandom(1024 * 1024) * 50  # 50 MiB each, as in a podcast's media folder
+    for n in range(4):
+        write_if_changed(output / f"big{n}.mp3", big)
+    process = subprocess.Popen(
+        [sys.executable, "-c", _SERVE, str(output)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    try:
+        assert process.stdout is not None
+        port = int(process.stdout.readline())
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            assert client.get("/rss.xml").status_code == 200
+            before = _peak_rss_kib(process.pid)
+            for n in range(4):
+                with client.stream("GET", f"/big{n}.mp3") as response:
+                    assert response.status_code == 200
+                    assert response.headers["content-length"] == str(len(big))
+                    digest = hashlib.sha256()
+                    for chunk in response.iter_bytes():
+                        digest.update(chunk)
+                assert digest.digest() == hashlib.sha256(big).digest()
+                again = client.get(
+                    f"/big{n}.mp3", headers={"If-None-Match": response.headers["etag"]}
+                )
+                assert again.status_code == 304
+            grown = _peak_rss_kib(process.pid) - before
+        # 200 MiB went out; the server's peak grew by a few buffers, not by a file.
+        assert grown < 20 * 1024, f"peak RSS grew by {grown} KiB"
+    finally:
+        assert process.stdin is not None
+        process.stdin.close()
+        process.kill()
+        process.wait()
+        assert process.stdout is not None
+        process.stdout.close()
+
+
+def test_the_cache_is_bounded_in_bytes(server: Server, output: Path) -> None:
+    files = server.files
+    body = os.urandom(4 * 1024 * 1024)  # cacheable (under the per-file limit)
+    with httpx.Client(base_url=server.url(), headers={"Accept-Encoding": "identity"}) as client:
+        for n in range(40):  # 160 MiB in all
+            write_if_changed(output / f"blob{n}.png", body + bytes([n]))
+            assert client.get(f"/blob{n}.png").status_code == 200
+            assert files.cached_bytes <= 64 * 1024 * 1024
+
+
+@pytest.fixture
+def guarded(output: Path) -> Iterator[Server]:
+    started = Server(OutputFiles(output, {}), "127.0.0.1", 0, max_connections=8, request_timeout=1)
+    started.start()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+def _connect(server: Server, send: bytes = b"") -> socket.socket:
+    sock = socket.create_connection(server.address, timeout=5)
+    if send:
+        sock.sendall(send)
+    return sock
+
+
+def _closed_by_server(sock: socket.socket, within: float) -> bool:
+    sock.settimeout(within)
+    try:
+        while data := sock.recv(65536):
+            if b"HTTP/1.1 200" in data:
+                return False
+    except TimeoutError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def test_idle_and_half_sent_connections_are_closed_after_the_request_timeout(
+    guarded: Server,
+) -> None:
+    idle = _connect(guarded)
+    slow = _connect(guarded, b"GET /rss.xml HTTP/1.1\r\nHost: x\r\n")  # headers never end
+    trickle = _connect(guarded, b"GET /rss.xml HTTP/1.1\r\n")
+    try:
+        for _ in range(4):  # a byte now and then does not buy more time
+            time.sleep(0.3)
+            trickle.sendall(b"X")
+        for sock in (idle, slow, trickle):
+            assert _closed_by_server(sock, within=3.0)
+        assert guarded.stats is not None and guarded.stats.totals["timed_out"] >= 3
+    finally:
+        for sock in (idle, slow, trickle):
+            sock.close()
+
+
+def test_a_slow_request_body_is_cut_off_too(guarded: Server) -> None:
+    sock = _connect(guarded, b"GET /rss.xml HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc")
+    try:
+        data = b""
+        sock.settimeout(3.0)
+        try:
+            while chunk := sock.recv(65536):
+                data += chunk
+        except TimeoutError:
+            pytest.fail("the server kept a connection whose body never arrived")
+        except OSError:
+            pass
+    finally:
+        sock.close()
+
+
+def test_well_behaved_clients_are_served_while_idle_connections_fill_the_cap(
+    guarded: Server,
+) -> None:
+    held = [_connect(guarded) for _ in range(30)]  # far over max_connections=8
+    try:
+        with httpx.Client(base_url=guarded.url()) as client:
+            for _ in range(10):
+                assert client.get("/rss.xml", headers={"Connection": "close"}).status_code == 200
+        assert guarded.stats is not None and guarded.stats.totals["evicted"] > 0
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def test_a_keep_alive_client_between_requests_still_gets_answers(guarded: Server) -> None:
+    with httpx.Client(base_url=guarded.url()) as client:
+        for _ in range(3):
+            assert client.get("/rss.xml").status_code == 200
+            time.sleep(0.2)
+
+
+def test_absurd_headers_are_refused_without_harm(server: Server) -> None:
+    host, port = server.address
+    for request in (
+        b"GET /rss.xml HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200_000 + b"\r\n\r\n",
+        b"GET /rss.xml HTTP/1.1\r\nHost: x\r\n" + b"X-H: v\r\n" * 20_000 + b"\r\n",
+        b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + b"\x00" * 100,  # a TLS hello
+    ):
+        with socket.create_connection((host, port), timeout=5) as sock:
+            try:
+                sock.sendall(request)
+                answer = sock.recv(100)
+            except OSError:
+                answer = b""
+            assert not answer.startswith(b"HTTP/1.1 200")
+    assert httpx.get(server.url("rss.xml")).status_code == 200

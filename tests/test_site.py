@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import sqlite3
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from feeder import (
     Article,
@@ -16,6 +20,7 @@ from feeder import (
     NotFoundError,
     Person,
     Site,
+    StorageError,
 )
 from tests.conftest import START, FakeClock
 
@@ -321,3 +326,58 @@ def test_giving_an_article_without_author_a_new_author_is_a_visible_change(
     assert edited.author == Person("Newcomer", "new@example.org")
     assert site.revision() == revision + 1
     assert edited.updated_at == START + timedelta(hours=1)
+
+
+# -- a database that is not there is never made up ------------------------------------
+
+
+def _config_without_database(tmp_path: Path, url: str) -> Path:
+    path = tmp_path / "feeder.toml"
+    path.write_text(
+        f'title = "T"\nbase_url = "https://example.org/"\ndatabase_url = "{url}"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_opening_a_missing_sqlite_database_is_refused_and_creates_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "no" / "such" / "dir" / "feeder.db"
+    config = _config_without_database(tmp_path, f"sqlite:///{missing}")
+    with pytest.raises(StorageError, match="does not exist; run 'feeder init'") as caught:
+        Site.open(config)
+    assert caught.value.exit_code == 69
+    assert not (tmp_path / "no").exists()
+
+
+def test_a_database_moved_away_is_noticed_and_never_replaced(tmp_path: Path) -> None:
+    with Site.init(tmp_path, title="T", base_url="https://example.org/") as site:
+        site.add_article("Kept")
+        database = tmp_path / "feeder.db"
+        database.rename(tmp_path / "moved.db")
+        with pytest.raises(OperationalError, match="no such database file"):
+            site.add_article("Lost")
+        assert not database.exists()
+        (tmp_path / "moved.db").rename(database)
+        assert [a.slug for a in site.list_articles()] == ["kept"]
+        site.add_article("Back")
+    with Site.open(tmp_path / "feeder.toml") as site:
+        assert [a.slug for a in site.list_articles()] == ["back", "kept"]
+
+
+def test_a_file_that_is_no_database_is_one_storage_error(tmp_path: Path) -> None:
+    garbage = tmp_path / "feeder.db"
+    garbage.write_bytes(os.urandom(8192))
+    config = _config_without_database(tmp_path, f"sqlite:///{garbage}")
+    with pytest.raises(StorageError, match="database: ") as caught:
+        Site.open(config)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_database_without_a_feeder_site_is_refused(tmp_path: Path, database_url: str) -> None:
+    if database_url.startswith("sqlite"):
+        sqlite3.connect(tmp_path / "feeder.db").close()  # an empty SQLite file
+    config = _config_without_database(tmp_path, database_url)
+    with pytest.raises(StorageError, match="holds no feeder site; run 'feeder init'"):
+        Site.open(config)
+    with Site.open(config, create=True) as site:  # what init does
+        assert site.revision() == 0
