@@ -29,6 +29,7 @@ from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "create",
     "database_file",
     "for_writing",
+    "normalise_url",
     "read_session",
     "write_session",
 ]
@@ -51,6 +53,48 @@ def database_file(url: str) -> Path | None:
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
     return Path(parsed.database)
+
+
+def normalise_url(url: str, root: Path) -> str:
+    """``url`` with a relative SQLite path made absolute against ``root``.
+
+    ValueError, in words a user can act on, for a URL that is none, a
+    database feeder does not support, an unknown driver or one not installed.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ValueError(
+            f"not a database URL: {url!r}; use e.g. "
+            "'sqlite:///feeder.db' or 'postgresql+psycopg://user@host/db'"
+        ) from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ValueError(
+            f"unsupported database {parsed.get_backend_name()!r}; use sqlite or postgresql"
+        )
+    try:
+        dialect = parsed.get_dialect()
+    except NoSuchModuleError:
+        raise ValueError(
+            f"unknown driver {parsed.drivername!r}; use e.g. 'sqlite:///feeder.db' or "
+            "'postgresql+psycopg://user@host/db'"
+        ) from None
+    try:
+        dialect.import_dbapi()
+    except ImportError:
+        hint = (
+            "install it with: pip install 'feeder[postgres]'"
+            if dialect.driver == "psycopg"
+            else "use 'postgresql+psycopg://user@host/db' and pip install 'feeder[postgres]'"
+        )
+        raise ValueError(
+            f"the {dialect.driver} driver for {parsed.drivername!r} is not installed; {hint}"
+        ) from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        path = Path(parsed.database)
+        if not path.is_absolute():
+            return parsed.set(database=str(root / path)).render_as_string(hide_password=False)
+    return url
 
 
 def _decode(value: bytes) -> str:

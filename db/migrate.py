@@ -10,6 +10,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from db import triggers
 from db.engine import for_writing
 
 __all__ = ["current", "head", "upgrade"]
@@ -58,6 +59,9 @@ def upgrade(engine: Engine) -> bool:
             # keys on, that cascades and silently empties the tables that reference
             # it. The pragma only works outside a transaction, hence the driver level.
             driver.execute("PRAGMA foreign_keys = OFF")
+            # Rename a rebuilt table without checking the triggers that name it: they
+            # are made again below.
+            driver.execute("PRAGMA legacy_alter_table = ON")
         try:
             with connection.begin():
                 if connection.dialect.name == "postgresql":
@@ -66,6 +70,7 @@ def upgrade(engine: Engine) -> bool:
                     )
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
+                triggers.ensure(connection)
                 if sqlite:
                     broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
                     if broken:
@@ -74,4 +79,5 @@ def upgrade(engine: Engine) -> bool:
             if sqlite:
                 assert driver is not None
                 driver.execute("PRAGMA foreign_keys = ON")
+                driver.execute("PRAGMA legacy_alter_table = OFF")
     return True

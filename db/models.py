@@ -32,6 +32,10 @@ article_tags = Table(
     Base.metadata,
     Column("article_pk", ForeignKey("articles.pk", ondelete="CASCADE"), primary_key=True),
     Column("tag_pk", ForeignKey("tags.pk", ondelete="CASCADE"), primary_key=True),
+    # The article's publication instant, copied here (and kept equal by triggers) so
+    # that a tag's newest articles are one range of an index.
+    Column("published_at", UTCDateTime()),
+    Index("ix_article_tags_published", "tag_pk", "published_at", "article_pk"),
 )
 
 
@@ -78,6 +82,7 @@ class Article(Base):
     __table_args__ = (
         # Newest-first listing and the next-due lookup are both range scans on this.
         Index("ix_articles_published", "published_at", "pk"),
+        Index("ix_articles_author_published", "author_pk", "published_at", "pk"),
         Index("ix_articles_revision", "revision"),
     )
 
@@ -124,3 +129,21 @@ class State(Base):
     daemon_pid: Mapped[int | None] = mapped_column(Integer)
     daemon_host: Mapped[str | None] = mapped_column(String(500))
     daemon_heartbeat: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+def _length(table: Table, column: str) -> int:
+    length = getattr(table.c[column].type, "length", None)
+    assert isinstance(length, int)
+    return length
+
+
+#: How many characters each limited field holds (PostgreSQL refuses more).
+LIMITS: dict[str, int] = {
+    "id": _length(Base.metadata.tables["articles"], "uid"),
+    "slug": _length(Base.metadata.tables["articles"], "slug"),
+    "link": _length(Base.metadata.tables["articles"], "link"),
+    "author": _length(Base.metadata.tables["authors"], "name"),
+    "author email": _length(Base.metadata.tables["authors"], "email"),
+    "author uri": _length(Base.metadata.tables["authors"], "uri"),
+    "tag": _length(Base.metadata.tables["tags"], "name"),
+}

@@ -1,18 +1,33 @@
-"""The queries the publisher needs, each written to use an index."""
+"""Reading: the publisher's selections, listings and the site state, each on an index.
+
+Every function takes a Core connection inside a transaction that
+:class:`db.Storage` opened, and returns plain records (db.records).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import Select, String, and_, func, literal, or_, select, tuple_, type_coerce, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    Connection,
+    Select,
+    String,
+    and_,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+    type_coerce,
+)
 from sqlalchemy.types import NullType
 
-from db.models import Article, Removal, State
+from db.models import Article, Author, Removal, State, Tag, article_tags
 from db.records import (
+    StateRecord,
     StoredArticle,
     StoredRemoval,
     article_columns,
@@ -20,158 +35,142 @@ from db.records import (
     read_articles,
     read_instant,
     read_removals,
+    read_state,
     removal_columns,
 )
 
 __all__ = [
-    "UNREADABLE",
+    "STATE_PK",
+    "Selection",
     "article_by_slug",
-    "bump_revision",
     "changed_since",
     "count_articles",
     "due_between",
-    "get_state",
-    "iter_published",
-    "load_readable",
-    "newest_published",
+    "listing",
+    "newest",
     "next_due",
+    "published",
     "removed_since",
     "revision",
+    "state",
     "undated",
 ]
 
 STATE_PK = 1
 _A = Article.__table__.c
+_T = article_tags.c
+Status = Literal["all", "published", "scheduled"]
 
-# What reading a row that another tool filled with nonsense raises (see db.types).
-UNREADABLE = (ValueError, TypeError, OverflowError)
 
+@dataclass(frozen=True)
+class Selection:
+    """Which published articles: all of them, those with a tag, or those by an author.
 
-def load_readable(
-    session: Session, query: Select[Article]
-) -> tuple[list[Article], list[tuple[int, str, str]]]:
-    """The articles ``query`` selects, and ``(pk, slug, reason)`` for each one left out.
-
-    Another tool may have written a value its column type cannot hold (a date
-    that is no date, in SQLite); such a row must not hide the others. The fast
-    path loads everything at once; only when that fails is it row by row.
+    Each is an index range scan on (its key, published_at, pk), newest first.
     """
-    try:
-        return list(session.execute(query).unique().scalars()), []
-    except UNREADABLE:
-        session.expunge_all()
-    rows: list[Article] = []
-    skipped: list[tuple[int, str, str]] = []
-    keys = query.with_only_columns(Article.pk, Article.slug)
-    for pk, slug in session.execute(keys).all():
-        try:
-            one = select(Article).where(Article.pk == pk)
-            rows.append(session.execute(one).unique().scalar_one())
-        except UNREADABLE as exc:
-            skipped.append((pk, slug, str(exc)))
-    return rows, skipped
+
+    tag: str | None = None  # a tag slug
+    author: str | None = None  # an author name
+
+    def __post_init__(self) -> None:
+        if self.tag is not None and self.author is not None:
+            raise ValueError("a selection is by tag or by author, not both")
 
 
-def get_state(session: Session, *, created_at: datetime | None = None) -> State:
-    """The site's state row; created on first use when ``created_at`` is given."""
-    state = session.get(State, STATE_PK)
-    if state is None:
-        if created_at is None:
-            raise LookupError("the database has no state row")
-        # Two processes may open a new database at once: the second one's insert
-        # waits for the first one's, then does nothing, and both read the same row.
-        insert = (
-            postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+ALL = Selection()
+
+
+def _select(selection: Selection, now: datetime) -> tuple[Select[Any], Any, Any]:
+    """The articles of ``selection`` published by ``now``, and its ordering columns."""
+    query = article_columns()
+    if selection.tag is not None:
+        # article_tags carries each article's published_at (kept by triggers), so a
+        # tag's newest articles are a range of its index, however many articles exist.
+        tag_pk = select(Tag.__table__.c.pk).where(Tag.__table__.c.slug == selection.tag)
+        query = query.join(article_tags, _T.article_pk == _A.pk).where(
+            _T.tag_pk == tag_pk.scalar_subquery(), _T.published_at <= now
         )
-        session.execute(
-            insert(State)
-            .values(pk=STATE_PK, revision=0, built_revision=-1, created_at=created_at)
-            .on_conflict_do_nothing(index_elements=[State.pk])
-        )
-        state = session.get(State, STATE_PK, populate_existing=True)
-        assert state is not None
-    return state
+        return query, _T.published_at, _T.article_pk
+    if selection.author is not None:
+        author_pk = select(Author.__table__.c.pk).where(Author.__table__.c.name == selection.author)
+        query = query.where(_A.author_pk == author_pk.scalar_subquery())
+    return query.where(_A.published_at <= now), _A.published_at, _A.pk
 
 
-def revision(session: Session) -> int:
-    """The revision counter: one primary-key read, whatever the number of articles."""
-    value = session.execute(select(State.revision).where(State.pk == STATE_PK)).scalar()
-    return -1 if value is None else value
-
-
-def bump_revision(session: Session) -> int:
-    """Advance the counter inside the caller's transaction and return the new value."""
-    new = session.execute(
-        update(State)
-        .where(State.pk == STATE_PK)
-        .values(revision=State.revision + 1)
-        .returning(State.revision)
-    ).scalar_one()
-    return new
-
-
-def _published(now: datetime) -> Select[Any]:
-    return article_columns().where(_A.published_at <= now)
-
-
-_NEWEST_FIRST = (_A.published_at.desc(), _A.pk.desc())
-
-
-def newest_published(
-    session: Session, now: datetime, limit: int, *, after: StoredArticle | None = None
+def newest(
+    connection: Connection,
+    selection: Selection,
+    now: datetime,
+    limit: int,
+    *,
+    after: StoredArticle | None = None,
 ) -> list[StoredArticle]:
-    """The newest ``limit`` articles published at or before ``now``; ties by pk, newest first.
+    """The newest ``limit`` articles of ``selection`` published at or before ``now``.
 
-    ``after``: continue below that record (a keyset page, an index range scan).
+    Ties are broken by pk, newest first. ``after``: continue below that record
+    (a keyset page: each page starts where the last one ended, inside the index).
     """
-    query = _published(now)
+    query, when, pk = _select(selection, now)
     if after is not None:
-        # A row-value comparison on the stored values is an index range condition on
-        # (published_at, pk): each page starts where the last one ended.
         query = query.where(
-            tuple_(_A.published_at, _A.pk)
-            < tuple_(literal(after.published_key, NullType()), literal(after.pk))
+            tuple_(when, pk) < tuple_(literal(after.published_key, NullType()), literal(after.pk))
         )
-    return read_articles(session.connection(), query.order_by(*_NEWEST_FIRST).limit(limit))
+    return read_articles(connection, query.order_by(when.desc(), pk.desc()).limit(limit))
 
 
-def iter_published(session: Session, now: datetime, batch: int = 500) -> Iterator[StoredArticle]:
-    """Every article published at or before ``now``, newest first, read in batches."""
+def published(
+    connection: Connection, now: datetime, batch: int = 500, selection: Selection = ALL
+) -> Iterator[StoredArticle]:
+    """Every article of ``selection`` published at or before ``now``, newest first."""
     last: StoredArticle | None = None
-    while rows := newest_published(session, now, batch, after=last):
+    while rows := newest(connection, selection, now, batch, after=last):
         yield from rows
         last = rows[-1]
 
 
-def changed_since(session: Session, revision: int) -> list[StoredArticle]:
+def listing(
+    connection: Connection, now: datetime, status: Status, limit: int | None
+) -> list[StoredArticle]:
+    """Articles newest first (ties by pk, newest first), published, scheduled or all."""
+    query = article_columns().order_by(_A.published_at.desc(), _A.pk.desc())
+    if status == "published":
+        query = query.where(_A.published_at <= now)
+    elif status == "scheduled":
+        query = query.where(_A.published_at > now)
+    if limit is not None:
+        query = query.limit(limit)
+    return read_articles(connection, query)
+
+
+def changed_since(connection: Connection, revision: int) -> list[StoredArticle]:
     """Articles written after ``revision`` (indexed on the revision column)."""
-    return read_articles(session.connection(), article_columns().where(_A.revision > revision))
+    return read_articles(connection, article_columns().where(_A.revision > revision))
 
 
-def due_between(session: Session, after: datetime, until: datetime) -> list[StoredArticle]:
+def due_between(connection: Connection, after: datetime, until: datetime) -> list[StoredArticle]:
     """Articles whose publication instant falls in ``(after, until]``."""
     query = article_columns().where(_A.published_at > after, _A.published_at <= until)
-    return read_articles(session.connection(), query)
+    return read_articles(connection, query)
 
 
-def article_by_slug(session: Session, slug: str) -> StoredArticle | None:
-    found = read_articles(session.connection(), article_columns().where(_A.slug == slug))
+def article_by_slug(connection: Connection, slug: str) -> StoredArticle | None:
+    found = read_articles(connection, article_columns().where(_A.slug == slug))
     return found[0] if found else None
 
 
-def removed_since(session: Session, revision: int) -> list[StoredRemoval]:
+def removed_since(connection: Connection, revision: int) -> list[StoredRemoval]:
     query = removal_columns().where(Removal.revision > revision).order_by(Removal.pk)
-    return read_removals(session.connection(), query)
+    return read_removals(connection, query)
 
 
-def undated(session: Session) -> list[tuple[int, object, str]]:
+def undated(connection: Connection) -> list[tuple[int, object, str]]:
     """``(pk, slug, problem)`` for each article whose publication date cannot be read.
 
     SQLite orders text that is no date after every real date, so such a row is
     in no range of dates: a full build asks for them here to report them.
     PostgreSQL only stores real dates.
     """
-    if session.get_bind().dialect.name != "sqlite":
+    if connection.dialect.name != "sqlite":
         return []
     stored = raw(_A.published_at)
     query = select(_A.pk, _A.slug, stored).where(
@@ -186,7 +185,7 @@ def undated(session: Session) -> list[tuple[int, object, str]]:
         )
     )
     found = []
-    for pk, slug, value in session.execute(query):
+    for pk, slug, value in connection.execute(query):
         try:
             read_instant(value)
         except ValueError as exc:
@@ -194,25 +193,49 @@ def undated(session: Session) -> list[tuple[int, object, str]]:
     return found
 
 
-def next_due(session: Session, now: datetime) -> datetime | None:
-    """The earliest publication instant after ``now``: one index seek."""
+def next_due(connection: Connection, after: datetime) -> datetime | None:
+    """The earliest publication instant after ``after``: one index seek.
+
+    SQLite sorts text that is no date after every real one; such values are skipped.
+    """
     query = (
-        select(Article.published_at)
-        .where(Article.published_at > now)
-        .order_by(Article.published_at)
+        select(_A.pk, raw(_A.published_at))
+        .where(_A.published_at > after)
+        .order_by(_A.published_at, _A.pk)
+        .limit(1)
     )
-    try:
-        return session.execute(query.limit(1)).scalar()
-    except UNREADABLE:
-        pass
-    # SQLite sorts text that is no date after every real one: skip such values.
-    for pk in session.execute(query.with_only_columns(Article.pk)).scalars().all():
+    while row := connection.execute(query).first():
         try:
-            return session.execute(select(Article.published_at).where(Article.pk == pk)).scalar()
-        except UNREADABLE:
-            continue
+            return read_instant(row.published_at)
+        except ValueError:
+            query = query.where(
+                tuple_(_A.published_at, _A.pk)
+                > tuple_(literal(row.published_at, NullType()), literal(row.pk))
+            )
     return None
 
 
-def count_articles(session: Session) -> int:
-    return session.execute(select(func.count()).select_from(Article)).scalar_one()
+def count_articles(connection: Connection) -> int:
+    return connection.execute(select(func.count()).select_from(Article.__table__)).scalar_one()
+
+
+def state(connection: Connection) -> StateRecord:
+    """The site's state row (LookupError before the site exists)."""
+    return read_state(connection, STATE_PK)
+
+
+def revision(connection: Connection) -> int:
+    """The revision counter: one primary-key read, whatever the number of articles."""
+    value = connection.execute(
+        select(State.__table__.c.revision).where(State.__table__.c.pk == STATE_PK)
+    ).scalar()
+    return -1 if value is None else int(value)
+
+
+def pending(connection: Connection) -> bool:
+    """Whether articles changed since the last build: one primary-key read."""
+    s = State.__table__.c
+    row = connection.execute(
+        select(s.revision, s.built_revision).where(s.pk == STATE_PK)
+    ).one_or_none()
+    return row is not None and row.revision != row.built_revision

@@ -20,9 +20,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Select, select, type_coerce
 from sqlalchemy.types import NullType
 
-from db.models import Article, Author, Removal, Tag, article_tags
+from db.models import Article, Author, Removal, State, Tag, article_tags
 
 __all__ = [
+    "StateRecord",
     "StoredArticle",
     "StoredPerson",
     "StoredRemoval",
@@ -31,6 +32,7 @@ __all__ = [
     "read_articles",
     "read_instant",
     "read_removals",
+    "read_state",
     "removal_columns",
 ]
 
@@ -191,3 +193,35 @@ def read_removals(connection: Connection, query: Select[Any]) -> list[StoredRemo
 def removal_columns() -> Select[Any]:
     r = Removal.__table__.c
     return select(r.uid, r.slug, raw(r.removed_at), r.deleted)
+
+
+@dataclass(frozen=True, slots=True)
+class StateRecord:
+    """The site's state row: its revision counter and what the publisher last did."""
+
+    revision: int
+    created_at: datetime
+    built_revision: int
+    built_at: datetime | None
+    built_until: datetime | None
+    built_settings: str | None
+    build_seconds: float | None
+    build_result: str | None
+    last_error: str | None
+    last_error_at: datetime | None
+    daemon_pid: int | None
+    daemon_host: str | None
+    daemon_heartbeat: datetime | None
+
+
+_STATE_FIELDS = tuple(StateRecord.__dataclass_fields__)
+
+
+def read_state(connection: Connection, pk: int) -> StateRecord:
+    table = State.__table__
+    row = connection.execute(
+        select(*(table.c[name] for name in _STATE_FIELDS)).where(table.c.pk == pk)
+    ).one_or_none()
+    if row is None:
+        raise LookupError("the database has no state row")
+    return StateRecord(*row)

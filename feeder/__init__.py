@@ -6,7 +6,6 @@ The public API is what this module exports; everything else may change.
 from importlib.metadata import PackageNotFoundError, version
 
 from feeder.articles import Article as Article
-from feeder.build import BuildReport as BuildReport
 from feeder.config import Config as Config
 from feeder.config import load as load_config
 from feeder.entries import Person as Person
@@ -19,8 +18,9 @@ from feeder.errors import LockedError as LockedError
 from feeder.errors import NotFoundError as NotFoundError
 from feeder.errors import PublishError as PublishError
 from feeder.errors import StorageError as StorageError
-from feeder.formats import Draft as Draft
-from feeder.importer import ImportReport as ImportReport
+from feeder.importing.formats import Draft as Draft
+from feeder.importing.importer import ImportReport as ImportReport
+from feeder.publishing.build import BuildReport as BuildReport
 from feeder.site import Site as Site
 from feeder.site import SiteStatus as SiteStatus
 

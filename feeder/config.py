@@ -17,9 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
-
+from db.engine import normalise_url
 from feeder.errors import ConfigError
 from feeder.ids import check_authority
 
@@ -30,6 +28,7 @@ __all__ = [
     "ContentConfig",
     "ScheduleConfig",
     "ServerConfig",
+    "create_config",
     "load",
 ]
 
@@ -328,40 +327,88 @@ def _validate(config: Config, flat: dict[str, tuple[Any, str]]) -> Config:
 
 def _absolute_sqlite(url: str, root: Path, fail: Any) -> str:
     try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise fail(
-            "database_url",
-            f"not a database URL: {url!r}; use e.g. "
-            "'sqlite:///feeder.db' or 'postgresql+psycopg://user@host/db'",
-        ) from None
-    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
-        raise fail(
-            "database_url",
-            f"unsupported database {parsed.get_backend_name()!r}; use sqlite or postgresql",
-        )
+        return normalise_url(url, root)
+    except ValueError as exc:
+        raise fail("database_url", str(exc)) from None
+
+
+_CONFIG_TEMPLATE = """\
+# feeder site settings. Every key is optional except where noted.
+title = {title}
+description = {description}
+# Public address of the output directory; feed self links and article URLs use it.
+base_url = {base_url}
+language = "en"
+# Authority for permanent article ids (tag: URIs); defaults to base_url's host.
+# Set it once and never change it.
+id_authority = {authority}
+output_dir = "public"
+max_items = 50
+# database_url = "postgresql+psycopg://user@host/dbname"  (default: feeder.db here)
+
+[author]
+name = {author}
+# email = "you@example.org"
+
+[schedule]
+poll_interval = 2        # seconds between checks for changes
+rebuild_interval = 3600  # seconds between full rebuilds
+
+[server]
+host = "127.0.0.1"
+port = 8080
+"""
+
+
+def _toml_string(value: str) -> str:
+    """``value`` as a TOML basic string: backslash, quote and control characters escaped."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + _TOML_CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", escaped) + '"'
+
+
+# What a TOML basic string may not hold as it is (tab may stay).
+_TOML_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def create_config(
+    directory: Path,
+    *,
+    title: str,
+    base_url: str,
+    author: str | None = None,
+    id_authority: str | None = None,
+) -> Path:
+    """Write ``directory``/feeder.toml for a new site (an existing one is kept); its path.
+
+    The settings are checked first, so a bad value is named and nothing is left behind.
+    """
+    path = directory / CONFIG_NAME
+    if path.exists():
+        return path
+    load(
+        path,
+        environ={},
+        must_exist=False,
+        overrides={
+            "title": title,
+            "base_url": base_url,
+            "id_authority": id_authority,
+            "author.name": author,
+        },
+    )
+    text = _CONFIG_TEMPLATE.format(
+        title=_toml_string(title),
+        description=_toml_string(f"Latest articles from {title}"),
+        base_url=_toml_string(base_url),
+        authority=_toml_string(id_authority or Config(base_url=base_url).authority),
+        author=_toml_string(author or title),
+    )
+    temp = directory / f".{CONFIG_NAME}.new"
+    temp.write_text(text, encoding="utf-8")
     try:
-        dialect = parsed.get_dialect()
-    except NoSuchModuleError:
-        raise fail(
-            "database_url",
-            f"unknown driver {parsed.drivername!r}; use e.g. 'sqlite:///feeder.db' or "
-            "'postgresql+psycopg://user@host/db'",
-        ) from None
-    try:
-        dialect.import_dbapi()
-    except ImportError:
-        hint = (
-            "install it with: pip install 'feeder[postgres]'"
-            if dialect.driver == "psycopg"
-            else "use 'postgresql+psycopg://user@host/db' and pip install 'feeder[postgres]'"
-        )
-        raise fail(
-            "database_url",
-            f"the {dialect.driver} driver for {parsed.drivername!r} is not installed; {hint}",
-        ) from None
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        path = Path(parsed.database)
-        if not path.is_absolute():
-            return parsed.set(database=str(root / path)).render_as_string(hide_password=False)
-    return url
+        load(temp, environ={})
+    except Exception:
+        temp.unlink()
+        raise
+    temp.replace(path)
+    return path

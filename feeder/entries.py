@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-__all__ = ["Channel", "Entry", "FeedLink", "Person", "SiteInfo", "TagRef"]
+__all__ = ["Channel", "Entry", "FeedLink", "Link", "Person", "SiteInfo", "TagRef"]
 
 
 @dataclass(frozen=True)
@@ -38,17 +38,40 @@ class Entry:
 
 
 @dataclass(frozen=True)
+class Link:
+    """A link of a feed: ``self``, ``alternate`` (the site), and later ``hub``, archives."""
+
+    rel: str
+    href: str
+    media_type: str | None = None
+
+
+@dataclass(frozen=True)
 class Channel:
     """A feed's own metadata. ``updated`` is derived from its entries, never "now"."""
 
     id: str
     title: str
     description: str
-    home_url: str
-    self_url: str
+    links: tuple[Link, ...]
     language: str
     author: Person
     updated: datetime
+
+    def link(self, rel: str) -> str:
+        """The address of the first link with ``rel`` (every channel has self and alternate)."""
+        for link in self.links:
+            if link.rel == rel:
+                return link.href
+        raise LookupError(f"the channel has no {rel!r} link")
+
+    @property
+    def self_url(self) -> str:
+        return self.link("self")
+
+    @property
+    def home_url(self) -> str:
+        return self.link("alternate")
 
 
 @dataclass(frozen=True)

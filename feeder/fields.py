@@ -1,15 +1,36 @@
-"""Checking article fields from users: each problem names the field and the fix."""
+"""The rules for article fields, for every writer: each problem names the field and the fix.
+
+``feeder add``, ``feeder edit``, the Python API and every import check their
+input here and nowhere else.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime, tzinfo
+from functools import lru_cache
 from urllib.parse import urlsplit
 
+from db import LIMITS
+from feeder.config import AuthorConfig, ContentConfig
+from feeder.entries import Person
 from feeder.errors import InputError
+from feeder.ids import slugify
 from feeder.text import clean_text
 
-__all__ = ["check_link", "check_text", "check_title", "parse_when"]
+__all__ = [
+    "article_link",
+    "check_content_size",
+    "check_id",
+    "check_link",
+    "check_text",
+    "check_title",
+    "fits",
+    "normalise_tags",
+    "parse_when",
+    "person",
+]
 
 # What Python makes of bytes that are not UTF-8 (in an argument, a variable, a file
 # read with surrogateescape): refused rather than silently dropped.
@@ -78,3 +99,77 @@ def check_title(value: str | None, limit: int) -> str:
             "or raise content.max_title_chars in feeder.toml"
         )
     return title
+
+
+def fits(field: str, value: str | None) -> str | None:
+    """``value``, refused if its column cannot hold it (PostgreSQL would fail the write)."""
+    limit = LIMITS[field]
+    if value is not None and len(value) > limit:
+        raise InputError(
+            f"{field}: {len(value)} characters is over the limit of {limit}; shorten it"
+        )
+    return value
+
+
+def article_link(value: str) -> str:
+    """An article's ``link``: an absolute http(s) URL that its column can hold."""
+    link = check_link(clean_text(check_text(value, "link")))
+    fits("link", link)
+    return link
+
+
+def check_id(value: str) -> str:
+    uid = clean_text(check_text(value, "id")).strip()
+    if not uid or any(ch.isspace() for ch in uid) or ":" not in uid:
+        raise InputError(f"id: {value!r} is not a URI; use e.g. 'tag:example.org,2026:/post/1'")
+    fits("id", uid)
+    return uid
+
+
+def check_content_size(html: str, limits: ContentConfig) -> str:
+    """``html``, refused when it is over ``content.max_content_bytes``."""
+    # Four bytes per character at most: skip encoding when that cannot exceed the limit.
+    if len(html) * 4 > limits.max_content_bytes:
+        size = len(html.encode("utf-8", "surrogatepass"))
+        if size > limits.max_content_bytes:
+            raise InputError(
+                f"content: {size} bytes is over the limit of {limits.max_content_bytes}; "
+                "shorten it or raise content.max_content_bytes in feeder.toml"
+            )
+    return html
+
+
+@lru_cache(maxsize=1024)  # bulk imports repeat the same few authors
+def person(author: str | Person, site_author: AuthorConfig) -> tuple[Person | None, bool]:
+    """The author as stored (None for a blank name), and whether it was given in full.
+
+    A bare name that is the site author's gets the site author's email and uri.
+    """
+    given = author if isinstance(author, Person) else Person(author)
+    name = clean_text(check_text(given.name, "author")).strip()
+    if not name:
+        return None, False
+    email = None
+    if given.email:
+        email = clean_text(check_text(given.email, "author email")).strip() or None
+    uri = check_link(clean_text(given.uri), "author uri") if given.uri else None
+    if name == site_author.name and email is None and uri is None:
+        email = site_author.email or None
+        uri = site_author.uri or None
+    fits("author", name)
+    fits("author email", email)
+    fits("author uri", uri)
+    return Person(name, email, uri), isinstance(author, Person)
+
+
+def normalise_tags(names: Iterable[str]) -> list[tuple[str, str]]:
+    """Sorted ``(slug, name)`` pairs, one per slug (the first name given wins)."""
+    pairs: dict[str, str] = {}
+    for raw in names:
+        name = " ".join(clean_text(check_text(raw, "tag")).split())
+        slug = slugify(name, max_length=100)
+        if not slug:
+            raise InputError(f"tag: {raw!r} has no letters or digits; use a word like 'python'")
+        fits("tag", name)
+        pairs.setdefault(slug, name)
+    return sorted(pairs.items())

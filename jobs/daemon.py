@@ -27,20 +27,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import SQLAlchemyError
-
+from db import Lock, LockUnavailable, StorageFailure, owner
+from feeder import _daemon
 from feeder.config import CONFIG_NAME, Config
 from feeder.config import load as load_config
-from feeder.errors import ConfigError, FeederError, StorageError
-from feeder.feeds import site_feeds
+from feeder.errors import ConfigError, FeederError
+from feeder.publishing.feeds import site_feeds
+from feeder.server import OutputFiles, Server
 from feeder.site import Site, SiteStatus
-from jobs.lock import Lock, daemon_lock, owner, publish_lock
+from jobs.build_process import ProcessBuilder, describe_error
+from jobs.build_queue import BuildQueue
 from jobs.logs import LogSettings, Throttle, configure
-from jobs.publisher import Publisher
 from jobs.scheduler import HEARTBEAT_SECONDS, Schedule, schedule_publisher
-from jobs.server import OutputFiles, Server, media_types
 from jobs.signals import Signals
-from jobs.worker import WorkerBuilder, describe_error
+
+# What taking a lock or talking to the database raises when it fails.
+_UNAVAILABLE = (FeederError, StorageFailure, LockUnavailable)
 
 __all__ = [
     "STALE_AFTER_SECONDS",
@@ -109,7 +111,7 @@ class Daemon:
             self.site = self._open(config)
             if self.site is None:
                 return 0
-            lock = daemon_lock(self.site, owner("feeder run"))
+            lock = self.site.storage.lock("daemon", owner("feeder run"), self.site.config.root)
             try:
                 while self._standby(lock):
                     self._lead(lock)
@@ -143,7 +145,7 @@ class Daemon:
                     log.error("reload failed, keeping the previous settings: %s", exc)
             try:
                 site = Site.open(config)
-            except (StorageError, SQLAlchemyError) as exc:
+            except FeederError as exc:
                 line = errors.failed(describe_error(exc))
                 if line:
                     log.error("cannot open the database, waiting for it: %s", line)
@@ -159,7 +161,7 @@ class Daemon:
     def _serve_while_waiting(self, config: Config) -> None:
         if self._server is not None or not self.options.serve or self._serve_failed:
             return
-        server = Server.for_config(OutputFiles(config.output_dir, media_types(config)), config)
+        server = Server.for_config(OutputFiles(config.output_dir), config)
         try:
             server.start()
         except ConfigError as exc:
@@ -181,7 +183,7 @@ class Daemon:
             try:
                 if lock.try_acquire():
                     return True
-            except (SQLAlchemyError, FeederError) as exc:
+            except _UNAVAILABLE as exc:
                 line = errors.failed(describe_error(exc))
                 if line:
                     log.error("cannot take the daemon lock: %s", line)
@@ -205,15 +207,15 @@ class Daemon:
         if self._server is not None:
             server, self._server = self._server, None
             files = server.files
-            files.configure(config.output_dir, media_types(config))
+            files.configure(config.output_dir)
         else:
-            files = OutputFiles(config.output_dir, media_types(config))
+            files = OutputFiles(config.output_dir)
             if self.options.serve:
                 server = Server.for_config(files, config)
-        publisher = Publisher(
+        publisher = BuildQueue(
             site,
-            WorkerBuilder(self.options.logs),
-            publish_lock=publish_lock(site, owner("feeder run")),
+            ProcessBuilder(self.options.logs),
+            publish_lock=site.storage.lock("publish", owner("feeder run"), config.root),
         )
         schedule = schedule_publisher(publisher, heartbeat=lambda: self._heartbeat(lock))
         try:
@@ -260,7 +262,7 @@ class Daemon:
             lock.release()
             try:
                 taken = lock.try_acquire()
-            except (SQLAlchemyError, FeederError) as exc:
+            except _UNAVAILABLE as exc:
                 log.warning("cannot confirm the daemon lock: %s", describe_error(exc))
                 return  # nobody can build without the database; check again next time
             if not taken:
@@ -271,8 +273,8 @@ class Daemon:
             log.warning("the daemon lock was lost (connection closed?) and taken again")
         assert self.site is not None
         try:
-            self.site.record_daemon(self._pid, self._host)
-        except SQLAlchemyError as exc:
+            _daemon.record_daemon(self.site, self._pid, self._host)
+        except FeederError as exc:
             line = self._db_errors.failed(describe_error(exc))
             if line:
                 log.warning("cannot record the heartbeat: %s", line)
@@ -283,8 +285,8 @@ class Daemon:
         """Clear the daemon's pid in the database, giving up after half a second."""
 
         def clear() -> None:
-            with contextlib.suppress(SQLAlchemyError):  # else the heartbeat goes stale
-                site.clear_daemon(self._pid, self._host)
+            with contextlib.suppress(FeederError):  # else the heartbeat goes stale
+                _daemon.clear_daemon(site, self._pid, self._host)
 
         thread = threading.Thread(target=clear, name="forget", daemon=True)
         thread.start()
@@ -292,7 +294,7 @@ class Daemon:
 
     # -- reloading -----------------------------------------------------------------
 
-    def _reload(self, running: tuple[Publisher, Schedule, OutputFiles] | None) -> None:
+    def _reload(self, running: tuple[BuildQueue, Schedule, OutputFiles] | None) -> None:
         assert self.site is not None
         old = self.site.config
         try:
@@ -313,7 +315,7 @@ class Daemon:
                 poll_interval=new.schedule.poll_interval,
                 rebuild_interval=new.schedule.rebuild_interval,
             )
-            files.configure(new.output_dir, media_types(new))
+            files.configure(new.output_dir)
             publisher.request(full=True, reason="reload")
         log.info("reloaded %s", new.root / CONFIG_NAME)
 

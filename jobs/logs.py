@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-__all__ = ["LOG_FORMATS", "LogSettings", "Throttle", "ThrottleFilter", "configure"]
+__all__ = ["LEVELS", "LOG_FORMATS", "LogSettings", "Throttle", "configure"]
 
 LogFormat = Literal["text", "json"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
@@ -106,39 +106,3 @@ class Throttle:
         was_failing = self._last is not None
         self._last, self._repeats = None, 0
         return was_failing
-
-
-class ThrottleFilter(logging.Filter):
-    """Lets each distinct message through once per ``every`` seconds, with a count.
-
-    For loggers that a flood of bad clients would otherwise fill with one line
-    (or one traceback) per connection: asyncio's "accept() out of system
-    resource", uvicorn's "Invalid HTTP request received".
-    """
-
-    def __init__(self, every: float = 60.0, clock: Any = time.monotonic) -> None:
-        super().__init__()
-        self._every = every
-        self._clock = clock
-        self._seen: dict[str, tuple[float, int]] = {}
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        key = f"{record.name}:{str(record.msg).partition(chr(10))[0]}"
-        now = self._clock()
-        last = self._seen.get(key)
-        if last is not None and now - last[0] < self._every:
-            self._seen[key] = (last[0], last[1] + 1)
-            return False
-        if len(self._seen) > 1000:  # a message with varying text would grow this forever
-            self._seen.clear()
-        repeated = last[1] if last is not None else 0
-        self._seen[key] = (now, 0)
-        if repeated:
-            record.msg = (
-                f"{record.msg} (and {repeated} more like it in the last {self._every:.0f} s)"
-            )
-        # The traceback of the first one says all there is; the rest only repeat it.
-        if repeated or last is not None:
-            record.exc_info = None
-            record.exc_text = None
-        return True

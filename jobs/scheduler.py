@@ -36,7 +36,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 if TYPE_CHECKING:
-    from jobs.publisher import Publisher
+    from jobs.build_queue import BuildQueue
 
 __all__ = [
     "HEARTBEAT",
@@ -163,7 +163,7 @@ class Schedule:
         return when if isinstance(when, datetime) else None
 
 
-def schedule_publisher(publisher: Publisher, *, heartbeat: Task | None = None) -> Schedule:
+def schedule_publisher(publisher: BuildQueue, *, heartbeat: Task | None = None) -> Schedule:
     """The daemon's timers for ``publisher``; it arms ``next-due`` through them."""
     schedule = Schedule(
         poll=publisher.tick,

@@ -17,7 +17,7 @@ from lxml import etree
 from sqlalchemy import text
 
 from feeder import Site
-from feeder.build import output_fingerprint
+from feeder.publishing.build import output_fingerprint
 from tests.conftest import FakeClock
 from tests.feedcheck import parse_feed
 
@@ -25,7 +25,7 @@ FEEDS = ("rss.xml", "atom.xml")
 
 
 def _sql(site: Site, statement: str, **params: Any) -> None:
-    with site.engine.begin() as connection:
+    with site.storage.engine.begin() as connection:
         connection.execute(text(statement), params)
 
 
@@ -99,7 +99,7 @@ def test_a_slug_that_leads_out_of_the_output_directory_is_never_a_path(
     "slug", ["", ".hidden", "..", "a/b", "a\x00b", "UPPER", "trailing-", "new\nline"]
 )
 def test_an_unsafe_slug_is_left_out_and_named(two: Site, slug: str) -> None:
-    if two.engine.dialect.name == "postgresql" and "\x00" in slug:
+    if two.storage.engine.dialect.name == "postgresql" and "\x00" in slug:
         pytest.skip("PostgreSQL cannot store a NUL character")
     _sql(two, "UPDATE articles SET slug = :s WHERE slug = 'victim'", s=slug)
     _touch(two, slug)
@@ -204,7 +204,7 @@ def test_a_feed_over_its_byte_limit_carries_whole_entries_newest_first(
     limited = dataclasses.replace(
         site.config, content=dataclasses.replace(site.config.content, max_feed_bytes=60_000)
     )
-    report = Site(limited, site.engine, clock).build(full=True)
+    report = Site(limited, site.storage, clock).build(full=True)
     assert report.ok
     for name in FEEDS:
         data = (site.config.output_dir / name).read_bytes()
@@ -220,7 +220,7 @@ def test_a_feed_over_its_byte_limit_carries_whole_entries_newest_first(
 def test_a_bad_row_among_the_newest_makes_room_for_an_older_one(
     site: Site, clock: FakeClock
 ) -> None:
-    small = Site(dataclasses.replace(site.config, max_items=3), site.engine, clock)
+    small = Site(dataclasses.replace(site.config, max_items=3), site.storage, clock)
     for i in range(5):
         clock.advance(minutes=1)
         small.add_article(f"Post {i}")
@@ -261,7 +261,7 @@ def test_a_change_of_the_settings_that_shape_output_rebuilds_every_page(
     site.add_article("Two")
     assert site.build().full
     assert not site.build().full
-    renamed = Site(dataclasses.replace(site.config, title="Renamed Site"), site.engine, clock)
+    renamed = Site(dataclasses.replace(site.config, title="Renamed Site"), site.storage, clock)
     assert output_fingerprint(renamed.config) != output_fingerprint(site.config)
     report = renamed.build()
     assert report.full
@@ -275,7 +275,7 @@ def test_a_full_build_that_did_not_finish_is_done_again(site: Site, clock: FakeC
     site.build()
     renamed = dataclasses.replace(site.config, title="Renamed")
     # As after a kill -9 in the middle: the output is half new, the database says old.
-    with site.engine.begin() as connection:
+    with site.storage.engine.begin() as connection:
         connection.execute(text("UPDATE state SET built_settings = 'interrupted'"))
-    assert Site(renamed, site.engine, clock).build().full
-    assert not Site(renamed, site.engine, clock).build().full
+    assert Site(renamed, site.storage, clock).build().full
+    assert not Site(renamed, site.storage, clock).build().full

@@ -19,7 +19,7 @@ from sqlalchemy import text
 
 from feeder import InputError, Site
 from feeder.cli import cli
-from feeder.publish import TEMP_SUFFIX
+from feeder.publishing.files import TEMP_SUFFIX
 from tests.conftest import START, FakeClock
 from tests.feedcheck import parse_feed
 
@@ -53,7 +53,7 @@ def pages(site: Site) -> set[str]:
 
 
 def with_config(site: Site, clock: FakeClock, **changes: Any) -> Site:
-    return Site(dataclasses.replace(site.config, **changes), site.engine, clock)
+    return Site(dataclasses.replace(site.config, **changes), site.storage, clock)
 
 
 def test_build_writes_feeds_index_and_a_page_per_local_article(site: Site) -> None:
@@ -269,7 +269,7 @@ DIRTY = "\x01\x08\x0b\x1f"
 
 
 def _raw(site: Site, sql: str, **params: Any) -> None:
-    with site.engine.begin() as connection:
+    with site.storage.engine.begin() as connection:
         connection.execute(text(sql), params)
 
 
@@ -349,7 +349,9 @@ def test_a_bad_date_from_another_tool_is_reported_when_listing_and_showing(
     listed = site.list_articles(on_unreadable=reported.append)
     assert [a.slug for a in listed] == ["good-one"]
     assert len(reported) == 1 and "'odd-one'" in reported[0] and "11/21/2026" in reported[0]
-    with pytest.raises(InputError, match=r"article 'odd-one' cannot be read: '11/21/2026'"):
+    with pytest.raises(
+        InputError, match=r"article 'odd-one' cannot be read: published_at: '11/21/2026'"
+    ):
         site.get_article("odd-one")
     assert site.get_article("good-one").title == "Good one"
     config = str(site.config.root / "feeder.toml")

@@ -31,9 +31,9 @@ from sqlalchemy import insert, text, update
 import jobs
 from db.models import Article as ArticleRow
 from db.models import State
-from feeder import Site
+from feeder import Site, _daemon
 from feeder.cli import cli
-from feeder.publish import is_temp
+from feeder.publishing.files import is_temp
 from tests.conftest import FakeClock
 from tests.feedcheck import parse_feed
 
@@ -203,7 +203,7 @@ def bulk_load(root: Path, count: int) -> None:
     """``count`` published articles, inserted in one statement (the API is one by one)."""
     with Site.open(root / "feeder.toml") as site:
         now = site.now()
-        with site.engine.begin() as connection:
+        with site.storage.engine.begin() as connection:
             revision = connection.execute(
                 update(State).values(revision=State.revision + 1).returning(State.revision)
             ).scalar_one()
@@ -423,9 +423,9 @@ def test_sighup_reloads_the_config_and_keeps_it_when_the_new_one_is_broken(
 
 
 def test_one_holder_at_a_time_and_the_holder_is_named(site: Site) -> None:
-    mine = jobs.publish_lock(site, "feeder run pid 1 on test")
-    theirs = jobs.publish_lock(site, "feeder build pid 2 on test")
-    daemon = jobs.daemon_lock(site, "feeder run pid 1 on test")
+    mine = site.storage.lock("publish", "feeder run pid 1 on test", site.config.root)
+    theirs = site.storage.lock("publish", "feeder build pid 2 on test", site.config.root)
+    daemon = site.storage.lock("daemon", "feeder run pid 1 on test", site.config.root)
     try:
         assert mine.try_acquire()
         assert not theirs.try_acquire()
@@ -444,12 +444,12 @@ def test_an_advisory_lock_lost_with_its_connection_is_noticed(
     postgres_url: str, tmp_path: Path
 ) -> None:
     with Site.init(tmp_path, database_url=postgres_url) as site:
-        lock = jobs.daemon_lock(site, "feeder run pid 1 on test")
-        other = jobs.daemon_lock(site, "feeder run pid 2 on test")
+        lock = site.storage.lock("daemon", "feeder run pid 1 on test", site.config.root)
+        other = site.storage.lock("daemon", "feeder run pid 2 on test", site.config.root)
         try:
             assert lock.try_acquire()
             assert lock.still_held()
-            with site.engine.connect() as admin:
+            with site.storage.engine.connect() as admin:
                 admin.execute(
                     text(
                         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -472,7 +472,9 @@ def invoke(site_dir: Path, *args: str) -> Any:
 def test_feeder_build_waits_for_a_running_build_then_says_who_has_it(
     sqlite_site: Site, site_dir: Path
 ) -> None:
-    holder = jobs.publish_lock(sqlite_site, "feeder run pid 4242 on elsewhere")
+    holder = sqlite_site.storage.lock(
+        "publish", "feeder run pid 4242 on elsewhere", sqlite_site.config.root
+    )
     assert holder.try_acquire()
     try:
         result = invoke(site_dir, "build", "--wait", "0.3")
@@ -489,7 +491,9 @@ def test_feeder_build_waits_for_a_running_build_then_says_who_has_it(
 def test_feeder_build_takes_its_turn_when_the_running_build_ends(
     sqlite_site: Site, site_dir: Path
 ) -> None:
-    holder = jobs.publish_lock(sqlite_site, "feeder run pid 4242 on elsewhere")
+    holder = sqlite_site.storage.lock(
+        "publish", "feeder run pid 4242 on elsewhere", sqlite_site.config.root
+    )
     assert holder.try_acquire()
     release = threading.Timer(0.3, holder.close)
     release.start()
@@ -515,22 +519,22 @@ def test_status_says_whether_a_daemon_is_running(tmp_path: Path) -> None:
     root = tmp_path / "site"
     with Site.init(root) as site:
         assert "not running" in invoke(root, "status").output
-        site.record_daemon(os.getpid(), socket.gethostname())
+        _daemon.record_daemon(site, os.getpid(), socket.gethostname())
         shown = json.loads(invoke(root, "status", "--json").output)
         assert shown["daemon_running"] is True
         assert shown["daemon_pid"] == os.getpid()
         assert f"running (pid {os.getpid()} on " in invoke(root, "status").output
 
-        site.record_daemon(2**22 + 12345, socket.gethostname())  # no such process
+        _daemon.record_daemon(site, 2**22 + 12345, socket.gethostname())  # no such process
         assert json.loads(invoke(root, "status", "--json").output)["daemon_running"] is False
-        site.clear_daemon(2**22 + 12345, socket.gethostname())
+        _daemon.clear_daemon(site, 2**22 + 12345, socket.gethostname())
         assert json.loads(invoke(root, "status", "--json").output)["daemon_pid"] is None
 
 
 def test_a_daemon_on_another_host_is_running_while_its_heartbeat_is_fresh(
     sqlite_site: Site, clock: FakeClock
 ) -> None:
-    sqlite_site.record_daemon(1, "elsewhere.example")
+    _daemon.record_daemon(sqlite_site, 1, "elsewhere.example")
     info = jobs.daemon_info(sqlite_site.status(), clock())
     assert info.running
     assert info.describe(clock()) == "running (pid 1 on elsewhere.example, alive 0 s ago)"

@@ -29,8 +29,8 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, StatementError
 
 import db
-from db import bulk, migrate, queries
-from db.engine import BUSY_TIMEOUT_MS, read_session, write_session
+from db import bulk, migrate, queries, writes
+from db.engine import BUSY_TIMEOUT_MS, write_session
 from db.models import Base
 from db.types import UTCDateTime
 from feeder import Site
@@ -145,11 +145,11 @@ def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(tmp_path: Path
 
 def test_sqlite_foreign_keys_are_enforced(sqlite_site: Site) -> None:
     sqlite_site.add_article("Tagged", tags=["news"])
-    with sqlite_site.engine.connect() as connection:
+    with sqlite_site.storage.engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         # Deleting an article removes its tag links (ON DELETE CASCADE needs the pragma).
     sqlite_site.delete_article("tagged")
-    with sqlite_site.engine.connect() as connection:
+    with sqlite_site.storage.engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM article_tags")).scalar() == 0
         assert connection.execute(text("SELECT count(*) FROM tags")).scalar() == 1
 
@@ -186,7 +186,7 @@ def test_opening_a_site_twice_changes_nothing(
         assert site.revision() == revision
         assert [a.slug for a in site.list_articles()] == ["kept"]
         assert site.status() == created
-        assert migrate.upgrade(site.engine) is False
+        assert migrate.upgrade(site.storage.engine) is False
 
 
 def test_a_database_at_the_first_revision_is_upgraded_and_keeps_its_rows(
@@ -205,6 +205,7 @@ def test_a_database_at_the_first_revision_is_upgraded_and_keeps_its_rows(
             )
         )
     with write_session(engine) as session:
+        revision = session.execute(text("UPDATE state SET revision = 1 RETURNING revision"))
         author = db.Author(name="Old Author")
         tag = db.Tag(slug="old", name="Old")
         session.add(
@@ -219,11 +220,11 @@ def test_a_database_at_the_first_revision_is_upgraded_and_keeps_its_rows(
                 published_at=when,
                 updated_at=when,
                 created_at=when,
-                revision=queries.bump_revision(session),
+                revision=revision.scalar_one(),
             )
         )
     with open_site(site_dir, database_url, clock) as site:
-        assert migrate.current(site.engine) == migrate.head()
+        assert migrate.current(site.storage.engine) == migrate.head()
         old = site.get_article("old")
         assert old.id == "tag:example.org,2026-11-20:/articles/old"
         assert old.author is not None and old.author.name == "Old Author"
@@ -290,14 +291,14 @@ def test_an_older_database_is_upgraded_without_losing_rows_or_links(
         site.add_article("Two", tags=["b"], content="<p>2</p>")
         before = site.list_articles()
         revision = site.revision()
-        old_head = migrate.current(site.engine)
+        old_head = migrate.current(site.storage.engine)
     newer = request.getfixturevalue("next_release")
     with open_site(site_dir, database_url, clock) as site:
-        assert migrate.current(site.engine) == newer != old_head
+        assert migrate.current(site.storage.engine) == newer != old_head
         assert site.list_articles() == before
         assert [t.slug for t in site.get_article("one").tags] == ["a", "b"]
         assert site.revision() == revision
-        with site.engine.connect() as connection:
+        with site.storage.engine.connect() as connection:
             assert connection.execute(text("SELECT count(*) FROM article_tags")).scalar() == 3
             if connection.dialect.name == "sqlite":
                 assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
@@ -328,15 +329,17 @@ def test_revision_counter_moves_once_per_write_and_never_on_reads(site: Site) ->
 
 def test_revision_is_minus_one_before_the_state_row_exists(engine: Engine) -> None:
     migrate.upgrade(engine)
-    with read_session(engine) as session:
-        assert queries.revision(session) == -1
+    with engine.begin() as connection:
+        assert queries.revision(connection) == -1
         with pytest.raises(LookupError):
-            queries.get_state(session)
-    with write_session(engine) as session:
-        queries.get_state(session, created_at=datetime(2026, 1, 1, tzinfo=UTC))
-        assert queries.bump_revision(session) == 1
-    with read_session(engine) as session:
-        assert queries.revision(session) == 1
+            queries.state(connection)
+    with engine.begin() as connection:
+        writes.create_state(connection, datetime(2026, 1, 1, tzinfo=UTC))
+        writes.create_state(connection, datetime(2027, 1, 1, tzinfo=UTC))  # a second one: no-op
+        assert writes.bump_revision(connection) == 1
+    with engine.begin() as connection:
+        assert queries.revision(connection) == 1
+        assert queries.state(connection).created_at == datetime(2026, 1, 1, tzinfo=UTC)
 
 
 # -- concurrent writers ----------------------------------------------------------------

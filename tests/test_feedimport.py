@@ -15,8 +15,8 @@ from click.testing import CliRunner
 
 from feeder import InputError, NotFoundError, Person, Site
 from feeder.cli import cli
-from feeder.feedimport import check_safe, drafts_from_feed
-from feeder.formats import Draft
+from feeder.importing.feeds import check_safe, drafts_from_feed
+from feeder.importing.formats import Draft
 from tests.feedcheck import parse_feed
 from tests.test_import_cli import snapshot_database, snapshot_files
 
@@ -201,7 +201,7 @@ def test_hostile_xml_is_refused_before_parsing(
     sqlite_site: Site, tmp_path: Path, document: str
 ) -> None:
     sqlite_site.build()
-    database = snapshot_database(sqlite_site.engine)
+    database = snapshot_database(sqlite_site.storage.engine)
     files = snapshot_files(sqlite_site.config.output_dir)
     path = write(tmp_path, "evil.xml", document)
     result = CliRunner().invoke(
@@ -212,7 +212,7 @@ def test_hostile_xml_is_refused_before_parsing(
         f"error: {path}: the feed declares a DTD or entities, which feeder refuses because "
         "they can expand without limit or read local files; remove the <!DOCTYPE ...> part\n"
     )
-    assert snapshot_database(sqlite_site.engine) == database
+    assert snapshot_database(sqlite_site.storage.engine) == database
     assert snapshot_files(sqlite_site.config.output_dir) == files
 
 

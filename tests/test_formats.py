@@ -7,10 +7,10 @@ from datetime import datetime
 
 import pytest
 
-from feeder import formats
 from feeder.entries import Person
 from feeder.errors import InputError
-from feeder.formats import Draft, html, jsonl, markdown, text
+from feeder.importing import formats
+from feeder.importing.formats import Draft, html, jsonl, markdown, text
 
 
 def _md(source: str) -> Draft:

@@ -58,10 +58,10 @@ def run(site: Site, *args: str, input: bytes | str | None = None) -> Result:
 @pytest.fixture
 def unchanged(built: Site) -> Iterator[None]:
     """Asserts that the test changed neither the database nor the output directory."""
-    database = snapshot_database(built.engine)
+    database = snapshot_database(built.storage.engine)
     files = snapshot_files(built.config.output_dir)
     yield
-    assert snapshot_database(built.engine) == database
+    assert snapshot_database(built.storage.engine) == database
     assert snapshot_files(built.config.output_dir) == files
 
 

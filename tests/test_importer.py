@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from feeder import ConflictError, InputError, Person, Site
-from feeder.formats import Draft
+from feeder.importing.formats import Draft
 from tests.conftest import START, FakeClock
 from tests.feedcheck import parse_feed
 from tests.test_import_cli import snapshot_database
@@ -145,11 +145,11 @@ def test_importing_twice_changes_nothing_and_feeds_keep_their_bytes(
     first = site.import_paths([tmp_path / "in"])
     assert first.added == 3
     before = feeds(site)
-    database = snapshot_database(site.engine)
+    database = snapshot_database(site.storage.engine)
     clock.advance(hours=5)
     again = site.import_paths([tmp_path / "in"])
     assert (again.added, again.updated, again.unchanged, again.rejected) == (0, 0, 3, 0)
-    assert snapshot_database(site.engine) == database
+    assert snapshot_database(site.storage.engine) == database
     assert site.build().written == ()
     assert feeds(site) == before
 
@@ -225,7 +225,7 @@ def test_a_new_id_whose_derived_slug_is_taken_gets_another_slug(site: Site) -> N
 
 def test_duplicate_slug_with_a_different_id_is_rejected(site: Site, tmp_path: Path) -> None:
     site.add_article("Mine", slug="mine")
-    before = snapshot_database(site.engine)
+    before = snapshot_database(site.storage.engine)
     path = jsonl(tmp_path, "a.jsonl", {"title": "Other", "slug": "mine", "id": "urn:x:other"})
     report = site.import_paths([path])
     assert report.rejected == 1 and report.exit_code == 65
@@ -234,7 +234,7 @@ def test_duplicate_slug_with_a_different_id_is_rejected(site: Site, tmp_path: Pa
         str(path) + ":1: slug: 'mine' is already used" in message
     )
     assert "different id" in message
-    assert snapshot_database(site.engine) == before
+    assert snapshot_database(site.storage.engine) == before
 
 
 def test_bad_inputs_are_skipped_and_good_ones_imported(site: Site, tmp_path: Path) -> None:
@@ -258,10 +258,10 @@ def test_bad_inputs_are_skipped_and_good_ones_imported(site: Site, tmp_path: Pat
 def test_strict_aborts_everything_at_the_first_bad_input(site: Site, tmp_path: Path) -> None:
     write(tmp_path, "in/a.md", "---\ntitle: A\n---\nok\n")
     write(tmp_path, "in/b.md", "no title here\n")
-    before = snapshot_database(site.engine)
+    before = snapshot_database(site.storage.engine)
     with pytest.raises(InputError, match=r"b\.md: title: missing"):
         site.import_paths([tmp_path / "in"], strict=True)
-    assert snapshot_database(site.engine) == before
+    assert snapshot_database(site.storage.engine) == before
 
 
 def test_strict_import_is_one_transaction_and_one_revision(site: Site, tmp_path: Path) -> None:
@@ -276,8 +276,8 @@ def test_strict_import_is_one_transaction_and_one_revision(site: Site, tmp_path:
 
 
 def _drafts_of(path: Path) -> list[Draft]:
-    from feeder.formats import resolve
-    from feeder.sources import drafts_from_paths
+    from feeder.importing.formats import resolve
+    from feeder.importing.sources import drafts_from_paths
 
     drafts = [resolve(item) for item in drafts_from_paths([path])]  # type: ignore[arg-type]
     assert all(isinstance(draft, Draft) for draft in drafts)
@@ -285,18 +285,18 @@ def _drafts_of(path: Path) -> list[Draft]:
 
 
 def test_many_batches_behave_like_one(site: Site, tmp_path: Path) -> None:
-    from feeder import importer
+    from feeder.importing import importer
 
     records = [{"title": "Same", "content": f"<p>{n}</p>"} for n in range(5)]
     # The sixth names the slug the third derived, in an earlier batch: the same article.
     records.append({"title": "Same", "slug": "same-3", "content": "<p>2</p>"})
     path = jsonl(tmp_path, "a.jsonl", *records)
-    report = importer.run(site.engine, site.config, _drafts_of(path), now=site.now(), batch_size=2)
+    report = importer.run(site.storage, site.config, _drafts_of(path), now=site.now(), batch_size=2)
     assert report.ok, report.failures
     slugs = sorted(article.slug for article in site.list_articles())
     assert slugs == ["same", "same-2", "same-3", "same-4", "same-5"]
     assert (report.added, report.updated, report.unchanged) == (5, 0, 1)
-    again = importer.run(site.engine, site.config, _drafts_of(path), now=site.now(), batch_size=2)
+    again = importer.run(site.storage, site.config, _drafts_of(path), now=site.now(), batch_size=2)
     assert again.unchanged == 6
 
 
@@ -304,7 +304,7 @@ def test_dry_run_reports_and_stores_nothing(site: Site, tmp_path: Path) -> None:
     site.add_article("Existing", slug="existing", content="<p>old</p>")
     write(tmp_path, "in/existing.md", "---\ntitle: Existing\nslug: existing\n---\nnew\n")
     write(tmp_path, "in/new.md", "---\ntitle: New\n---\nx\n")
-    before = snapshot_database(site.engine)
+    before = snapshot_database(site.storage.engine)
     report = site.import_paths([tmp_path / "in"], dry_run=True)
     assert report.dry_run
     assert sorted((c.action, c.slug) for c in report.changes) == [
@@ -315,7 +315,7 @@ def test_dry_run_reports_and_stores_nothing(site: Site, tmp_path: Path) -> None:
         report.summary()
         == "1 added, 1 updated, 0 unchanged, 0 rejected (dry run: nothing was written)"
     )
-    assert snapshot_database(site.engine) == before
+    assert snapshot_database(site.storage.engine) == before
 
 
 # -- fields ------------------------------------------------------------------------------------
@@ -446,7 +446,7 @@ def test_ids_of_deleted_articles_are_never_minted_again(site: Site) -> None:
 
 
 def test_values_longer_than_their_columns_are_refused(site: Site) -> None:
-    before = snapshot_database(site.engine)
+    before = snapshot_database(site.storage.engine)
     report = site.import_drafts(
         [
             Draft("a", title="A", author="x" * 501),
@@ -459,4 +459,4 @@ def test_values_longer_than_their_columns_are_refused(site: Site) -> None:
         "b: tag: 201 characters is over the limit of 200; shorten it",
         "c: link: 2020 characters is over the limit of 2000; shorten it",
     ]
-    assert snapshot_database(site.engine) == before
+    assert snapshot_database(site.storage.engine) == before

@@ -19,17 +19,17 @@ from pathlib import Path
 
 import pytest
 from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, JobExecutionEvent
-from sqlalchemy import create_engine
 
+from db import Storage, create_engine
 from feeder import Site
-from feeder.build import BuildReport
 from feeder.config import Config, ScheduleConfig
+from feeder.publishing.build import BuildReport
 from jobs import (
     NEXT_DUE,
     POLL,
     REBUILD,
+    BuildQueue,
     InlineBuilder,
-    Publisher,
     Schedule,
     schedule_publisher,
 )
@@ -44,7 +44,7 @@ class Daemon:
     """A publisher and its timers, wired as ``feeder run`` wires them."""
 
     site: Site
-    publisher: Publisher
+    publisher: BuildQueue
     schedule: Schedule
 
     def fire(self, job_id: str) -> None:
@@ -66,7 +66,7 @@ class Daemon:
 
 
 def start_daemon(site: Site, builder: InlineBuilder | None = None) -> Daemon:
-    publisher = Publisher(site, builder or InlineBuilder(site))
+    publisher = BuildQueue(site, builder or InlineBuilder(site))
     schedule = schedule_publisher(publisher)
     schedule.start(poll_interval=3600, rebuild_interval=7200, paused=True)
     publisher.start()
@@ -355,7 +355,7 @@ def test_an_unreachable_database_is_logged_once_then_its_recovery(
     site: Site, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # A database whose directory went away (an unmounted volume, say).
-    gone = Site(site.config, create_engine(f"sqlite:///{tmp_path / 'unmounted' / 'feeder.db'}"))
+    gone = Site(site.config, Storage(create_engine(f"sqlite:///{tmp_path / 'unmounted' / 'x.db'}")))
     daemon = start_daemon(site)
     try:
         daemon.publisher.site = gone
@@ -379,7 +379,7 @@ def test_a_bad_row_is_logged_once_however_many_builds_meet_it(
 ) -> None:
     site.add_article("Good")
     site.add_article("Bad")
-    with site.engine.begin() as connection:
+    with site.storage.engine.begin() as connection:
         connection.exec_driver_sql("UPDATE articles SET link = 'javascript:1' WHERE slug = 'bad'")
     caplog.set_level(logging.ERROR, logger="feeder.daemon")
     for n in range(4):
@@ -392,11 +392,11 @@ def test_a_bad_row_is_logged_once_however_many_builds_meet_it(
     assert "#2 ('bad')" in left_out[0].getMessage()
     assert "Good" in daemon.titles() and "Bad" not in daemon.titles()
     # Fixed, then broken again: that is news, and logged again.
-    with site.engine.begin() as connection:
+    with site.storage.engine.begin() as connection:
         connection.exec_driver_sql("UPDATE articles SET link = NULL WHERE slug = 'bad'")
     daemon.publisher.request(reason="rebuild", full=True)
     daemon.settle()
-    with site.engine.begin() as connection:
+    with site.storage.engine.begin() as connection:
         connection.exec_driver_sql("UPDATE articles SET link = 'javascript:2' WHERE slug = 'bad'")
     daemon.publisher.request(reason="rebuild", full=True)
     daemon.settle()

@@ -148,7 +148,7 @@ def test_rows_written_by_another_tool_never_break_the_feeds(
     # (A row with no title at all is left out of the feeds, and the build says so.)
     assume(clean_text(_storable(title)).strip())
     with _imported_and_built({"title": "Clean", "slug": "post"}) as (site, _):
-        with site.engine.begin() as connection:
+        with site.storage.engine.begin() as connection:
             connection.execute(
                 update(Article.__table__).values(
                     title=_storable(title), summary=_storable(summary), content=_storable(content)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from feeder import PublishError
-from feeder.publish import TEMP_SUFFIX, is_temp, remove, sweep_temp, write_if_changed
+from feeder.publishing.files import TEMP_SUFFIX, is_temp, remove, sweep_temp, write_if_changed
 
 
 def temp_files(directory: Path) -> list[str]:
@@ -134,7 +134,7 @@ UNPRIVILEGED_WRITE = """
 import os, sys
 from pathlib import Path
 from feeder import PublishError
-from feeder.publish import write_if_changed
+from feeder.publishing.files import write_if_changed
 os.setgid(65534)
 os.setuid(65534)
 try:

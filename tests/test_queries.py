@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Engine, event
 
-from db import queries
-from db.engine import read_session
+from db import Selection, queries
 from feeder import Site
 from tests.conftest import START, FakeClock
+
+ALL = Selection()
 
 
 def fill(site: Site, clock: FakeClock, count: int = 60) -> None:
@@ -44,12 +44,13 @@ class Statements:
             self.seen.append((statement, params))
 
 
-def plans(site: Site, run: Callable[[Session], object]) -> list[tuple[str, list[str]]]:
+def plans(site: Site, run: Callable[[Connection], object]) -> list[tuple[str, list[str]]]:
     """Each article query ``run`` sends, with the plan the database chooses for it."""
-    with Statements(site.engine) as captured, read_session(site.engine) as session:
-        run(session)
+    engine = site.storage.engine
+    with Statements(engine) as captured, engine.begin() as connection:
+        run(connection)
     result = []
-    with site.engine.connect() as connection:
+    with site.storage.engine.connect() as connection:
         postgres = connection.dialect.name == "postgresql"
         if postgres:
             # Small tables make a sequential scan cheaper; ask what the index path is.
@@ -80,7 +81,7 @@ def assert_index_range_scan(found: list[tuple[str, list[str]]]) -> None:
 @pytest.fixture
 def filled(site: Site, clock: FakeClock) -> Iterator[Site]:
     fill(site, clock)
-    with site.engine.connect() as connection:
+    with site.storage.engine.connect() as connection:
         if connection.dialect.name == "sqlite":
             connection.exec_driver_sql("ANALYZE")
         else:
@@ -90,7 +91,7 @@ def filled(site: Site, clock: FakeClock) -> Iterator[Site]:
 
 
 def test_newest_published_is_an_index_range_scan(filled: Site) -> None:
-    found = plans(filled, lambda s: queries.newest_published(s, START, 10))
+    found = plans(filled, lambda s: queries.newest(s, ALL, START, 10))
     assert_index_range_scan(found)
 
 
@@ -100,10 +101,10 @@ def test_next_due_is_an_index_seek(filled: Site) -> None:
 
 
 def test_iter_published_pages_use_the_index(filled: Site) -> None:
-    found = plans(filled, lambda s: list(queries.iter_published(s, START, batch=7)))
+    found = plans(filled, lambda s: list(queries.published(s, START, batch=7)))
     assert len(found) >= 2
     assert_index_range_scan(found)
-    if filled.engine.dialect.name == "postgresql":
+    if filled.storage.engine.dialect.name == "postgresql":
         # Each later page starts at the previous page's last key inside the index,
         # rather than re-reading everything newer and filtering it out.
         for statement, lines in found[1:]:
@@ -119,10 +120,10 @@ def _slugs(rows: Any) -> list[str]:
 
 def test_newest_published_is_newest_first_with_ties_by_id(site: Site, clock: FakeClock) -> None:
     fill(site, clock, count=10)
-    with read_session(site.engine) as session:
-        rows = queries.newest_published(session, START, 100)
-        again = queries.newest_published(session, START, 100)
-        first_three = queries.newest_published(session, START, 3)
+    with site.storage.engine.begin() as session:
+        rows = queries.newest(session, ALL, START, 100)
+        again = queries.newest(session, ALL, START, 100)
+        first_three = queries.newest(session, ALL, START, 3)
     assert _slugs(rows) == _slugs(again)
     assert all(row.published_at <= START for row in rows)
     keys = [(row.published_at, row.pk) for row in rows]
@@ -137,8 +138,8 @@ def test_newest_published_is_newest_first_with_ties_by_id(site: Site, clock: Fak
 def test_an_article_due_exactly_now_is_published(site: Site) -> None:
     site.add_article("Exactly now", published=START)
     site.add_article("A second later", published=START + timedelta(seconds=1))
-    with read_session(site.engine) as session:
-        assert _slugs(queries.newest_published(session, START, 10)) == ["exactly-now"]
+    with site.storage.engine.begin() as session:
+        assert _slugs(queries.newest(session, ALL, START, 10)) == ["exactly-now"]
         assert queries.next_due(session, START) == START + timedelta(seconds=1)
         assert queries.next_due(session, START + timedelta(seconds=1)) is None
 
@@ -147,17 +148,17 @@ def test_iter_published_pages_through_ties_without_loss_or_repeat(
     site: Site, clock: FakeClock
 ) -> None:
     fill(site, clock, count=10)
-    with read_session(site.engine) as session:
-        expected = _slugs(queries.newest_published(session, START, 1000))
+    with site.storage.engine.begin() as session:
+        expected = _slugs(queries.newest(session, ALL, START, 1000))
     for batch in (1, 2, 3, 500):
-        with read_session(site.engine) as session:
-            assert _slugs(queries.iter_published(session, START, batch=batch)) == expected
+        with site.storage.engine.begin() as session:
+            assert _slugs(queries.published(session, START, batch=batch)) == expected
 
 
 def test_due_between_is_half_open(site: Site) -> None:
     for hours in (1, 2, 3):
         site.add_article(f"In {hours}", published=START + timedelta(hours=hours))
-    with read_session(site.engine) as session:
+    with site.storage.engine.begin() as session:
         got = queries.due_between(session, START + timedelta(hours=1), START + timedelta(hours=2))
         assert _slugs(got) == ["in-2"]
         assert queries.next_due(session, START) == START + timedelta(hours=1)
@@ -169,7 +170,7 @@ def test_changed_and_removed_since_a_revision(site: Site) -> None:
     mark = site.revision()
     site.edit_article("one", title="One again")
     site.delete_article("two")
-    with read_session(site.engine) as session:
+    with site.storage.engine.begin() as session:
         assert _slugs(queries.changed_since(session, mark)) == ["one"]
         assert [r.slug for r in queries.removed_since(session, mark)] == ["two"]
         assert queries.count_articles(session) == 1
@@ -177,7 +178,7 @@ def test_changed_and_removed_since_a_revision(site: Site) -> None:
 
 def test_results_are_timezone_aware_utc(site: Site) -> None:
     site.add_article("Zoned", published="2026-11-26T13:00:00+01:00")
-    with read_session(site.engine) as session:
-        (row,) = queries.newest_published(session, START, 5)
+    with site.storage.engine.begin() as session:
+        (row,) = queries.newest(session, ALL, START, 5)
     assert row.published_at == datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
     assert row.published_at.utcoffset() == timedelta(0)

@@ -23,9 +23,9 @@ import time_machine
 from lxml import etree
 
 from feeder.config import Config
-from feeder.entries import Channel, Entry, FeedLink, Person, SiteInfo, TagRef
-from feeder.feeds import FORMATS, channel_for, site_feeds, site_info
-from feeder.render import render_article, render_atom, render_index, render_rss
+from feeder.entries import Channel, Entry, FeedLink, Link, Person, SiteInfo, TagRef
+from feeder.publishing.feeds import FORMATS, FeedDocument, channel_for, site_feeds, site_info
+from feeder.publishing.render import render_article, render_atom, render_index, render_rss
 from tests.feedcheck import parse_feed
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -102,7 +102,7 @@ def channel(fmt: str, entries: Sequence[Entry] = ENTRIES) -> Channel:
 
 
 def render(fmt: str, entries: Sequence[Entry] = ENTRIES, chan: Channel | None = None) -> bytes:
-    return FORMATS[fmt].render(chan or channel(fmt, entries), entries)
+    return FORMATS[fmt].render(FeedDocument(chan or channel(fmt, entries), entries))
 
 
 FORMAT_NAMES = ["rss", "atom"]
@@ -352,19 +352,20 @@ def _dirty_channel(fmt: str, field: str) -> Channel:
             chan,
             author=Person(_dirty("Ann"), _dirty("ann@example.org"), _dirty("https://a.example/")),
         )
+    if field == "links":
+        links = tuple(Link(link.rel, _dirty(link.href), link.media_type) for link in chan.links)
+        return dataclasses.replace(chan, links=links)
     return dataclasses.replace(chan, **{field: _dirty(getattr(chan, field))})
 
 
 def test_text_field_lists_are_complete() -> None:
     # If a field is added to the dataclasses, the tests below must cover it.
     assert set(ENTRY_TEXT_FIELDS) == {"id", "slug", "title", "url", "summary", "content"}
-    assert set(CHANNEL_TEXT_FIELDS) == {
-        "id",
-        "title",
-        "description",
-        "home_url",
-        "self_url",
-        "language",
+    assert set(CHANNEL_TEXT_FIELDS) == {"id", "title", "description", "language"}
+    assert {f.name for f in dataclasses.fields(Channel)} - set(CHANNEL_TEXT_FIELDS) == {
+        "links",
+        "author",
+        "updated",
     }
 
 
@@ -390,7 +391,7 @@ def test_control_characters_in_an_entry_field_are_removed(fmt: str, field: str) 
 
 
 @pytest.mark.parametrize("fmt", FORMAT_NAMES)
-@pytest.mark.parametrize("field", [*CHANNEL_TEXT_FIELDS, "author"])
+@pytest.mark.parametrize("field", [*CHANNEL_TEXT_FIELDS, "author", "links"])
 def test_control_characters_in_a_channel_field_are_removed(fmt: str, field: str) -> None:
     data = render(fmt, chan=_dirty_channel(fmt, field))
     _assert_clean_feed(data)

@@ -17,8 +17,8 @@ import pytest
 
 from feeder.config import Config
 from feeder.errors import ConfigError
-from feeder.publish import write_if_changed
-from jobs.server import OutputFiles, Server, accepts_gzip, media_types
+from feeder.publishing.files import write_if_changed
+from feeder.server import OutputFiles, Server, accepts_gzip
 
 RSS = (
     b"<?xml version='1.0' encoding='UTF-8'?>\n<rss version=\"2.0\"><channel><title>T</title>"
@@ -56,7 +56,7 @@ def output(tmp_path: Path) -> Path:
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     empty = tmp_path_factory.mktemp("empty")
-    started = Server(OutputFiles(empty, {}), "127.0.0.1", 0)
+    started = Server(OutputFiles(empty), "127.0.0.1", 0)
     started.start()
     try:
         yield started
@@ -67,7 +67,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture
 def server(running: Server, output: Path) -> Server:
     """The module's server, pointed at this test's output directory."""
-    running.files.configure(output, media_types(Config()))
+    running.files.configure(output)
     return running
 
 
@@ -217,7 +217,7 @@ def test_only_get_and_head_are_allowed(client: httpx.Client, output: Path) -> No
 
 
 def test_before_the_first_build_every_path_is_not_found(tmp_path: Path) -> None:
-    server = Server(OutputFiles(tmp_path / "not-built-yet", {}), "127.0.0.1", 0)
+    server = Server(OutputFiles(tmp_path / "not-built-yet"), "127.0.0.1", 0)
     server.start()
     try:
         assert httpx.get(server.url("rss.xml")).status_code == 404
@@ -231,13 +231,13 @@ def test_a_busy_port_is_a_one_line_error(output: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        server = Server(OutputFiles(output, {}), "127.0.0.1", port)
+        server = Server(OutputFiles(output), "127.0.0.1", port)
         with pytest.raises(ConfigError, match=rf"server.port: .*127.0.0.1:{port}.*--port"):
             server.start()
 
 
 def test_the_default_address_is_loopback(output: Path) -> None:
-    server = Server(OutputFiles(output, {}), Config().server.host, 0)
+    server = Server(OutputFiles(output), Config().server.host, 0)
     server.start()
     try:
         assert server.address[0] == "127.0.0.1"
@@ -305,7 +305,7 @@ def test_media_types_follow_the_name_wherever_the_file_is(
 _SERVE = """
 import sys, time
 from pathlib import Path
-from jobs.server import OutputFiles, Server
+from feeder.server import OutputFiles, Server
 server = Server(OutputFiles(Path(sys.argv[1])), "127.0.0.1", 0)
 server.start()
 print(server.address[1], flush=True)
@@ -373,7 +373,7 @@ def test_the_cache_is_bounded_in_bytes(server: Server, output: Path) -> None:
 
 @pytest.fixture
 def guarded(output: Path) -> Iterator[Server]:
-    started = Server(OutputFiles(output, {}), "127.0.0.1", 0, max_connections=8, request_timeout=1)
+    started = Server(OutputFiles(output), "127.0.0.1", 0, max_connections=8, request_timeout=1)
     started.start()
     try:
         yield started

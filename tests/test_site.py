@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy.exc import OperationalError
 
 from feeder import (
     Article,
@@ -117,7 +116,7 @@ def test_id_never_changes_on_slug_title_link_or_base_url_change(
         dataclasses.replace(
             site.config, base_url="https://new.example.com/", id_authority="new.example.com"
         ),
-        site.engine,
+        site.storage,
         clock,
     )
     article = moved.get_article("renamed")
@@ -285,7 +284,7 @@ def test_errors_subclass_the_matching_builtins() -> None:
 
 
 def test_dates_without_offset_use_the_configured_zone(site: Site) -> None:
-    zoned = Site(dataclasses.replace(site.config, timezone="Europe/Berlin"), site.engine)
+    zoned = Site(dataclasses.replace(site.config, timezone="Europe/Berlin"), site.storage)
     article = zoned.add_article("Zoned", published="2026-07-01T12:00:00")
     assert article.published_at == datetime(2026, 7, 1, 10, 0, tzinfo=UTC)
 
@@ -354,8 +353,9 @@ def test_a_database_moved_away_is_noticed_and_never_replaced(tmp_path: Path) -> 
         site.add_article("Kept")
         database = tmp_path / "feeder.db"
         database.rename(tmp_path / "moved.db")
-        with pytest.raises(OperationalError, match="no such database file"):
+        with pytest.raises(StorageError, match="no such database file") as caught:
             site.add_article("Lost")
+        assert caught.value.exit_code == 69
         assert not database.exists()
         (tmp_path / "moved.db").rename(database)
         assert [a.slug for a in site.list_articles()] == ["kept"]

@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from feeder import Site, importer
-from feeder.sources import drafts_from_paths
-from feeder.workers import WorkerGone, Workers
+from feeder import Site
+from feeder.importing import importer
+from feeder.importing._processes import WorkerGone, Workers
+from feeder.importing.sources import drafts_from_paths
 
 HERE = f"{__name__}:"
 
@@ -94,7 +95,7 @@ def _records(count: int) -> list[dict[str, Any]]:
 
 
 def _stored(site: Site) -> list[tuple[Any, ...]]:
-    with site.engine.connect() as connection:
+    with site.storage.engine.connect() as connection:
         return [
             tuple(row)
             for row in connection.execute(
@@ -126,11 +127,11 @@ def test_a_bulk_import_checked_in_workers_stores_what_a_threaded_one_does(
     for processes in (0, 2):
         if processes and broken:
             monkeypatch.setattr(sys, "executable", "/nonexistent/python")
-        with site.engine.begin() as connection:
+        with site.storage.engine.begin() as connection:
             for table in ("article_tags", "articles", "tags", "authors", "removals"):
                 connection.execute(text(f"DELETE FROM {table}"))
         reports[processes] = importer.run(
-            site.engine,
+            site.storage,
             site.config,
             drafts_from_paths([source]),
             now=site.now(),

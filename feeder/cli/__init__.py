@@ -9,14 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from sqlalchemy.exc import OperationalError
 
 from feeder.errors import FeederError
 
 __all__ = ["cli", "main"]
-
-# sysexits.h EX_UNAVAILABLE: the database could not be reached.
-_EXIT_DATABASE = 69
 
 
 class _Group(click.Group):
@@ -32,13 +28,6 @@ class _Group(click.Group):
             hint = f" (see 'feeder {sub.info_name} --help')" if sub is not None else ""
             click.echo(f"error: {exc.format_message()}{hint}", err=True)
             ctx.exit(exc.exit_code)
-        except OperationalError as exc:
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-            click.echo(
-                f"error: database: {reason}; check database_url and that the server is up",
-                err=True,
-            )
-            ctx.exit(_EXIT_DATABASE)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -6,10 +6,10 @@ from typing import Any
 
 import click
 
-from feeder import formats
 from feeder.articles import Article
 from feeder.cli import cli
 from feeder.cli._common import echo_json, fmt_time, open_site, read_content
+from feeder.importing import formats
 
 _CONTENT_FORMATS = ("md", "html", "text")
 _FORMAT = click.option(

@@ -5,9 +5,7 @@ from __future__ import annotations
 import click
 
 from feeder.cli import cli
-from jobs import LOG_FORMATS, Daemon, LogSettings, RunOptions
-
-_LEVELS = ("debug", "info", "warning", "error")
+from jobs import LEVELS, LOG_FORMATS, Daemon, LogSettings, RunOptions
 
 
 @cli.command()
@@ -29,7 +27,7 @@ _LEVELS = ("debug", "info", "warning", "error")
 )
 @click.option(
     "--log-level",
-    type=click.Choice(_LEVELS),
+    type=click.Choice(LEVELS),
     default="info",
     show_default=True,
     help="Least severe messages to log.",

@@ -10,11 +10,11 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from feeder import formats
 from feeder.cli import cli
 from feeder.cli._common import echo_json, open_site
-from feeder.importer import ImportReport, Progress
-from feeder.sources import STDIN, files_under
+from feeder.importing import formats
+from feeder.importing.importer import ImportReport, Progress
+from feeder.importing.sources import STDIN, files_under
 
 _DRY_RUN = click.option(
     "--dry-run", is_flag=True, help="Report what would be added or updated; store nothing."

@@ -7,7 +7,7 @@ import click
 import jobs
 from feeder.cli import cli
 from feeder.cli._common import echo_json, fmt_time, open_site
-from feeder.feeds import site_feeds
+from feeder.publishing.feeds import site_feeds
 from feeder.site import Site
 
 
@@ -47,7 +47,7 @@ def init(
     ) as site:
         click.echo(f"site ready in {site.config.root}")
         click.echo(f"  config:   {site.config.root / 'feeder.toml'}")
-        click.echo(f"  database: {site.engine.url.render_as_string(hide_password=True)}")
+        click.echo(f"  database: {site.storage.describe()}")
         click.echo(f"  output:   {site.config.output_dir}")
 
 
@@ -69,8 +69,7 @@ def build(ctx: click.Context, full: bool, wait: float, as_json: bool) -> None:
     Safe to run while 'feeder run' is running: builds take turns.
     """
     with open_site(ctx) as site:
-        lock = jobs.publish_lock(site, jobs.owner("feeder build"))
-        report = jobs.build_exclusively(site, lock, full=full, wait=wait)
+        report = site.build(full=full, wait=wait)
         feeds = [site.config.url(spec.path) for spec in site_feeds(site.config)]
     if as_json:
         echo_json(

@@ -11,9 +11,12 @@ publishes the rest.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import NamedTuple
 from urllib.parse import urljoin, urlsplit
 
-from db.records import StoredArticle, StoredPerson
+from db import StoredArticle, StoredPerson
+from feeder.articles import Article
 from feeder.config import Config
 from feeder.content import sanitize_html
 from feeder.entries import Entry, Person, TagRef
@@ -22,11 +25,15 @@ from feeder.text import clean_text
 
 __all__ = [
     "ARTICLES_DIR",
+    "Fields",
     "RowProblem",
     "Unreadable",
+    "article_of",
     "article_path",
     "checked_slug",
     "entry_of",
+    "readable",
+    "url_of",
     "who",
 ]
 
@@ -70,6 +77,14 @@ def text(field: str, value: object, *, required: bool = False) -> str:
     return cleaned
 
 
+def _raw_text(field: str, value: object) -> str:
+    if not isinstance(value, str):
+        text(field, value)  # says why
+        raise RowProblem(f"{field}: is not text")
+    text(field, value)
+    return value
+
+
 def checked_slug(value: object, field: str = "slug") -> str:
     """A slug that is safe as a file name: the one pattern, no '/', '..' or leading dot."""
     if not isinstance(value, str) or not is_safe_slug(value):
@@ -94,61 +109,130 @@ def web_url(field: str, value: object, base: str) -> str:
     return absolute
 
 
-def _person(value: StoredPerson | None, base: str) -> Person | None:
+class Fields(NamedTuple):
+    """A stored row's values, each of them text (or a date) as its column promises."""
+
+    uid: str
+    slug: str
+    title: str
+    link: str | None
+    summary: str
+    content: str
+    author: Person | None
+    tags: tuple[tuple[str, str], ...]
+    published_at: datetime
+    updated_at: datetime
+    created_at: datetime
+
+
+def _person(value: StoredPerson | None) -> Person | None:
     if value is None:
         return None
     name = text("author", value.name).strip()
     if not name:
         return None
     email = text("author email", value.email).strip() or None
-    uri = web_url("author uri", value.uri, base) if value.uri else None
+    uri = text("author uri", value.uri).strip() or None
     return Person(name, email, uri)
+
+
+def readable(record: StoredArticle) -> Fields:
+    """``record``'s values as the Python API shows them; RowProblem where one is not text.
+
+    Only what storage holds is checked here: whether each value can be read at
+    all. What publishing needs on top (a safe slug, an http(s) link, content
+    within the limits) is :func:`entry_of`'s.
+    """
+    if record.problems:
+        raise Unreadable("; ".join(record.problems))
+    assert record.published_at and record.updated_at and record.created_at  # else problems
+    link = text("link", record.link).strip() or None
+    tags = []
+    for tag_slug, tag_name in record.tags:
+        # Characters XML forbids were always removed from tags on the way out.
+        slug = text("tag slug", tag_slug)
+        tags.append((slug, text("tag", tag_name).strip() or slug))
+    return Fields(
+        uid=text("id", record.uid, required=True).strip(),
+        # Not cleaned: a slug is a name in the output directory, used exactly or not at all.
+        slug=_raw_text("slug", record.slug),
+        title=text("title", record.title),
+        link=link,
+        summary=text("summary", record.summary),
+        content=text("content", record.content),
+        author=_person(record.author),
+        tags=tuple(tags),
+        published_at=record.published_at,
+        updated_at=record.updated_at,
+        created_at=record.created_at,
+    )
+
+
+def url_of(config: Config, slug: str, link: str | None) -> str:
+    """Where readers land: the link (a relative one anchored at base_url), else the page."""
+    return web_url("link", link, config.base_url) if link else config.url(article_path(slug))
+
+
+def article_of(record: StoredArticle, config: Config) -> Article:
+    """What the Python API returns for ``record``; RowProblem if it cannot be read."""
+    fields = readable(record)
+    try:
+        url = url_of(config, fields.slug, fields.link)
+    except RowProblem:
+        url = fields.link or ""  # shown as stored; the build leaves such a row out
+    return Article(
+        id=fields.uid,
+        slug=fields.slug,
+        title=fields.title,
+        link=fields.link,
+        url=url,
+        summary=fields.summary,
+        content=fields.content,
+        author=fields.author,
+        tags=tuple(TagRef(slug, name) for slug, name in fields.tags),
+        published_at=fields.published_at,
+        updated_at=fields.updated_at,
+        created_at=fields.created_at,
+    )
 
 
 def entry_of(record: StoredArticle, config: Config) -> Entry:
     """The entry renderers get for ``record``; RowProblem if it cannot be published."""
-    if record.problems:
-        raise Unreadable("; ".join(record.problems))
-    slug = checked_slug(record.slug)
-    uid = text("id", record.uid, required=True).strip()
-    if any(ch.isspace() for ch in uid):
-        raise RowProblem(f"id: {uid[:60]!r} has spaces in it")
+    fields = readable(record)
+    slug = checked_slug(fields.slug)
+    if any(ch.isspace() for ch in fields.uid):
+        raise RowProblem(f"id: {fields.uid[:60]!r} has spaces in it")
     limits = config.content
-    title = text("title", record.title, required=True).strip()
+    title = fields.title.strip()
+    if not title:
+        raise RowProblem("title: is empty")
     if len(title) > limits.max_title_chars:
         raise RowProblem(
             f"title: {len(title)} characters is over content.max_title_chars "
             f"({limits.max_title_chars})"
         )
-    content = text("content", record.content)
-    size = len(content.encode("utf-8"))
+    size = len(fields.content.encode("utf-8"))
     if size > limits.max_content_bytes:
         raise RowProblem(
             f"content: {size} bytes is over content.max_content_bytes ({limits.max_content_bytes})"
         )
-    url = (
-        web_url("link", record.link, config.base_url)
-        if record.link is not None and record.link != ""
-        else config.url(article_path(slug))
-    )
-    tags = []
-    for tag_slug, tag_name in record.tags:
-        # Characters XML forbids were always removed from tags on the way out.
-        safe = checked_slug(text("tag slug", tag_slug), "tag slug")
-        tags.append(TagRef(safe, text("tag", tag_name).strip() or safe))
-    assert record.published_at is not None and record.updated_at is not None  # else problems
+    author = fields.author
+    if author is not None and author.uri:
+        author = Person(
+            author.name, author.email, web_url("author uri", author.uri, config.base_url)
+        )
     return Entry(
-        id=uid,
+        id=fields.uid,
         slug=slug,
         title=title,
-        url=url,
-        summary=text("summary", record.summary),
+        url=url_of(config, slug, fields.link),
+        summary=fields.summary,
         # Sanitised again: what another tool stored is published only through the allow-list.
-        content=sanitize_html(content, allow_iframes=limits.allow_iframes),
-        author=_person(record.author, config.base_url),
-        tags=tuple(tags),
-        published=record.published_at,
-        updated=record.updated_at,
+        content=sanitize_html(fields.content, allow_iframes=limits.allow_iframes),
+        author=author,
+        tags=tuple(TagRef(checked_slug(tag, "tag slug"), name) for tag, name in fields.tags),
+        published=fields.published_at,
+        updated=fields.updated_at,
     )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 
 from feeder.entries import Channel, Entry
-from feeder.render._common import generator, summary_of, utc
+from feeder.publishing.render._common import generator, summary_of, utc
 from feeder.text import clean_text
 
 __all__ = ["MEDIA_TYPE", "render_rss"]
@@ -42,7 +42,7 @@ class _DctermsEntry(BaseEntryExtension):  # type: ignore[misc]
 
 def render_rss(channel: Channel, entries: Sequence[Entry]) -> bytes:
     """The RSS document for ``entries``, newest first as given. Same input, same bytes."""
-    fg = generator(channel, MEDIA_TYPE)
+    fg = generator(channel)
     fg.load_extension("dc", atom=False, rss=True)
     fg.register_extension("dcterms", _Dcterms, _DctermsEntry, atom=False, rss=True)
     fg.description(clean_text(channel.description) or clean_text(channel.title))

@@ -10,8 +10,8 @@ import re
 from html import escape
 
 from feeder.errors import InputError
-from feeder.formats import frontmatter
-from feeder.formats._draft import Draft
+from feeder.importing.formats import frontmatter
+from feeder.importing.formats._draft import Draft
 
 __all__ = ["parse", "to_html"]
 

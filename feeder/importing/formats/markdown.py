@@ -6,8 +6,8 @@ from markdown_it import MarkdownIt
 
 from feeder.content import plain_text
 from feeder.errors import InputError
-from feeder.formats import frontmatter
-from feeder.formats._draft import Draft
+from feeder.importing.formats import frontmatter
+from feeder.importing.formats._draft import Draft
 
 __all__ = ["parse", "to_html"]
 

@@ -1,25 +1,49 @@
 """Which feeds a site publishes: each is a selection of entries plus a format.
 
-Today a site has one selection (the newest published articles) in two
-formats; per-tag and per-author feeds add selections, JSON Feed adds a format,
-without touching the build.
+A selection says which articles (the newest of all of them today; by tag and
+by author next) and reaches the database as a query of its own, an index
+range scan; a format says how a feed document is written. A build runs one
+query per selection and renders it in each of its formats.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from feeder import render
+from db import Selection
 from feeder.config import Config
-from feeder.entries import Channel, Entry, FeedLink, Person, SiteInfo
-from feeder.render import atom as _atom
-from feeder.render import rss as _rss
+from feeder.entries import Channel, Entry, FeedLink, Link, Person, SiteInfo
+from feeder.publishing import render
+from feeder.publishing.render import atom as _atom
+from feeder.publishing.render import rss as _rss
 
-__all__ = ["FORMATS", "FeedFormat", "FeedSpec", "channel_for", "site_feeds", "site_info"]
+__all__ = [
+    "FORMATS",
+    "LATEST",
+    "FeedDocument",
+    "FeedFormat",
+    "FeedSpec",
+    "Selection",
+    "channel_for",
+    "site_feeds",
+    "site_info",
+]
 
-Renderer = Callable[[Channel, Sequence[Entry]], bytes]
+#: Every published article, newest first.
+LATEST = Selection()
+
+
+@dataclass(frozen=True)
+class FeedDocument:
+    """Everything a format may need to write one feed (tombstones and archives come here)."""
+
+    channel: Channel
+    entries: Sequence[Entry] = field(default_factory=tuple)
+
+
+Renderer = Callable[[FeedDocument], bytes]
 
 
 @dataclass(frozen=True)
@@ -31,8 +55,15 @@ class FeedFormat:
 
 
 FORMATS: dict[str, FeedFormat] = {
-    "rss": FeedFormat("rss", "RSS 2.0", _rss.MEDIA_TYPE, render.render_rss),
-    "atom": FeedFormat("atom", "Atom 1.0", _atom.MEDIA_TYPE, render.render_atom),
+    "rss": FeedFormat(
+        "rss", "RSS 2.0", _rss.MEDIA_TYPE, lambda doc: render.render_rss(doc.channel, doc.entries)
+    ),
+    "atom": FeedFormat(
+        "atom",
+        "Atom 1.0",
+        _atom.MEDIA_TYPE,
+        lambda doc: render.render_atom(doc.channel, doc.entries),
+    ),
 }
 
 
@@ -42,8 +73,7 @@ class FeedSpec:
 
     path: str
     format: FeedFormat
-    selection: str = "latest"
-    title_suffix: str = ""
+    selection: Selection = LATEST
 
 
 def site_feeds(config: Config) -> tuple[FeedSpec, ...]:
@@ -61,7 +91,7 @@ def site_info(config: Config) -> SiteInfo:
         home_url=config.base_url,
         feeds=tuple(
             FeedLink(
-                f"{config.title}{spec.title_suffix} ({spec.format.label})",
+                f"{config.title} ({spec.format.label})",
                 config.url(spec.path),
                 spec.format.media_type,
             )
@@ -81,10 +111,12 @@ def channel_for(
     updated = max((entry.updated for entry in entries), default=site_created)
     return Channel(
         id=f"tag:{config.authority},{site_created:%Y-%m-%d}:/feeds/{spec.path}",
-        title=config.title + spec.title_suffix,
+        title=config.title,
         description=config.description,
-        home_url=config.base_url,
-        self_url=config.url(spec.path),
+        links=(
+            Link("self", config.url(spec.path), spec.format.media_type),
+            Link("alternate", config.base_url, "text/html"),
+        ),
         language=config.language,
         author=Person(config.feed_author, config.author.email or None, config.author.uri or None),
         updated=updated,

@@ -7,7 +7,7 @@ that changed, came due or left since the last build, so its cost follows the
 size of the change, not the size of the site.
 
 A build publishes whatever it can. Each stored row is checked on its way out
-(feeder._rows); a row that cannot be published is left out of every feed and
+(feeder._records); a row that cannot be published is left out of every feed and
 page and reported once in :attr:`BuildReport.errors`, and the others are
 published as usual. Every path the build writes or removes is made from a
 checked slug and must resolve inside the output directory.
@@ -29,13 +29,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session
-
-from db import queries
-from db.engine import read_session, write_session
-from db.records import StoredArticle
-from feeder._rows import (
+from db import Reader, Selection, Storage, StoredArticle
+from feeder._records import (
     ARTICLES_DIR,
     RowProblem,
     article_path,
@@ -47,9 +42,16 @@ from feeder._rows import (
 from feeder.config import Config
 from feeder.entries import Entry, SiteInfo
 from feeder.errors import PublishError
-from feeder.feeds import FeedSpec, channel_for, site_feeds, site_info
-from feeder.publish import remove, sweep_temp, write_if_changed
-from feeder.render import render_article, render_index
+from feeder.publishing.feeds import (
+    LATEST,
+    FeedDocument,
+    FeedSpec,
+    channel_for,
+    site_feeds,
+    site_info,
+)
+from feeder.publishing.files import remove, sweep_temp, write_if_changed
+from feeder.publishing.render import render_article, render_index
 
 __all__ = [
     "ARTICLES_DIR",
@@ -60,7 +62,7 @@ __all__ = [
     "run_build",
 ]
 
-log = logging.getLogger("feeder.build")
+log = logging.getLogger("feeder.publishing.build")
 
 INDEX = "index.html"
 # Bump when a change to feeder changes what the same data renders to: every
@@ -173,13 +175,18 @@ def _entry(record: StoredArticle, config: Config, writer: _Writer) -> Entry | No
         return None
 
 
-def _newest(session: Session, config: Config, now: datetime, writer: _Writer) -> list[Entry]:
-    """The newest ``max_items`` publishable entries (rows left out make room for older ones)."""
+def _newest(
+    reader: Reader, selection: Selection, config: Config, now: datetime, writer: _Writer
+) -> list[Entry]:
+    """The newest ``max_items`` publishable entries of ``selection``.
+
+    A row that is left out makes room for an older one.
+    """
     wanted = config.max_items
     entries: list[Entry] = []
     last: StoredArticle | None = None
     while len(entries) < wanted:
-        batch = queries.newest_published(session, now, wanted - len(entries), after=last)
+        batch = reader.newest(selection, now, wanted - len(entries), after=last)
         if not batch:
             break
         for record in batch:
@@ -191,7 +198,8 @@ def _newest(session: Session, config: Config, now: datetime, writer: _Writer) ->
 
 
 def _render(spec: FeedSpec, config: Config, entries: Sequence[Entry], created: datetime) -> bytes:
-    return spec.format.render(channel_for(config, spec, entries, site_created=created), entries)
+    channel = channel_for(config, spec, entries, site_created=created)
+    return spec.format.render(FeedDocument(channel, entries))
 
 
 def _render_feed(
@@ -295,7 +303,7 @@ def _full_pages(
 
 
 def _incremental_pages(
-    session: Session,
+    reader: Reader,
     state_revision: int,
     since: datetime,
     now: datetime,
@@ -304,9 +312,9 @@ def _incremental_pages(
     writer: _Writer,
 ) -> None:
     touched: dict[int, StoredArticle] = {}
-    for record in queries.changed_since(session, state_revision):
+    for record in reader.changed_since(state_revision):
         touched[record.pk] = record
-    for record in queries.due_between(session, since, now):
+    for record in reader.due_between(since, now):
         touched[record.pk] = record
     live: set[str] = set()
     stale: set[str] = set()
@@ -322,7 +330,7 @@ def _incremental_pages(
         slug = _safe_slug(record.slug)
         if slug is not None:
             stale.add(slug)
-    for gone in queries.removed_since(session, state_revision):
+    for gone in reader.removed_since(state_revision):
         slug = _safe_slug(gone.slug)
         if slug is None:
             writer.problem(
@@ -332,7 +340,7 @@ def _incremental_pages(
         else:
             stale.add(slug)
     for slug in sorted(stale - live):
-        holder = queries.article_by_slug(session, slug)
+        holder = reader.article(slug)
         if holder is not None and holder.pk not in touched and has_page(holder):
             published = holder.published_at
             if published is not None and published <= now:
@@ -340,8 +348,13 @@ def _incremental_pages(
         writer.remove(article_path(slug))
 
 
-def run_build(engine: Engine, config: Config, *, now: datetime, full: bool = False) -> BuildReport:
-    """Build the site as of ``now`` and record the result in the database."""
+def run_build(
+    storage: Storage, config: Config, *, now: datetime, full: bool = False
+) -> BuildReport:
+    """Build the site as of ``now`` and record the result in the database.
+
+    The caller holds the publish lock (:meth:`feeder.Site.build` takes it).
+    """
     started = time.perf_counter()
     writer = _Writer(config.output_dir)
     site = site_info(config)
@@ -350,8 +363,8 @@ def run_build(engine: Engine, config: Config, *, now: datetime, full: bool = Fal
         config.output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise PublishError(f"{config.output_dir}: cannot be created: {exc.strerror}") from exc
-    with read_session(engine) as session:
-        state = queries.get_state(session)
+    with storage.read() as reader:
+        state = reader.state()
         revision = state.revision
         full = (
             full
@@ -359,18 +372,22 @@ def run_build(engine: Engine, config: Config, *, now: datetime, full: bool = Fal
             or state.built_until is None
             or state.built_settings != fingerprint
         )
-        newest = _newest(session, config, now, writer)
+        # One query per selection, rendered in each of its formats.
+        selected: dict[Selection, list[Entry]] = {}
         for spec in site_feeds(config):
-            _render_feed(spec, config, newest, state.created_at, writer)
+            if spec.selection not in selected:
+                selected[spec.selection] = _newest(reader, spec.selection, config, now, writer)
+            _render_feed(spec, config, selected[spec.selection], state.created_at, writer)
+        newest = selected.get(LATEST) or _newest(reader, LATEST, config, now, writer)
         writer.write(INDEX, render_index(site, newest))
         if full:
-            _full_pages(queries.iter_published(session, now), config, site, writer)
-            for pk, slug, reason in queries.undated(session):
+            _full_pages(reader.published(now), config, site, writer)
+            for pk, slug, reason in reader.undated():
                 writer.problem(pk, f"{who(pk, slug)} cannot be read and was left out: {reason}")
         else:
             assert state.built_until is not None
             since = min(state.built_until, now)
-            _incremental_pages(session, state.built_revision, since, now, config, site, writer)
+            _incremental_pages(reader, state.built_revision, since, now, config, site, writer)
     if full:
         sweep_temp(config.output_dir)
     report = BuildReport(
@@ -383,20 +400,13 @@ def run_build(engine: Engine, config: Config, *, now: datetime, full: bool = Fal
         seconds=time.perf_counter() - started,
         errors=tuple(writer.errors),
     )
-    _record(engine, report, now, fingerprint if full else None)
+    with storage.write() as recorder:
+        recorder.record_build(
+            revision=report.revision,
+            now=now,
+            seconds=report.seconds,
+            result=report.summary(),
+            fingerprint=fingerprint if full else None,
+            error=report.errors[0] if report.errors else None,
+        )
     return report
-
-
-def _record(engine: Engine, report: BuildReport, now: datetime, fingerprint: str | None) -> None:
-    with write_session(engine) as session:
-        state = queries.get_state(session)
-        state.built_revision = report.revision
-        state.built_until = now
-        state.built_at = now
-        state.build_seconds = report.seconds
-        state.build_result = report.summary()
-        if fingerprint is not None:
-            state.built_settings = fingerprint
-        if report.errors:
-            state.last_error = report.errors[0]
-            state.last_error_at = now

@@ -5,7 +5,7 @@ a full rebuild of a large site takes minutes, and a thread cannot be stopped
 safely halfway through writing a file. A process can: the daemon kills it, and
 since it still holds the publish lock and the worker is gone, it can then remove
 the temp file the worker may have left. The files in the output directory are
-each the old or the new complete version throughout (see feeder.publish). As a
+each the old or the new complete version throughout (see feeder.publishing.files). As a
 bonus, a crash inside a renderer cannot take the daemon down.
 
 The worker dies with the thread that started it (Linux ``PR_SET_PDEATHSIG``),
@@ -26,11 +26,11 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any, Protocol
 
-from sqlalchemy.exc import SQLAlchemyError
-
-from feeder.build import BuildReport
+from db import StorageFailure
+from feeder import _daemon
 from feeder.config import Config
 from feeder.errors import FeederError
+from feeder.publishing.build import BuildReport
 from feeder.site import Site
 from jobs.logs import LogSettings, configure
 
@@ -38,7 +38,7 @@ __all__ = [
     "BuildFailed",
     "Builder",
     "InlineBuilder",
-    "WorkerBuilder",
+    "ProcessBuilder",
     "WorkerDied",
     "describe_error",
 ]
@@ -71,12 +71,11 @@ class Builder(Protocol):
 
 def describe_error(exc: BaseException) -> str:
     """One line for the log and ``feeder status``, naming the cause."""
-    if isinstance(exc, SQLAlchemyError):
-        original = getattr(exc, "orig", None)
-        reason = str(original if original is not None else exc).strip()
-        return "database: " + (reason.splitlines()[0] if reason else type(exc).__name__)
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    line = text.splitlines()[0] if text else type(exc).__name__
+    if isinstance(exc, StorageFailure) and not line.startswith("database: "):
+        return f"database: {line}"
+    return line
 
 
 class InlineBuilder:
@@ -89,8 +88,8 @@ class InlineBuilder:
         if config != self._site.config:
             self._site = self._site.with_config(config)
         try:
-            return self._site.build(full=full)
-        except (FeederError, SQLAlchemyError, OSError) as exc:
+            return _daemon.build_holding_the_lock(self._site, full=full)
+        except (FeederError, StorageFailure, OSError) as exc:
             raise BuildFailed(describe_error(exc)) from exc
 
     def abandon(self) -> None:
@@ -100,7 +99,7 @@ class InlineBuilder:
         return None
 
 
-class WorkerBuilder:
+class ProcessBuilder:
     """Builds in a child process that is started on first use and after a crash.
 
     Call :meth:`build` from one long-lived thread (the publisher's): the worker
@@ -203,8 +202,8 @@ def _serve(connection: Connection, logs: LogSettings, parent: int) -> None:
                     site = Site.open(config)
                 elif site.config != config:
                     site = site.with_config(config)
-                reply: tuple[str, Any] = ("ok", site.build(full=full))
-            except (FeederError, SQLAlchemyError, OSError) as exc:
+                reply: tuple[str, Any] = ("ok", _daemon.build_holding_the_lock(site, full=full))
+            except (FeederError, StorageFailure, OSError) as exc:
                 reply = ("error", describe_error(exc))
             except Exception as exc:  # a bug: keep the traceback, keep the daemon
                 log.exception("the build crashed")

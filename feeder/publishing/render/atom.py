@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from feeder.entries import Channel, Entry
-from feeder.render._common import generator, person, summary_of, utc
+from feeder.publishing.render._common import generator, person, summary_of, utc
 from feeder.text import clean_text
 
 __all__ = ["MEDIA_TYPE", "render_atom"]
@@ -15,7 +15,7 @@ MEDIA_TYPE = "application/atom+xml"
 
 def render_atom(channel: Channel, entries: Sequence[Entry]) -> bytes:
     """The Atom document for ``entries``, newest first as given. Same input, same bytes."""
-    fg = generator(channel, MEDIA_TYPE)
+    fg = generator(channel)
     if channel.description:
         fg.subtitle(clean_text(channel.description))
     fg.author(person(channel.author))

@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from feeder import formats
 from feeder.errors import FeederError, InputError, NotFoundError
-from feeder.formats import Draft, jsonl
+from feeder.importing import formats
+from feeder.importing.formats import Draft, jsonl
 
 __all__ = ["STDIN", "drafts_from_paths", "files_under"]
 

@@ -9,10 +9,10 @@ from pathlib import PurePath
 from typing import NamedTuple
 
 from feeder.errors import InputError
-from feeder.formats import html, jsonl, markdown, text
-from feeder.formats._draft import FIELDS as FIELDS
-from feeder.formats._draft import Draft as Draft
-from feeder.formats._draft import decode as decode
+from feeder.importing.formats import html, jsonl, markdown, text
+from feeder.importing.formats._draft import FIELDS as FIELDS
+from feeder.importing.formats._draft import Draft as Draft
+from feeder.importing.formats._draft import decode as decode
 
 __all__ = [
     "EXTENSIONS",

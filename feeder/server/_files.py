@@ -1,4 +1,4 @@
-"""Serving the output directory over HTTP: Starlette's StaticFiles on uvicorn.
+"""The output directory as an ASGI app: Starlette's StaticFiles, made fit to serve feeds.
 
 StaticFiles finds the file and refuses paths that leave the directory;
 :class:`OutputFiles` adds what a feed server needs on top:
@@ -22,7 +22,7 @@ StaticFiles finds the file and refuses paths that leave the directory;
   (with their gzipped form) up to ``CACHE_BYTES`` in all; bigger ones are
   streamed from their open file and never held whole.
 
-uvicorn runs with :mod:`jobs.http_guard`'s limits on connections and request
+uvicorn runs with :mod:`feeder.server._guard`'s limits on connections and request
 time, so idle and half-sent connections cannot lock readers out.
 
 Production sites can serve the directory with nginx instead (``--no-serve``);
@@ -33,18 +33,14 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import logging
 import os
-import resource
-import socket
 import stat
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path, PurePosixPath
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -54,16 +50,15 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
-from feeder.config import Config
-from feeder.errors import ConfigError
-from jobs.logs import ThrottleFilter
-
-if TYPE_CHECKING:
-    import uvicorn
-
-    from jobs.http_guard import GuardStats
-
-__all__ = ["SERVED_TYPES", "OutputFiles", "Server", "create_app", "media_type_of", "media_types"]
+__all__ = [
+    "FEED_NAMES",
+    "SERVED_TYPES",
+    "OutputFiles",
+    "accepts_gzip",
+    "create_app",
+    "media_type_of",
+    "not_modified",
+]
 
 INDEX = "index.html"
 # Below this, gzip saves too little to be worth a header and the CPU.
@@ -73,12 +68,6 @@ _COMPRESSIBLE = ("text/", "application/xml", "application/json", "application/ja
 CACHE_BYTES = 64 * 1024 * 1024
 CACHE_FILE_MAX = 8 * 1024 * 1024
 STREAM_CHUNK = 256 * 1024
-# asyncio accepts up to this many connections in one go before any of them is
-# looked at, and the ones they replace are closed a moment later: the cap leaves
-# room for two such bursts, plus files for the database, the output and the logs.
-_ACCEPT_BURST = 64
-_RESERVED_FILES = 64 + 2 * _ACCEPT_BURST
-
 # Feeds, by file name, wherever they are in the tree.
 FEED_NAMES = {
     "rss.xml": "application/rss+xml",
@@ -132,11 +121,6 @@ def media_type_of(path: str) -> str | None:
     if name in FEED_NAMES:
         return FEED_NAMES[name]
     return SERVED_TYPES.get(PurePosixPath(name).suffix.lower())
-
-
-def media_types(config: Config) -> dict[str, str]:
-    """Media types that differ from the rule for this site (none today; kept for overrides)."""
-    return {}
 
 
 class _Variant:
@@ -197,19 +181,17 @@ class _Stream(Response):
 class OutputFiles(StaticFiles):
     """The output directory, read-only, over GET and HEAD."""
 
-    def __init__(self, directory: Path, types: Mapping[str, str] | None = None) -> None:
+    def __init__(self, directory: Path) -> None:
         super().__init__(directory=directory, check_dir=False)
-        self._types: dict[str, str] = dict(types or {})
         self._cache: OrderedDict[tuple[int, int, int, int], _Variant] = OrderedDict()
         self._sizes: dict[tuple[int, int, int, int], int] = {}
         self._cached_bytes = 0
         self._cache_lock = threading.Lock()
 
-    def configure(self, directory: Path, types: Mapping[str, str]) -> None:
-        """Serve another directory or media types from now on (a reloaded config)."""
+    def configure(self, directory: Path) -> None:
+        """Serve another directory from now on (a reloaded config)."""
         self.directory = directory
         self.all_directories = [directory]
-        self._types = dict(types)
 
     @property
     def cached_bytes(self) -> int:
@@ -290,7 +272,7 @@ class OutputFiles(StaticFiles):
                 self._cached_bytes -= self._sizes.pop(dropped)
 
     def _media_type(self, path: str) -> str | None:
-        media_type = self._types.get(path) or media_type_of(path)
+        media_type = media_type_of(path)
         if media_type is None:
             return None
         if media_type.startswith("text/") or media_type.endswith(("xml", "json")):
@@ -388,169 +370,3 @@ def not_modified(request: Headers, etag: str, mtime: float) -> bool:
 def create_app(files: OutputFiles) -> Starlette:
     """The ASGI application: the output directory at the root, nothing else."""
     return Starlette(routes=[Mount("/", app=files)])
-
-
-class Server:
-    """uvicorn on a socket bound here, so that a busy port is an error on the spot."""
-
-    def __init__(
-        self,
-        files: OutputFiles,
-        host: str,
-        port: int,
-        *,
-        max_connections: int = 1000,
-        request_timeout: float = 10.0,
-        keep_alive: float = 5.0,
-    ) -> None:
-        self.files = files
-        self._host = host
-        self._port = port
-        self._max_connections = max_connections
-        self._request_timeout = request_timeout
-        self._keep_alive = keep_alive
-        self._socket: socket.socket | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self.stats: GuardStats | None = None
-        #: The connection cap in force (``max_connections``, lowered to fit the open-file limit).
-        self.connection_cap = max_connections
-
-    @classmethod
-    def for_config(cls, files: OutputFiles, config: Config) -> Server:
-        server = config.server
-        return cls(
-            files,
-            server.host,
-            server.port,
-            max_connections=server.max_connections,
-            request_timeout=server.request_timeout,
-        )
-
-    @property
-    def running(self) -> bool:
-        return self._server is not None
-
-    @property
-    def address(self) -> tuple[str, int]:
-        """The host and port actually listened on (the port may have been 0)."""
-        assert self._socket is not None, "the server is not started"
-        host, port = self._socket.getsockname()[:2]
-        return str(host), int(port)
-
-    def url(self, path: str = "") -> str:
-        host, port = self.address
-        if ":" in host:
-            host = f"[{host}]"
-        return f"http://{host}:{port}/{path.lstrip('/')}"
-
-    def start(self, timeout: float = 10.0) -> None:
-        # uvicorn pulls in click for its own command line: load it only to serve.
-        import uvicorn
-
-        from jobs.http_guard import GuardStats, guarded_protocol
-
-        _quiet_floods()
-        self.connection_cap = min(self._max_connections, _open_file_room())
-        self.stats = GuardStats()
-        self._socket = _bind(self._host, self._port)
-        config = uvicorn.Config(
-            create_app(self.files),
-            http=guarded_protocol(
-                max_connections=self.connection_cap,
-                request_timeout=self._request_timeout,
-                stats=self.stats,
-            ),
-            log_config=None,
-            access_log=True,
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-            timeout_keep_alive=max(1, round(self._keep_alive)),
-            backlog=_ACCEPT_BURST,
-            server_header=False,
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [self._socket]}, name="http", daemon=True
-        )
-        thread.start()
-        deadline = time.monotonic() + timeout
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                self._socket.close()
-                raise ConfigError(f"server: could not start on {self._host}:{self._port}")
-            time.sleep(0.01)
-        self._server, self._thread = server, thread
-
-    def begin_stop(self) -> None:
-        """Stop accepting connections; requests in flight get up to a second to finish."""
-        if self._server is not None:
-            self._server.should_exit = True
-
-    def stop(self, timeout: float = 2.0) -> None:
-        """Stop the server and wait for its thread (forcing it after ``timeout``)."""
-        self.begin_stop()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive() and self._server is not None:
-                self._server.force_exit = True  # drop the connections still open
-                self._thread.join(0.5)
-        if self._socket is not None:
-            self._socket.close()
-        self._server = self._thread = None
-
-
-def _open_file_room() -> int:
-    """How many connections fit under the open-file limit, raised to the hard limit first.
-
-    systemd gives services a soft limit of 1,024 and a far higher hard limit:
-    a server may raise its own soft limit, and should.
-    """
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = hard if hard != resource.RLIM_INFINITY else 1 << 20
-    wanted = min(wanted, 1 << 20)
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-            soft = wanted
-        except (ValueError, OSError):
-            pass
-    if soft == resource.RLIM_INFINITY:
-        return 1 << 20
-    try:
-        in_use = len(os.listdir("/proc/self/fd"))
-    except OSError:
-        in_use = 16
-    return max(8, int(soft) - in_use - _RESERVED_FILES)
-
-
-def _quiet_floods() -> None:
-    """One line per interval for messages a flood of bad clients repeats per connection."""
-    for name in ("asyncio", "uvicorn.error"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, ThrottleFilter) for f in logger.filters):
-            logger.addFilter(ThrottleFilter())
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    try:
-        family, kind, proto, _name, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-        sock = socket.socket(family, kind, proto)
-    except OSError as exc:
-        raise ConfigError(
-            f"server.host: cannot listen on {host!r}: {exc.strerror or exc}; use --host"
-        ) from None
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(_ACCEPT_BURST)
-    except OSError as exc:
-        sock.close()
-        raise ConfigError(
-            f"server.port: cannot listen on {host}:{port}: {exc.strerror or exc}; "
-            "choose another with --port, or publish only with --no-serve"
-        ) from None
-    sock.set_inheritable(False)
-    return sock

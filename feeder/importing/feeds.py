@@ -32,8 +32,8 @@ from defusedxml.ElementTree import fromstring
 from feeder.content import derive_summary, plain_text
 from feeder.entries import Person
 from feeder.errors import FeederError, InputError, NotFoundError
-from feeder.formats import Draft
 from feeder.ids import slugify
+from feeder.importing.formats import Draft
 
 __all__ = ["MAX_FEED_BYTES", "TIMEOUT_SECONDS", "check_safe", "drafts_from_feed", "read_source"]
 

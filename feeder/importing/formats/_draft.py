@@ -56,7 +56,7 @@ def decode(data: bytes, origin: str) -> str:
 def check_fields(raw: Any, where: str, known: tuple[str, ...]) -> dict[str, Any]:
     """The fields of ``raw`` (a mapping from a file) with their types checked.
 
-    Returns keyword arguments for :class:`~feeder.formats.Draft`; empty values
+    Returns keyword arguments for :class:`~feeder.importing.formats.Draft`; empty values
     count as not given.
     """
     if not isinstance(raw, Mapping):

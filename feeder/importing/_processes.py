@@ -2,7 +2,7 @@
 
 Checking and sanitising drafts is pure Python, and so is much of writing them:
 in threads the two take turns. :class:`Workers` runs a function in separate
-processes instead, each a fresh ``python -m feeder.workers MODULE:FUNCTION``:
+processes instead, each a fresh ``python -m feeder.importing._processes MODULE:FUNCTION``:
 it imports feeder and nothing of the caller (unlike multiprocessing's spawn,
 which re-runs the caller's script, and fork, which copies its threads), reads
 pickled batches on stdin and answers each with a pickled result on stdout.

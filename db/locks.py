@@ -1,4 +1,4 @@
-"""The two publisher locks: one daemon leads, one build writes at a time.
+"""Locks that die with their holder: one daemon leads, one build writes at a time.
 
 - The *daemon* lock is held by the leading ``feeder run`` for as long as it
   runs. A second daemon on the same site waits for it as a standby and takes
@@ -34,10 +34,14 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from feeder.errors import PublishError
-from feeder.site import Site
+from db.engine import database_file
+from db.errors import StorageFailure, one_line
 
-__all__ = ["AdvisoryLock", "FileLock", "Lock", "daemon_lock", "owner", "publish_lock"]
+__all__ = ["AdvisoryLock", "FileLock", "Lock", "LockUnavailable", "lock_for", "owner"]
+
+
+class LockUnavailable(OSError):
+    """The lock cannot be taken at all (its file cannot be created); ``str()`` says why."""
 
 
 def owner(command: str) -> str:
@@ -107,7 +111,7 @@ class FileLock(Lock):
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as exc:
-            raise PublishError(
+            raise LockUnavailable(
                 f"{self.path}: cannot create the lock file: {exc.strerror}; "
                 "the database directory must be writable"
             ) from exc
@@ -192,9 +196,9 @@ class AdvisoryLock(Lock):
             self._held = bool(
                 connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
             )
-        except SQLAlchemyError:
+        except SQLAlchemyError as exc:
             self._drop_connection()
-            raise
+            raise StorageFailure(f"database: {one_line(exc)}") from exc
         return self._held
 
     def release(self) -> None:
@@ -251,21 +255,15 @@ def _key(name: str, scope: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def _lock(site: Site, name: str, owner: str) -> Lock:
-    if site.engine.dialect.name == "postgresql":
-        return AdvisoryLock(site.engine, name, owner)
-    database = site.engine.url.database
-    if database and database != ":memory:":
-        path = Path(database)
+def lock_for(engine: Engine, name: str, owner: str, fallback_dir: Path) -> Lock:
+    """The lock ``name`` of the site stored behind ``engine``.
+
+    PostgreSQL: an advisory lock. SQLite: a file next to the database (in
+    ``fallback_dir`` for an in-memory one).
+    """
+    if engine.dialect.name == "postgresql":
+        return AdvisoryLock(engine, name, owner)
+    path = database_file(engine.url.render_as_string(hide_password=False))
+    if path is not None:
         return FileLock(path.with_name(f"{path.name}-{name}.lock"), owner)
-    return FileLock(site.config.root / f".feeder-{name}.lock", owner)
-
-
-def daemon_lock(site: Site, owner: str) -> Lock:
-    """The lock the leading ``feeder run`` holds for its whole life."""
-    return _lock(site, "daemon", owner)
-
-
-def publish_lock(site: Site, owner: str) -> Lock:
-    """The lock every build holds while it writes the output directory."""
-    return _lock(site, "publish", owner)
+    return FileLock(fallback_dir / f".feeder-{name}.lock", owner)

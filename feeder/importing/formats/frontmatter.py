@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from feeder.errors import InputError
-from feeder.formats._draft import FIELDS, check_fields
+from feeder.importing.formats._draft import FIELDS, check_fields
 
 __all__ = ["split"]
 

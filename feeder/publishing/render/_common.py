@@ -30,14 +30,17 @@ def person(value: Person) -> dict[str, Any]:
     return data
 
 
-def generator(channel: Channel, media_type: str) -> FeedGenerator:
+def generator(channel: Channel) -> FeedGenerator:
     """A FeedGenerator with every channel field set, ``updated`` included."""
     fg = FeedGenerator()
     fg.id(clean_text(channel.id))
     fg.title(clean_text(channel.title))
-    # feedgen takes RSS <link> from the last link added: self first, then home.
-    fg.link(href=clean_text(channel.self_url), rel="self", type=media_type)
-    fg.link(href=clean_text(channel.home_url), rel="alternate", type="text/html")
+    # feedgen takes RSS <link> from the last link added: the site's (alternate) goes last.
+    links = [link for link in channel.links if link.rel != "alternate"]
+    links += [link for link in channel.links if link.rel == "alternate"]
+    for link in links:
+        extra = {"type": link.media_type} if link.media_type else {}
+        fg.link(href=clean_text(link.href), rel=link.rel, **extra)
     fg.language(clean_text(channel.language))
     # feedgen would otherwise stamp "now" into every build.
     fg.updated(utc(channel.updated))

@@ -1,6 +1,6 @@
 """The daemon's single writer: one thread runs every build, one at a time.
 
-Scheduler jobs and signals never build themselves; they *ask* (:meth:`Publisher.request`)
+Scheduler jobs and signals never build themselves; they *ask* (:meth:`BuildQueue.request`)
 and return at once. Asks that arrive while a build runs are merged into one
 follow-up build, a full build winning over an incremental one. So two builds
 never overlap in one daemon, and a date-triggered job is never skipped because
@@ -21,17 +21,16 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy.exc import SQLAlchemyError
-
-from feeder.build import BuildReport
-from feeder.errors import LockedError
-from feeder.publish import sweep_temp
+from db import Lock, StorageFailure
+from feeder import _daemon
+from feeder.errors import FeederError
+from feeder.publishing.build import BuildReport
+from feeder.publishing.files import sweep_temp
 from feeder.site import Site
-from jobs.lock import Lock
+from jobs.build_process import Builder, BuildFailed, WorkerDied, describe_error
 from jobs.logs import Throttle
-from jobs.worker import Builder, BuildFailed, WorkerDied, describe_error
 
-__all__ = ["RETRY_MAX_SECONDS", "Publisher", "build_exclusively"]
+__all__ = ["RETRY_MAX_SECONDS", "BuildQueue"]
 
 log = logging.getLogger("feeder.daemon")
 
@@ -39,7 +38,7 @@ RETRY_MAX_SECONDS = 30.0
 Arm = Callable[[datetime | None], None]
 
 
-class Publisher:
+class BuildQueue:
     """Builds on request, in its own thread, and keeps the next-due timer armed."""
 
     def __init__(
@@ -96,8 +95,8 @@ class Publisher:
             self.request(reason="due")
             return
         try:
-            changed = self.site.pending()
-        except SQLAlchemyError as exc:
+            changed = _daemon.pending(self.site)
+        except FeederError as exc:
             line = self._check_errors.failed(describe_error(exc))
             if line:
                 log.error("cannot check for changes: %s", line)
@@ -188,7 +187,7 @@ class Publisher:
                 self._release(sweep=False)
                 raise
             self._release(sweep=not self._swept)
-        except (BuildFailed, SQLAlchemyError, OSError) as exc:
+        except (BuildFailed, FeederError, StorageFailure, OSError) as exc:
             if self._stop.is_set():
                 log.info("build abandoned (%s)", why)
                 return
@@ -252,8 +251,8 @@ class Publisher:
             delay,
             extra={"fields": {"event": "build-failed", "error": message, "retry_in": delay}},
         )
-        with contextlib.suppress(SQLAlchemyError):  # likely the cause; the log has it
-            self.site.record_error(f"build failed: {message}")
+        with contextlib.suppress(FeederError):  # likely the cause; the log has it
+            _daemon.record_error(self.site, f"build failed: {message}")
         with self._cond:
             self._retry_at = time.monotonic() + delay
             self._wanted = True
@@ -262,8 +261,8 @@ class Publisher:
 
     def _rearm(self) -> None:
         try:
-            due = self.site.next_unpublished()
-        except SQLAlchemyError as exc:
+            due = _daemon.next_unpublished(self.site)
+        except FeederError as exc:
             log.warning("cannot look up the next scheduled article: %s", describe_error(exc))
             return  # keep the old timer; the retry of the failed build re-arms
         with self._cond:
@@ -283,22 +282,3 @@ def _report_fields(report: BuildReport, reasons: str) -> dict[str, object]:
         "seconds": round(report.seconds, 4),
         "errors": len(report.errors),
     }
-
-
-def build_exclusively(site: Site, lock: Lock, *, full: bool, wait: float) -> BuildReport:
-    """One build under the publish lock, as ``feeder build`` does it.
-
-    Waits up to ``wait`` seconds for a build that is running (the daemon's, or
-    another ``feeder build``), then gives up with a :class:`LockedError`.
-    """
-    if not lock.acquire(timeout=wait):
-        holder = lock.holder() or "another process"
-        raise LockedError(
-            f"another build is running ({holder}); try again later, or wait longer with --wait"
-        )
-    try:
-        # Holding the lock, any temp file in the output directory is an orphan.
-        sweep_temp(site.config.output_dir, older_than=0)
-        return site.build(full=full)
-    finally:
-        lock.close()

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
 from feeder.errors import InputError
-from feeder.formats import markdown, text
-from feeder.formats._draft import FIELDS, Draft, check_fields
+from feeder.importing.formats import markdown, text
+from feeder.importing.formats._draft import FIELDS, Draft, check_fields
 
 __all__ = ["CONTENT_FORMATS", "KEYS", "Line", "parse_line", "parse_lines", "read_lines"]
 

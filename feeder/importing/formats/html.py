@@ -12,8 +12,8 @@ import re
 from html.parser import HTMLParser
 
 from feeder.errors import InputError
-from feeder.formats import frontmatter
-from feeder.formats._draft import Draft
+from feeder.importing.formats import frontmatter
+from feeder.importing.formats._draft import Draft
 
 __all__ = ["body_of", "parse"]
 

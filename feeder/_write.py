@@ -1,0 +1,788 @@
+"""The one way an article is written: intents, checked once, applied in batches.
+
+``feeder add``, ``feeder edit``, ``feeder delete``, the Python API and every
+import produce :class:`Intent` values; :func:`write` applies a stream of
+them. The rules live here once:
+
+- every field is checked by feeder.fields, content is sanitised once (again
+  only if the article's URL turns out different from the one guessed, since
+  relative links are resolved against it);
+- an ``add`` never touches an existing article (a taken slug or id is a
+  conflict), an ``upsert`` (an import) matches a stored article by id, else by
+  slug, and leaves it alone when nothing a reader sees changed, an ``edit``
+  changes the given fields of the article with that slug, a ``delete``
+  removes it and keeps a removal so its page goes with the next build;
+- ids are minted once (``tag:`` URIs) and never reused, not even after a
+  deletion; slugs derived from titles get ``-2``, ``-3``... when taken;
+- ``updated_at`` moves only when something a reader sees changed; the site's
+  revision moves once per transaction that writes anything.
+
+A batch is looked up with one query, decided in memory and written by
+:meth:`db.Writer.apply` with a few statements, so a one-article ``add`` and a
+100,000-article import take the same path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, Literal, NamedTuple
+
+from db import ArticleValues, Clash, PersonValues, StoredArticle, WritePlan, Writer
+from feeder._records import RowProblem, article_path, readable
+from feeder.config import Config
+from feeder.content import derive_summary, sanitize_html
+from feeder.entries import Person
+from feeder.errors import ConflictError, FeederError, InputError, NotFoundError
+from feeder.fields import (
+    article_link,
+    check_content_size,
+    check_id,
+    check_text,
+    check_title,
+    fits,
+    normalise_tags,
+    parse_when,
+    person,
+)
+from feeder.ids import check_slug, mint_tag_uri, slugify
+from feeder.text import clean_text
+
+__all__ = [
+    "UNSET",
+    "Change",
+    "Counts",
+    "Intent",
+    "Kind",
+    "add_intent",
+    "delete_intent",
+    "edit_intent",
+    "import_intent",
+    "write",
+]
+
+Kind = Literal["add", "upsert", "edit", "delete"]
+
+
+class _Unset:
+    """A field an edit leaves as it is (pickled by name: intents cross processes)."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+    def __reduce__(self) -> str:
+        return "UNSET"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+UNSET: Any = _Unset()
+
+
+class Intent(NamedTuple):
+    """One article to add, import, edit or delete, its fields already checked.
+
+    (A named tuple, not a frozen dataclass: bulk imports make one per article,
+    and a frozen dataclass takes several times longer to build.) In an edit,
+    a field that is :data:`UNSET` keeps its stored value.
+    """
+
+    kind: Kind
+    origin: str  # prefixes error messages ("" for the API and the CLI)
+    target: str | None  # edit, delete: the slug of the article to change
+    title: str
+    slug: str | None  # as given (None: derived from the title)
+    slug_base: str  # derived from the title when no slug is given, else ""
+    link: str | None
+    summary: str  # as given ("": derived from the content)
+    content: str  # sanitised, relative URLs resolved against ``url``
+    source: str  # the content as given
+    url: str  # what relative URLs in ``content`` were resolved against
+    author: Person | None
+    author_in_full: bool  # email/uri given: they replace the stored ones
+    tags: tuple[tuple[str, str], ...]  # (slug, name) pairs
+    published: datetime | None  # None: now (add, upsert) or as stored
+    updated: datetime | None
+    uid: str | None
+
+
+@lru_cache(maxsize=4096)  # bulk imports repeat the same few tag lists
+def _tags_of(tags: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    return tuple(normalise_tags(tags))
+
+
+def _summary(value: str | None) -> str:
+    return clean_text(check_text(value, "summary")).strip() if value else ""
+
+
+def _sanitised(html: str, url: str | None, config: Config) -> str:
+    return sanitize_html(html, base_url=url, allow_iframes=config.content.allow_iframes)
+
+
+def _url(config: Config, slug: str, link: str | None) -> str:
+    return link or config.url(article_path(slug))
+
+
+def _new(
+    kind: Kind,
+    config: Config,
+    *,
+    origin: str,
+    title: str,
+    slug: str | None,
+    link: str | None,
+    summary: str | None,
+    content: str,
+    author: str | Person | None,
+    tags: Iterable[str],
+    published: str | datetime | None,
+    updated: str | datetime | None,
+    uid: str | None,
+) -> Intent:
+    title = check_title(title, config.content.max_title_chars)
+    check_content_size(content, config.content)
+    given_slug = check_slug(slug) if slug else None
+    checked_link = article_link(link) if link else None
+    zone = config.zone
+    when = parse_when(published, "published", zone) if published else None
+    updated_at = parse_when(updated, "updated", zone) if updated else None
+    person_, in_full = person(author, config.author) if author else (None, False)
+    slug_base = "" if given_slug else slugify(title) or "article"
+    url = _url(config, given_slug or slug_base, checked_link)
+    html = _sanitised(content, url, config)
+    return Intent(
+        kind=kind,
+        origin=origin,
+        target=None,
+        title=title,
+        slug=given_slug,
+        slug_base=slug_base,
+        link=checked_link,
+        summary=_summary(summary) or derive_summary(html),
+        content=html,
+        source=content,
+        url=url,
+        author=person_,
+        author_in_full=in_full,
+        tags=_tags_of(tuple(tags)),
+        published=when,
+        updated=updated_at,
+        uid=uid,
+    )
+
+
+def add_intent(
+    config: Config,
+    title: str,
+    *,
+    slug: str | None = None,
+    link: str | None = None,
+    summary: str | None = None,
+    content: str = "",
+    author: str | Person | None = None,
+    tags: Iterable[str] = (),
+    published: str | datetime | None = None,
+    updated: str | datetime | None = None,
+    id: str | None = None,
+) -> Intent:
+    """A new article (``feeder add``): a taken slug or id is a conflict."""
+    return _new(
+        "add",
+        config,
+        origin="",
+        title=title,
+        slug=slug,
+        link=link,
+        summary=summary,
+        content=content,
+        author=author,
+        tags=tags,
+        published=published,
+        updated=updated,
+        uid=check_id(id) if id else None,
+    )
+
+
+def import_intent(
+    config: Config,
+    *,
+    origin: str,
+    title: str | None,
+    slug: str | None,
+    link: str | None,
+    summary: str | None,
+    content: str,
+    author: str | Person | None,
+    tags: Iterable[str],
+    published: str | datetime | None,
+    updated: str | datetime | None,
+    id: str | None,
+    foreign_id: bool,
+) -> Intent:
+    """An imported article: added, or matched by id (else slug) and updated if it differs."""
+    try:
+        if not title or not clean_text(title).strip():
+            raise InputError("title: missing or empty; give the article a title")
+        if id is None:
+            uid = None
+        elif foreign_id:
+            # Another publisher's guid or id: kept as it is, as long as it is one token.
+            uid = clean_text(id).strip()
+            if not uid or any(ch.isspace() for ch in uid):
+                raise InputError(f"id: {id!r} is empty or has spaces; fix the feed's guid/id")
+            fits("id", uid)
+        else:
+            uid = check_id(id)
+        return _new(
+            "upsert",
+            config,
+            origin=origin,
+            title=title,
+            slug=slug,
+            link=link,
+            summary=summary,
+            content=content,
+            author=author,
+            tags=tags,
+            published=published,
+            updated=updated,
+            uid=uid,
+        )
+    except InputError as exc:
+        raise InputError(f"{origin}: {exc}") from None
+
+
+def edit_intent(
+    config: Config,
+    slug: str,
+    *,
+    title: str = UNSET,
+    new_slug: str = UNSET,
+    link: str | None = UNSET,
+    summary: str | None = UNSET,
+    content: str = UNSET,
+    author: str | Person | None = UNSET,
+    tags: Iterable[str] = UNSET,
+    published: str | datetime = UNSET,
+) -> Intent:
+    """Changes to the article ``slug``; fields left UNSET keep their stored values."""
+    checked_title = UNSET if title is UNSET else check_title(title, config.content.max_title_chars)
+    checked_slug = UNSET if new_slug is UNSET else check_slug(new_slug)
+    checked_link = UNSET if link is UNSET else article_link(link) if link else None
+    html = source = UNSET
+    url = ""
+    if content is not UNSET:
+        check_content_size(content, config.content)
+        # The URL is a guess until the stored article is known (an unchanged link).
+        guess = slug if checked_slug is UNSET else checked_slug
+        url = _url(config, guess, None if checked_link is UNSET else checked_link)
+        source, html = content, _sanitised(content, url, config)
+    person_: Any = UNSET
+    in_full = False
+    if author is not UNSET:
+        person_, in_full = person(author, config.author) if author else (None, False)
+    checked_summary: Any = UNSET if summary is UNSET else _summary(summary)
+    checked_tags: Any = UNSET if tags is UNSET else _tags_of(tuple(tags))
+    when: Any = UNSET if published is UNSET else parse_when(published, "published", config.zone)
+    return Intent(
+        kind="edit",
+        origin="",
+        target=slug,
+        title=checked_title,
+        slug=checked_slug,
+        slug_base="",
+        link=checked_link,
+        summary=checked_summary,
+        content=html,
+        source=source,
+        url=url,
+        author=person_,
+        author_in_full=in_full,
+        tags=checked_tags,
+        published=when,
+        updated=None,
+        uid=None,
+    )
+
+
+def delete_intent(slug: str) -> Intent:
+    return Intent(
+        "delete", "", slug, UNSET, UNSET, "", UNSET, UNSET, UNSET, UNSET, "", UNSET, False,
+        UNSET, UNSET, None, None,
+    )  # fmt: skip
+
+
+# -- applying intents ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """One article a write added, updated or deleted."""
+
+    action: Literal["add", "update", "delete"]
+    slug: str
+    id: str
+    origin: str
+
+
+@dataclass
+class Counts:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    failures: list[FeederError] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    #: The slug each intent ended at (None: refused), in order.
+    slugs: list[str | None] = field(default_factory=list)
+    # How many intents of this write derived each slug from their title: the
+    # n-th gets "-n", so the same import gets the same slugs every time.
+    derived: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Current:
+    """An article as this batch sees it: stored (``pk`` set) or about to be inserted."""
+
+    pk: int | None
+    uid: str
+    slug: str
+    title: str
+    link: str | None
+    summary: str
+    content: str
+    author: Person | None
+    tags: tuple[tuple[str, str], ...]
+    published_at: datetime
+    updated_at: datetime
+    created_at: datetime
+    stored_slug: str | None = None  # the slug in the database (None: not stored yet)
+    minted: bool = False  # the id was minted here and may need a suffix to be unique
+    relink: bool = False  # its tag links must be rewritten
+    deleted: bool = False
+
+    @classmethod
+    def of(cls, record: StoredArticle) -> _Current:
+        """A stored article, refused in one line when another program made it unreadable."""
+        try:
+            fields = readable(record)
+        except RowProblem as problem:
+            raise InputError(
+                f"article {record.slug!r} cannot be read: {problem}; another program wrote "
+                "that into the database: correct the value there"
+            ) from None
+        assert fields.published_at and fields.updated_at and fields.created_at
+        return cls(
+            pk=record.pk,
+            uid=fields.uid,
+            slug=fields.slug,
+            title=fields.title,
+            link=fields.link,
+            summary=fields.summary,
+            content=fields.content,
+            author=fields.author,
+            tags=fields.tags,
+            published_at=fields.published_at,
+            updated_at=fields.updated_at,
+            created_at=fields.created_at,
+            stored_slug=fields.slug,
+        )
+
+    def values(self) -> ArticleValues:
+        return ArticleValues(
+            uid=self.uid,
+            slug=self.slug,
+            title=self.title,
+            link=self.link,
+            summary=self.summary,
+            content=self.content,
+            author=self.author.name if self.author else None,
+            tags=self.tags,
+            published_at=self.published_at,
+            updated_at=self.updated_at,
+            created_at=self.created_at,
+        )
+
+
+def _tag_slugs(tags: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+    return tuple(slug for slug, _name in tags)
+
+
+class _Batch:
+    """Decides what a batch of intents changes, then writes it with one plan."""
+
+    def __init__(
+        self, writer: Writer, config: Config, now: datetime, counts: Counts, strict: bool
+    ) -> None:
+        self.writer = writer
+        self.config = config
+        self.now = now
+        self.counts = counts
+        self.strict = strict
+        self.plan = WritePlan()
+        self.by_uid: dict[str, _Current] = {}
+        self.by_slug: dict[str, _Current] = {}
+        self.written: dict[int, _Current] = {}  # by id(): an intent may touch one twice
+        # Stored rows another program made unreadable, refused when an intent meets them.
+        self.unreadable: dict[tuple[str, str], InputError] = {}
+        self.pending: list[tuple[Literal["add", "update", "delete"], _Current, str]] = []
+
+    def fail(self, error: FeederError, origin: str) -> None:
+        if origin:
+            error = type(error)(f"{origin}: {error}")
+        if self.strict:
+            raise error
+        self.counts.failures.append(error)
+        self.counts.slugs.append(None)
+
+    def apply(self, items: Sequence[Intent | FeederError]) -> None:
+        good = [item for item in items if not isinstance(item, FeederError)]
+        wanted = [(item, self._candidate_slug(item)) for item in good]
+        uids = {item.uid for item in good if item.uid}
+        slugs = {slug for _item, slug in wanted if slug}
+        slugs |= {str(item.slug) for item in good if item.kind == "edit" and item.slug}
+        for record in self.writer.find(uids, slugs):
+            self._remember(record)
+        found = iter(wanted)
+        for item in items:
+            if isinstance(item, FeederError):
+                self.fail(item, "")
+                continue
+            _item, slug = next(found)
+            try:
+                self._decide(item, slug)
+            except (ConflictError, NotFoundError, InputError) as exc:
+                self.fail(exc, item.origin)
+        self._write()
+
+    def _remember(self, record: StoredArticle) -> None:
+        try:
+            current = _Current.of(record)
+        except InputError as error:
+            if isinstance(record.uid, str):
+                self.unreadable[("uid", record.uid)] = error
+            if isinstance(record.slug, str):
+                self.unreadable[("slug", record.slug)] = error
+            return
+        self.by_uid[current.uid] = current
+        self.by_slug[current.slug] = current
+
+    def _lookup(self, key: str, value: str | None) -> _Current | None:
+        if value is None:
+            return None
+        table = self.by_uid if key == "uid" else self.by_slug
+        current = table.get(value)
+        if current is None:
+            error = self.unreadable.get((key, value))
+            if error is not None:
+                raise error
+        return current
+
+    def _candidate_slug(self, item: Intent) -> str | None:
+        if item.kind in ("edit", "delete"):
+            return item.target
+        if item.slug:
+            return item.slug
+        seen = self.counts.derived.get(item.slug_base, 0) + 1
+        self.counts.derived[item.slug_base] = seen
+        return item.slug_base if seen == 1 else f"{item.slug_base}-{seen}"
+
+    def _decide(self, item: Intent, slug: str | None) -> None:
+        if item.kind == "delete":
+            self._delete(item)
+        elif item.kind == "edit":
+            self._edit(item)
+        else:
+            assert slug is not None
+            self._add_or_update(item, slug)
+
+    def _done(
+        self, action: Literal["add", "update", "delete"] | None, current: _Current, item: Intent
+    ) -> None:
+        self.counts.slugs.append(current.slug)
+        if action is None:
+            self.counts.unchanged += 1
+            return
+        if action == "add":
+            self.counts.added += 1
+        elif action == "update":
+            self.counts.updated += 1
+        else:
+            self.counts.deleted += 1
+        self.pending.append((action, current, item.origin))
+        if action != "delete":
+            self.written[id(current)] = current
+
+    def _holder(self, slug: str) -> _Current | None:
+        holder = self._lookup("slug", slug)
+        return None if holder is None or holder.deleted else holder
+
+    # -- the kinds ----------------------------------------------------------------
+
+    def _delete(self, item: Intent) -> None:
+        assert item.target is not None
+        current = self._holder(item.target)
+        if current is None:
+            raise NotFoundError(f"slug: no article {item.target!r}; 'feeder list' shows the slugs")
+        current.deleted = True
+        del self.by_slug[current.slug]
+        if current.pk is not None:
+            self.plan.deleted.append((current.pk, current.uid, current.stored_slug or current.slug))
+        self._done("delete", current, item)
+
+    def _add_or_update(self, item: Intent, slug: str) -> None:
+        if item.kind == "add":
+            if item.uid is not None and self._lookup("uid", item.uid) is not None:
+                raise ConflictError(f"id: {item.uid!r} is already used by another article")
+            match = None
+        else:
+            match = self._lookup("uid", item.uid) if item.uid else self._holder(slug)
+        holder = self._holder(slug)
+        if match is None:
+            if holder is not None:
+                if item.slug and item.kind == "add":
+                    raise ConflictError(
+                        f"slug: {slug!r} is already used by another article; "
+                        "choose another with --slug"
+                    )
+                if item.slug:
+                    raise ConflictError(
+                        f"slug: {slug!r} is already used by an article with a different id "
+                        f"({holder.uid}); change the slug, or use that article's id"
+                    )
+                slug = self._free_slug(item.slug_base)
+            current = self._insert(item, slug)
+            self._done("add", current, item)
+            return
+        new_slug = item.slug or match.slug
+        if new_slug != match.slug and holder is not None and holder is not match:
+            raise ConflictError(
+                f"slug: {new_slug!r} is already used by an article with a different id "
+                f"({holder.uid}); change the slug, or use that article's id"
+            )
+        published = item.published or match.published_at
+        values: dict[str, Any] = {
+            "slug": new_slug,
+            "title": item.title,
+            "link": item.link,
+            "summary": item.summary,
+            "content": self._content_for(item, new_slug, item.link),
+            "author": item.author,
+            "tags": item.tags,
+            "published_at": published,
+        }
+        if item.updated is not None:
+            updated_at = max(item.updated, published)
+        else:
+            updated_at = max(self.now, published)
+        changed = self._changed(match, values, item)
+        if not changed and (item.updated is None or updated_at == match.updated_at):
+            self._done(None, match, item)
+            return
+        self._update(match, values, updated_at, item)
+        self._done("update", match, item)
+
+    def _edit(self, item: Intent) -> None:
+        assert item.target is not None
+        match = self._holder(item.target)
+        if match is None:
+            raise NotFoundError(f"slug: no article {item.target!r}; 'feeder list' shows the slugs")
+        new_slug: str = match.slug if item.slug is UNSET else str(item.slug)
+        if new_slug != match.slug and self._holder(new_slug) is not None:
+            raise ConflictError(f"slug: {new_slug!r} is already used by another article")
+        link: str | None = match.link if item.link is UNSET else item.link
+        content = match.content
+        if item.content is not UNSET:
+            content = self._content_for(item, new_slug, link)
+        if item.summary is UNSET:
+            # A summary derived from the old content follows the new content.
+            follows = match.summary == derive_summary(match.content)
+            summary = (
+                derive_summary(content) if follows and content != match.content else (match.summary)
+            )
+        else:
+            summary = item.summary or derive_summary(content)
+        published: datetime = (
+            match.published_at if item.published is UNSET else item.published or match.published_at
+        )
+        values: dict[str, Any] = {
+            "slug": new_slug,
+            "title": match.title if item.title is UNSET else item.title,
+            "link": link,
+            "summary": summary,
+            "content": content,
+            "author": match.author if item.author is UNSET else item.author,
+            "tags": match.tags if item.tags is UNSET else item.tags,
+            "published_at": published,
+        }
+        if not self._changed(match, values, item):
+            self._done(None, match, item)
+            return
+        self._update(match, values, max(self.now, published), item)
+        self._done("update", match, item)
+
+    # -- helpers -------------------------------------------------------------------
+
+    def _changed(self, match: _Current, values: dict[str, Any], item: Intent) -> bool:
+        for key, value in values.items():
+            old = getattr(match, key)
+            if key == "tags":
+                if _tag_slugs(value) != _tag_slugs(old):
+                    return True
+            elif key == "author":
+                if (value.name if value else None) != (old.name if old else None):
+                    return True
+                if (
+                    value is not None
+                    and item.author_in_full
+                    and old is not None
+                    and ((value.email, value.uri) != (old.email, old.uri))
+                ):
+                    return True  # the same person with a new email or uri: readers see it
+            elif old != value:
+                return True
+        return False
+
+    def _update(
+        self, match: _Current, values: dict[str, Any], updated_at: datetime, item: Intent
+    ) -> None:
+        if values["slug"] != match.slug:
+            del self.by_slug[match.slug]
+            self.by_slug[values["slug"]] = match
+            if match.stored_slug == match.slug:
+                self.plan.renamed.append((match.uid, match.slug))
+        match.relink = match.relink or _tag_slugs(values["tags"]) != _tag_slugs(match.tags)
+        for key, value in values.items():
+            setattr(match, key, value)
+        match.updated_at = updated_at
+        self._person(item)
+
+    def _insert(self, item: Intent, slug: str) -> _Current:
+        published = item.published or self.now
+        current = _Current(
+            pk=None,
+            # A minted id is made unique in _write, with one query for the whole batch.
+            uid=item.uid or mint_tag_uri(self.config.authority, self.now, slug),
+            minted=item.uid is None,
+            slug=slug,
+            title=item.title,
+            link=item.link,
+            summary=item.summary,
+            content=self._content_for(item, slug, item.link),
+            author=item.author,
+            tags=item.tags,
+            published_at=published,
+            updated_at=max(item.updated or published, published),
+            created_at=self.now,
+        )
+        self.by_uid[current.uid] = current
+        self.by_slug[current.slug] = current
+        self._person(item)
+        return current
+
+    def _person(self, item: Intent) -> None:
+        if item.author is None or item.author is UNSET:
+            return
+        details = PersonValues(item.author.name, item.author.email, item.author.uri)
+        self.plan.people.setdefault(details.name, details)
+        if item.author_in_full:
+            self.plan.details[details.name] = details
+
+    def _content_for(self, item: Intent, slug: str, link: str | None) -> str:
+        url = _url(self.config, slug, link)
+        if url == item.url:
+            return item.content
+        # The slug or link is not the one guessed when sanitising: resolve relative URLs again.
+        return _sanitised(item.source, url, self.config)
+
+    def _free_slug(self, base: str) -> str:
+        """``base-2``, ``base-3``...: the first one no article (nor this batch) has."""
+        n = 2
+        while True:
+            candidates = [f"{base}-{k}" for k in range(n, n + 20)]
+            taken = self.writer.taken_slugs(candidates)
+            for candidate in candidates:
+                if candidate not in taken and self._holder(candidate) is None:
+                    return candidate
+            n += 20
+
+    def _mint_unique(self, new: list[_Current]) -> None:
+        """Make minted ids unique among articles and removals (ids are never reused)."""
+        if not new:
+            return
+        taken = self.writer.taken_uids({current.uid for current in new})
+        seen: set[str] = set()
+        for current in new:
+            if current.uid in taken or current.uid in seen:
+                base, n = current.uid, 2
+                while True:
+                    candidates = [f"{base}-{k}" for k in range(n, n + 20)]
+                    taken |= self.writer.taken_uids(candidates)
+                    free = [c for c in candidates if c not in taken and c not in seen]
+                    if free:
+                        current.uid = free[0]
+                        break
+                    n += 20
+            seen.add(current.uid)
+
+    def _write(self) -> None:
+        written = list(self.written.values())
+        new = [current for current in written if current.pk is None]
+        self._mint_unique([current for current in new if current.minted])
+        self.plan.inserts = [current.values() for current in new]
+        self.plan.updates = [
+            (current.pk, current.values(), current.relink)
+            for current in written
+            if current.pk is not None
+        ]
+        self.writer.apply(self.plan, self.now)
+        # After writing: a minted id may have had to become unique.
+        self.counts.changes.extend(
+            Change(action, current.slug, current.uid, origin)
+            for action, current, origin in self.pending
+        )
+
+
+def write(
+    storage_writer: Callable[..., AbstractContextManager[Writer]],
+    config: Config,
+    batches: Iterable[Sequence[Intent | FeederError]],
+    *,
+    now: datetime,
+    strict: bool = False,
+    dry_run: bool = False,
+    counts: Counts | None = None,
+    progress: Callable[[int], None] | None = None,
+    clash_hint: str = "",
+) -> Counts:
+    """Apply ``batches`` of intents (errors in the stream count as refused inputs).
+
+    ``storage_writer(commit=...)`` opens a write transaction. Without ``strict``
+    a refused intent is counted and skipped, and each batch is its own
+    transaction; with ``strict`` everything is one transaction that the first
+    refusal aborts. ``dry_run`` does it all in one transaction and rolls it
+    back, so the counts say exactly what would happen.
+    """
+    counts = counts if counts is not None else Counts()
+    try:
+        if strict or dry_run:
+            with storage_writer(commit=not dry_run) as writer:
+                for batch in batches:
+                    _Batch(writer, config, now, counts, strict).apply(batch)
+                    if progress is not None:
+                        progress(len(batch))
+        else:
+            for batch in batches:
+                with storage_writer(commit=True) as writer:
+                    _Batch(writer, config, now, counts, strict).apply(batch)
+                if progress is not None:
+                    progress(len(batch))
+    except Clash as clash:
+        raise ConflictError(
+            f"another writer stored a clashing slug or id at the same time: {clash}{clash_hint}"
+        ) from None
+    return counts

@@ -1,8 +1,0 @@
-"""Renderers: pure functions from plain data to bytes. Only this package imports feedgen."""
-
-from feeder.render.atom import render_atom as render_atom
-from feeder.render.page import render_article as render_article
-from feeder.render.page import render_index as render_index
-from feeder.render.rss import render_rss as render_rss
-
-__all__ = ["render_article", "render_atom", "render_index", "render_rss"]
