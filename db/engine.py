@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -30,7 +28,6 @@ from urllib.parse import quote
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
-from sqlalchemy.orm import Session
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
@@ -38,8 +35,6 @@ __all__ = [
     "database_file",
     "for_writing",
     "normalise_url",
-    "read_session",
-    "write_session",
 ]
 
 BUSY_TIMEOUT_MS = 10_000
@@ -168,20 +163,3 @@ def create(url: str, *, create: bool = False) -> Engine:
 def for_writing(engine: Engine) -> Engine:
     """The same engine, with transactions that take the write lock up front."""
     return engine.execution_options(**{_WRITE: True})
-
-
-@contextmanager
-def write_session(engine: Engine) -> Iterator[Session]:
-    """A session whose transaction commits on success and rolls back on error."""
-    with Session(for_writing(engine), expire_on_commit=False) as session, session.begin():
-        yield session
-
-
-@contextmanager
-def read_session(engine: Engine) -> Iterator[Session]:
-    """A session that sees one consistent snapshot and writes nothing."""
-    bind = engine
-    if engine.dialect.name == "postgresql":
-        bind = engine.execution_options(isolation_level="REPEATABLE READ")
-    with Session(bind, expire_on_commit=False) as session, session.begin():
-        yield session

@@ -2,32 +2,44 @@
 
 from __future__ import annotations
 
-from functools import cache
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from db import triggers
 from db.engine import for_writing
 
-__all__ = ["current", "head", "upgrade"]
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+__all__ = ["HEAD", "current", "head", "upgrade"]
+
+#: The newest revision in db/migrations/versions (a test keeps the two equal). Known
+#: without loading Alembic, which only an actual upgrade needs.
+HEAD = "0003"
 
 # Any fixed 64-bit number; serialises migrations of several PostgreSQL clients.
 _PG_MIGRATION_LOCK = 0x66656564_6D696772
 
 
 def _config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", "db:migrations")
     return config
 
 
-@cache
 def head() -> str:
     """The newest revision this code knows."""
+    return HEAD
+
+
+def scripts_head() -> str:
+    """The newest revision among the migration scripts, as Alembic reads them."""
+    from alembic.script import ScriptDirectory
+
     revision = ScriptDirectory.from_config(_config()).get_current_head()
     assert revision is not None
     return revision
@@ -36,10 +48,15 @@ def head() -> str:
 def current(engine: Engine) -> str | None:
     """The revision the database is at, or None for an empty database."""
     with engine.connect() as connection:
-        try:
+        return _current(connection)
+
+
+def _current(connection: Connection) -> str | None:
+    try:
+        with connection.begin_nested() if connection.in_transaction() else connection.begin():
             return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
-        except (OperationalError, ProgrammingError):
-            return None
+    except (OperationalError, ProgrammingError):
+        return None
 
 
 def upgrade(engine: Engine) -> bool:
@@ -49,6 +66,8 @@ def upgrade(engine: Engine) -> bool:
     """
     if current(engine) == head():
         return False
+    from alembic import command
+
     config = _config()
     with for_writing(engine).connect() as connection:
         sqlite = connection.dialect.name == "sqlite"
@@ -68,6 +87,8 @@ def upgrade(engine: Engine) -> bool:
                     connection.execute(
                         text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK}
                     )
+                if _current(connection) == head():
+                    return False  # another process upgraded it while this one waited
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
                 triggers.ensure(connection)

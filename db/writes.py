@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.expression import bindparam
 
 from db.bulk import insert_many
@@ -52,6 +51,9 @@ _STATE = _TABLES[State.__tablename__]
 
 def create_state(connection: Connection, created_at: datetime) -> None:
     """The state row of a new site; a second process doing the same at once does nothing."""
+    # Loaded here: only a new site needs them, and the PostgreSQL dialects load asyncio.
+    from sqlalchemy.dialects import postgresql, sqlite
+
     insert_ = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
     connection.execute(
         insert_(_STATE)

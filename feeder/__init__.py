@@ -1,33 +1,56 @@
 """feeder: publish articles from a database as valid RSS 2.0 and Atom 1.0 feeds.
 
 The public API is what this module exports; everything else may change.
+Names are loaded on first use, so that ``feeder --help`` and scripts that
+need one part do not pay for all of them.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-from feeder.articles import Article as Article
-from feeder.config import Config as Config
-from feeder.config import load as load_config
-from feeder.entries import Person as Person
-from feeder.entries import TagRef as TagRef
-from feeder.errors import ConfigError as ConfigError
-from feeder.errors import ConflictError as ConflictError
-from feeder.errors import FeederError as FeederError
-from feeder.errors import InputError as InputError
-from feeder.errors import LockedError as LockedError
-from feeder.errors import NotFoundError as NotFoundError
-from feeder.errors import PublishError as PublishError
-from feeder.errors import StorageError as StorageError
-from feeder.importing.formats import Draft as Draft
-from feeder.importing.importer import ImportReport as ImportReport
-from feeder.publishing.build import BuildReport as BuildReport
-from feeder.site import Site as Site
-from feeder.site import SiteStatus as SiteStatus
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-try:
-    __version__ = version("feeder")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
+if TYPE_CHECKING:
+    from feeder.articles import Article as Article
+    from feeder.config import Config as Config
+    from feeder.config import load as load_config
+    from feeder.entries import Person as Person
+    from feeder.entries import TagRef as TagRef
+    from feeder.errors import ConfigError as ConfigError
+    from feeder.errors import ConflictError as ConflictError
+    from feeder.errors import FeederError as FeederError
+    from feeder.errors import InputError as InputError
+    from feeder.errors import LockedError as LockedError
+    from feeder.errors import NotFoundError as NotFoundError
+    from feeder.errors import PublishError as PublishError
+    from feeder.errors import StorageError as StorageError
+    from feeder.importing.formats import Draft as Draft
+    from feeder.importing.importer import ImportReport as ImportReport
+    from feeder.publishing.build import BuildReport as BuildReport
+    from feeder.site import Site as Site
+    from feeder.site import SiteStatus as SiteStatus
+
+# Public name -> (module, name in it); keep __all__ below in step.
+_EXPORTS = {
+    "Article": ("feeder.articles", "Article"),
+    "BuildReport": ("feeder.publishing.build", "BuildReport"),
+    "Config": ("feeder.config", "Config"),
+    "ConfigError": ("feeder.errors", "ConfigError"),
+    "ConflictError": ("feeder.errors", "ConflictError"),
+    "Draft": ("feeder.importing.formats", "Draft"),
+    "FeederError": ("feeder.errors", "FeederError"),
+    "ImportReport": ("feeder.importing.importer", "ImportReport"),
+    "InputError": ("feeder.errors", "InputError"),
+    "LockedError": ("feeder.errors", "LockedError"),
+    "NotFoundError": ("feeder.errors", "NotFoundError"),
+    "Person": ("feeder.entries", "Person"),
+    "PublishError": ("feeder.errors", "PublishError"),
+    "Site": ("feeder.site", "Site"),
+    "SiteStatus": ("feeder.site", "SiteStatus"),
+    "StorageError": ("feeder.errors", "StorageError"),
+    "TagRef": ("feeder.entries", "TagRef"),
+    "load_config": ("feeder.config", "load"),
+}
 
 __all__ = [
     "Article",
@@ -50,3 +73,24 @@ __all__ = [
     "__version__",
     "load_config",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            value: Any = version("feeder")
+        except PackageNotFoundError:  # running from a source tree that is not installed
+            value = "0+unknown"
+    elif name in _EXPORTS:
+        module, attribute = _EXPORTS[name]
+        value = getattr(import_module(module), attribute)
+    else:
+        raise AttributeError(f"module 'feeder' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -16,12 +16,12 @@ from typing import NamedTuple
 from urllib.parse import urljoin, urlsplit
 
 from db import StoredArticle, StoredPerson
+from feeder._content import sanitize_html
+from feeder._ids import is_safe_slug
+from feeder._text import clean_text
 from feeder.articles import Article
 from feeder.config import Config
-from feeder.content import sanitize_html
 from feeder.entries import Entry, Person, TagRef
-from feeder.ids import is_safe_slug
-from feeder.text import clean_text
 
 __all__ = [
     "ARTICLES_DIR",

@@ -4,7 +4,7 @@
 import produce :class:`Intent` values; :func:`write` applies a stream of
 them. The rules live here once:
 
-- every field is checked by feeder.fields, content is sanitised once (again
+- every field is checked by feeder._fields, content is sanitised once (again
   only if the article's URL turns out different from the one guessed, since
   relative links are resolved against it);
 - an ``add`` never touches an existing article (a taken slug or id is a
@@ -32,12 +32,8 @@ from functools import lru_cache
 from typing import Any, Literal, NamedTuple
 
 from db import ArticleValues, Clash, PersonValues, StoredArticle, WritePlan, Writer
-from feeder._records import RowProblem, article_path, readable
-from feeder.config import Config
-from feeder.content import derive_summary, sanitize_html
-from feeder.entries import Person
-from feeder.errors import ConflictError, FeederError, InputError, NotFoundError
-from feeder.fields import (
+from feeder._content import derive_summary, sanitize_html
+from feeder._fields import (
     article_link,
     check_content_size,
     check_id,
@@ -48,8 +44,12 @@ from feeder.fields import (
     parse_when,
     person,
 )
-from feeder.ids import check_slug, mint_tag_uri, slugify
-from feeder.text import clean_text
+from feeder._ids import check_slug, mint_tag_uri, slugify
+from feeder._records import RowProblem, article_path, readable
+from feeder._text import clean_text
+from feeder.config import Config
+from feeder.entries import Person
+from feeder.errors import ConflictError, FeederError, InputError, NotFoundError
 
 __all__ = [
     "UNSET",

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from db.models import Article as ArticleRow
-from feeder.content import reading_minutes, word_count
+from feeder._content import reading_minutes, word_count
 from feeder.entries import Person, TagRef
 
 __all__ = ["Article"]

@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from db.engine import normalise_url
+from feeder._ids import EMAIL, check_authority
 from feeder.errors import ConfigError
-from feeder.ids import check_authority
 
 __all__ = [
     "CONFIG_NAME",
@@ -36,7 +36,6 @@ CONFIG_NAME = "feeder.toml"
 
 # What feed validators accept in RSS <language> and Atom xml:lang (RFC 5646, simplified).
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
-_EMAIL = re.compile(r"^[^@\s<>\"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 
 
 @dataclass(frozen=True)
@@ -296,7 +295,7 @@ def _validate(config: Config, flat: dict[str, tuple[Any, str]]) -> Config:
         raise fail(
             "language", f"{config.language!r} is not a language tag; use e.g. 'en' or 'pt-BR'"
         )
-    if config.author.email and not _EMAIL.match(config.author.email):
+    if config.author.email and not EMAIL.match(config.author.email):
         raise fail(
             "author.email",
             f"{config.author.email!r} is not an email address like 'ann@example.org'",

@@ -65,14 +65,6 @@ class Channel:
                 return link.href
         raise LookupError(f"the channel has no {rel!r} link")
 
-    @property
-    def self_url(self) -> str:
-        return self.link("self")
-
-    @property
-    def home_url(self) -> str:
-        return self.link("alternate")
-
 
 @dataclass(frozen=True)
 class FeedLink:

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from jobs import LEVELS, LOG_FORMATS
+
 __all__ = ["LEVELS", "LOG_FORMATS", "LogSettings", "Throttle", "configure"]
 
+
 LogFormat = Literal["text", "json"]
-LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
-LEVELS = ("debug", "info", "warning", "error")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from feeder.content import (
+from feeder._content import (
     SUMMARY_MAX,
     derive_summary,
     first_paragraph,
@@ -14,7 +14,7 @@ from feeder.content import (
     sanitize_html,
     word_count,
 )
-from feeder.text import clean_text
+from feeder._text import clean_text
 
 BASE = "https://example.org/blog/articles/post.html"
 

@@ -7,6 +7,7 @@ database or the output directory.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import re
@@ -70,165 +71,181 @@ def refused(result: Result, code: int, message: str) -> None:
     assert result.stderr == f"error: {message}\n"
 
 
-# -- one test per bad input --------------------------------------------------------------
+# -- every bad input: one line naming the file, the field and the fix; nothing changes --
 
 
-def test_missing_title(built: Site, tmp_path: Path, unchanged: None) -> None:
-    path = tmp_path / "post.md"
-    path.write_text("---\nslug: x\n---\nbody\n")
-    refused(
-        run(built, "import", str(path)),
+REFUSALS: list[Any] = [
+    pytest.param(
+        "post.md",
+        b"---\nslug: x\n---\nbody\n",
+        (),
         65,
-        f"{path}: title: missing; add 'title: ...' to the front matter or start the file "
+        "{path}: title: missing; add 'title: ...' to the front matter or start the file "
         "with a '# Title' line",
-    )
-
-
-def test_invalid_url(built: Site, tmp_path: Path, unchanged: None) -> None:
-    path = tmp_path / "post.md"
-    path.write_text("---\ntitle: T\nlink: example.org/post\n---\n")
-    refused(
-        run(built, "import", str(path)),
+        id="missing-title",
+    ),
+    pytest.param(
+        "post.md",
+        b"---\ntitle: T\nlink: example.org/post\n---\n",
+        (),
         65,
-        f"{path}: link: 'example.org/post' is not an absolute http(s) URL; "
+        "{path}: link: 'example.org/post' is not an absolute http(s) URL; "
         "use e.g. 'https://example.org/post'",
-    )
-
-
-def test_unparsable_date(built: Site, tmp_path: Path, unchanged: None) -> None:
-    path = tmp_path / "post.md"
-    path.write_text("---\ntitle: T\npublished: next tuesday\n---\n")
-    refused(
-        run(built, "import", str(path)),
+        id="invalid-url",
+    ),
+    pytest.param(
+        "post.md",
+        b"---\ntitle: T\npublished: next tuesday\n---\n",
+        (),
         65,
-        f"{path}: published: cannot read 'next tuesday' as a date; use ISO 8601, "
+        "{path}: published: cannot read 'next tuesday' as a date; use ISO 8601, "
         "e.g. 2026-11-26T09:30:00Z",
-    )
-
-
-def test_ambiguous_date(built: Site, tmp_path: Path, unchanged: None) -> None:
-    path = tmp_path / "post.md"
-    path.write_text("---\ntitle: T\nupdated: 03/04/2026\n---\n")
-    refused(
-        run(built, "import", str(path)),
+        id="unparsable-date",
+    ),
+    pytest.param(
+        "post.md",
+        b"---\ntitle: T\nupdated: 03/04/2026\n---\n",
+        (),
         65,
-        f"{path}: updated: cannot read '03/04/2026' as a date; use ISO 8601, "
+        "{path}: updated: cannot read '03/04/2026' as a date; use ISO 8601, "
         "e.g. 2026-11-26T09:30:00Z",
-    )
-
-
-def test_naive_date_without_time_zone(built: Site, tmp_path: Path, unchanged: None) -> None:
-    path = tmp_path / "post.txt"
-    path.write_text("---\npublished: 2026-11-20 09:00\n---\nTitle\n\nBody\n")
-    refused(
-        run(built, "import", str(path)),
+        id="ambiguous-date",
+    ),
+    pytest.param(
+        "post.txt",
+        b"---\npublished: 2026-11-20 09:00\n---\nTitle\n\nBody\n",
+        (),
         65,
-        f"{path}: published: 2026-11-20 09:00 has no time zone; add one (e.g. 'Z' or "
+        "{path}: published: 2026-11-20 09:00 has no time zone; add one (e.g. 'Z' or "
         "'+01:00') or set 'timezone' in feeder.toml",
-    )
-
-
-def test_duplicate_slug_with_different_id(built: Site, tmp_path: Path, unchanged: None) -> None:
-    path = tmp_path / "post.md"
-    path.write_text("---\ntitle: T\nslug: existing\nid: urn:uuid:1\n---\n")
-    refused(
-        run(built, "import", str(path)),
+        id="naive-date",
+    ),
+    pytest.param(
+        "post.md",
+        b"---\ntitle: T\nslug: existing\nid: urn:uuid:1\n---\n",
+        (),
         65,
-        f"{path}: slug: 'existing' is already used by an article with a different id "
-        f"({built.get_article('existing').id}); change the slug, or use that article's id",
-    )
-
-
-def test_malformed_front_matter(built: Site, tmp_path: Path, unchanged: None) -> None:
-    path = tmp_path / "post.md"
-    path.write_text("---\ntitle: T\ntags: [a, b\n---\nbody\n")
-    result = run(built, "import", str(path))
-    assert result.exit_code == 65
-    assert result.stderr.startswith(f"error: {path}:4: front matter: not valid YAML (")
-    assert result.stderr.endswith("); fix the syntax, e.g. 'title: \"My post\"'\n")
-    assert result.stderr.count("\n") == 1
-
-
-def test_unknown_front_matter_key(built: Site, tmp_path: Path, unchanged: None) -> None:
-    path = tmp_path / "post.md"
-    path.write_text("---\ntitle: T\ndate: 2026-11-20T09:00:00Z\n---\n")
-    refused(
-        run(built, "import", str(path)),
+        "{path}: slug: 'existing' is already used by an article with a different id "
+        "({existing_id}); change the slug, or use that article's id",
+        id="duplicate-slug",
+    ),
+    pytest.param(
+        "post.md",
+        b"---\ntitle: T\ntags: [a, b\n---\nbody\n",
+        (),
         65,
-        f"{path}: front matter: unknown key 'date'; known keys: title, slug, link, summary, "
+        "{path}:4: front matter: not valid YAML (*); fix the syntax, e.g. 'title: \"My post\"'",
+        id="malformed-front-matter",
+    ),
+    pytest.param(
+        "post.md",
+        b"---\ntitle: T\ndate: 2026-11-20T09:00:00Z\n---\n",
+        (),
+        65,
+        "{path}: front matter: unknown key 'date'; known keys: title, slug, link, summary, "
         "author, tags, published, updated, id (check the spelling)",
-    )
-
-
-def test_invalid_json_on_line_n(built: Site, tmp_path: Path, unchanged: None) -> None:
-    path = tmp_path / "bulk.jsonl"
-    path.write_text('{"title": "fine"}\n{"title": "broken",}\n')
-    result = run(built, "import", "--strict", str(path))
-    refused(
-        result,
+        id="unknown-front-matter-key",
+    ),
+    pytest.param(
+        "bulk.jsonl",
+        b'{"title": "fine"}\n{"title": "broken",}\n',
+        ("--strict",),
         65,
-        f"{path}:2: not valid JSON (Expecting property name enclosed in double quotes at "
-        'column 20); write one object per line, e.g. {"title": "Hello"}',
-    )
-
-
-def test_file_does_not_exist(built: Site, tmp_path: Path, unchanged: None) -> None:
-    path = tmp_path / "missing.md"
-    refused(
-        run(built, "import", str(path)), 66, f"{path}: no such file or directory; check the path"
-    )
-
-
-def test_file_cannot_be_read(built: Site, tmp_path: Path, unchanged: None) -> None:
-    path = tmp_path / "socket.md"  # exists, is no directory, and nobody can read it
-    with socket.socket(socket.AF_UNIX) as listener:
-        listener.bind(str(path))
-        refused(
-            run(built, "import", str(path)),
-            66,
-            f"{path}: cannot be read (No such device or address); check that it exists "
-            "and is readable",
-        )
-
-
-def test_invalid_utf8_names_the_byte_offset(built: Site, tmp_path: Path, unchanged: None) -> None:
-    path = tmp_path / "post.txt"
-    path.write_bytes(b"Title\n\nCaf\xe9 au lait\n")
-    refused(
-        run(built, "import", str(path)),
+        "{path}:2: not valid JSON (Expecting property name enclosed in double quotes at "
+        'column 20); write one object per line, e.g. {{"title": "Hello"}}',
+        id="invalid-json-line",
+    ),
+    pytest.param(
+        "missing.md",
+        None,
+        (),
+        66,
+        "{path}: no such file or directory; check the path",
+        id="no-such-file",
+    ),
+    pytest.param(
+        "socket.md",
+        "socket",  # exists, is no directory, and nobody can read it
+        (),
+        66,
+        "{path}: cannot be read (No such device or address); check that it exists and is readable",
+        id="unreadable-file",
+    ),
+    pytest.param(
+        "post.txt",
+        b"Title\n\nCaf\xe9 au lait\n",
+        (),
         65,
-        f"{path}: not valid UTF-8 at byte 10; save the file as UTF-8",
-    )
-
-
-def test_content_over_the_size_limit(built: Site, tmp_path: Path, unchanged: None) -> None:
-    limit = built.config.content.max_content_bytes
-    path = tmp_path / "big.html"
-    path.write_text(f"<title>Big</title><p>{'x' * limit}</p>")
-    refused(
-        run(built, "import", str(path)),
+        "{path}: not valid UTF-8 at byte 10; save the file as UTF-8",
+        id="invalid-utf8",
+    ),
+    pytest.param(
+        "big.html",
+        "big",
+        (),
         65,
-        f"{path}: content: {limit + 7} bytes is over the limit of {limit}; shorten it or "
+        "{path}: content: {size} bytes is over the limit of {limit}; shorten it or "
         "raise content.max_content_bytes in feeder.toml",
-    )
-
-
-def test_stdin_needs_a_format(built: Site, unchanged: None) -> None:
-    refused(
-        run(built, "import", "-", input="Title\n\nbody\n"),
+        id="content-over-limit",
+    ),
+    pytest.param(
+        "-",
+        b"Title\n\nbody\n",
+        (),
         65,
         "stdin: its format is unknown; pass --format md|html|text|jsonl",
-    )
-
-
-def test_unknown_file_type(built: Site, tmp_path: Path, unchanged: None) -> None:
-    path = tmp_path / "post.rst"
-    path.write_text("Title\n=====\n")
-    refused(
-        run(built, "import", str(path)),
+        id="stdin-without-format",
+    ),
+    pytest.param(
+        "post.rst",
+        b"Title\n=====\n",
+        (),
         65,
-        f"{path}: unknown file type '.rst'; name it .md, .html, .txt or .jsonl, or pass --format",
+        "{path}: unknown file type '.rst'; name it .md, .html, .txt or .jsonl, or pass --format",
+        id="unknown-file-type",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "data", "flags", "code", "message"), REFUSALS)
+def test_a_bad_input_is_refused_in_one_line(
+    built: Site,
+    tmp_path: Path,
+    unchanged: None,
+    name: str,
+    data: bytes | str | None,
+    flags: tuple[str, ...],
+    code: int,
+    message: str,
+) -> None:
+    path = tmp_path / name
+    limit = built.config.content.max_content_bytes
+    stdin: bytes | None = None
+    with contextlib.ExitStack() as stack:
+        if name == "-":
+            stdin = data if isinstance(data, bytes) else None
+        elif data == "socket":
+            listener = stack.enter_context(socket.socket(socket.AF_UNIX))
+            listener.bind(str(path))
+        elif data == "big":
+            path.write_text(f"<title>Big</title><p>{'x' * limit}</p>")
+        elif isinstance(data, bytes):
+            path.write_bytes(data)
+        argument = "-" if name == "-" else str(path)
+        result = run(built, "import", *flags, argument, input=stdin)
+    expected = message.format(
+        path=path,
+        limit=limit,
+        size=limit + 7,
+        existing_id=built.get_article("existing").id,
     )
+    assert result.exit_code == code, result.output
+    if "(*)" in expected:  # the parser's own words in the parentheses
+        head, tail = expected.split("(*)")
+        assert result.stderr.startswith(f"error: {head}(") and result.stderr.endswith(f"){tail}\n")
+        assert result.stderr.count("\n") == 1
+    else:
+        assert result.stderr == f"error: {expected}\n"
 
 
 # -- imports that work ---------------------------------------------------------------------

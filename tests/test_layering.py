@@ -76,7 +76,7 @@ def _uses(imports: set[str], top: str) -> bool:
         ("uvicorn", "feeder/server/"),
         ("starlette", "feeder/server/"),
         ("alembic", "db/"),
-        ("nh3", "feeder/content.py"),
+        ("nh3", "feeder/_content.py"),
         ("feedparser", "feeder/importing/"),
         ("markdown_it", "feeder/importing/"),
     ],

@@ -23,7 +23,7 @@ from sqlalchemy import insert, update
 
 from db.models import Article, Author, Tag, article_tags
 from feeder import Site
-from feeder.text import clean_text
+from feeder._text import clean_text
 from tests.conftest import FakeClock
 from tests.feedcheck import parse_feed
 

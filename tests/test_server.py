@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import logging
 import os
 import socket
 import subprocess
@@ -471,3 +472,49 @@ def test_absurd_headers_are_refused_without_harm(server: Server) -> None:
                 answer = b""
             assert not answer.startswith(b"HTTP/1.1 200")
     assert httpx.get(server.url("rss.xml")).status_code == 200
+
+
+def _request(sock: socket.socket) -> bytes:
+    sock.sendall(b"GET /rss.xml HTTP/1.1\r\nHost: x\r\n\r\n")
+    data = b""
+    while b"\r\n\r\n" not in data or len(data.partition(b"\r\n\r\n")[2]) < len(RSS):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def test_a_served_keep_alive_client_is_the_last_to_make_room(guarded: Server) -> None:
+    keeper = _connect(guarded)
+    try:
+        assert _request(keeper).startswith(b"HTTP/1.1 200")
+        held = [_connect(guarded) for _ in range(30)]  # strays that never send a request
+        try:
+            time.sleep(0.2)  # let the server accept them all (it evicts as they come)
+            assert _request(keeper).startswith(b"HTTP/1.1 200")
+        finally:
+            for sock in held:
+                sock.close()
+    finally:
+        keeper.close()
+
+
+def test_what_the_guard_did_is_logged_in_one_line_even_at_the_end(
+    output: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = Server(OutputFiles(output), "127.0.0.1", 0, max_connections=4, request_timeout=1)
+    server.start()
+    with caplog.at_level(logging.WARNING, logger="feeder.http"):
+        held = [_connect(server) for _ in range(40)]
+        time.sleep(0.3)
+        for sock in held:
+            sock.close()
+        server.stop()
+    lines = [r.getMessage() for r in caplog.records if r.name == "feeder.http"]
+    assert 1 <= len(lines) <= 2, lines  # the first at once, the rest when the server stops
+    assert server.stats is not None
+    evicted = server.stats.totals["evicted"]
+    assert evicted >= 30
+    told = sum(int(line.split(" and ")[1].split()[0]) for line in lines)
+    assert told == evicted

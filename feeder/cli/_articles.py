@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from feeder.articles import Article
 from feeder.cli import cli
 from feeder.cli._common import echo_json, fmt_time, open_site, read_content
-from feeder.importing import formats
+
+if TYPE_CHECKING:
+    from feeder.articles import Article
 
 _CONTENT_FORMATS = ("md", "html", "text")
 _FORMAT = click.option(
@@ -23,6 +24,8 @@ _FORMAT = click.option(
 
 def _content(path: str, kind: str | None) -> str:
     """The content file as HTML, converted from Markdown or text when it is that."""
+    from feeder.importing import formats
+
     guessed = formats.format_of(path) if path != "-" else None
     kind = kind or (guessed if guessed in _CONTENT_FORMATS else "html")
     return formats.to_html(read_content(path), kind, "stdin" if path == "-" else path)

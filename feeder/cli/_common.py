@@ -6,17 +6,21 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from feeder.errors import InputError
-from feeder.site import Site
+
+if TYPE_CHECKING:
+    from feeder.site import Site
 
 __all__ = ["echo_json", "fmt_time", "open_site", "read_content"]
 
 
 def open_site(ctx: click.Context) -> Site:
+    from feeder.site import Site  # loaded by the commands that need it, not by --help
+
     obj = ctx.find_root().obj or {}
     return Site.open(obj.get("config"), database_url=obj.get("db"))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from feeder.cli import cli
-from jobs import LEVELS, LOG_FORMATS, Daemon, LogSettings, RunOptions
+from jobs import LEVELS, LOG_FORMATS
 
 
 @cli.command()
@@ -56,6 +56,8 @@ def run(
     waits and takes over if the first one stops. SIGTERM or Ctrl-C stops it;
     SIGHUP reloads feeder.toml.
     """
+    from jobs import Daemon, LogSettings, RunOptions
+
     obj = ctx.find_root().obj or {}
     options = RunOptions(
         config=obj.get("config"),

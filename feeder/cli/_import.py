@@ -6,15 +6,16 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from tqdm import tqdm
 
 from feeder.cli import cli
 from feeder.cli._common import echo_json, open_site
 from feeder.importing import formats
-from feeder.importing.importer import ImportReport, Progress
-from feeder.importing.sources import STDIN, files_under
+
+if TYPE_CHECKING:
+    from feeder.importing.importer import ImportReport, Progress
 
 _DRY_RUN = click.option(
     "--dry-run", is_flag=True, help="Report what would be added or updated; store nothing."
@@ -132,6 +133,8 @@ def _show(ctx: click.Context, report: ImportReport, *, as_json: bool, verbose: b
 
 def _expected(paths: Sequence[str]) -> int | None:
     """How many articles the inputs hold, for the progress bar (only worth it on a terminal)."""
+    from feeder.importing.sources import STDIN, files_under
+
     if not sys.stderr.isatty() or STDIN in paths:
         return None
     total = 0
@@ -155,5 +158,7 @@ def _progress_bar(total: int | None) -> Iterator[Progress | None]:
     if not sys.stderr.isatty():
         yield None
         return
+    from tqdm import tqdm  # only for a terminal
+
     with tqdm(total=total, unit=" articles", file=sys.stderr, leave=False) as bar:
         yield bar.update

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import click
 
-import jobs
 from feeder.cli import cli
 from feeder.cli._common import echo_json, fmt_time, open_site
-from feeder.publishing.feeds import site_feeds
-from feeder.site import Site
 
 
 @cli.command()
@@ -37,6 +34,8 @@ def init(
 ) -> None:
     """Create feeder.toml and the database in DIRECTORY (existing ones are kept)."""
     db = (ctx.find_root().obj or {}).get("db")
+    from feeder.site import Site
+
     with Site.init(
         directory,
         title=title,
@@ -70,6 +69,8 @@ def build(ctx: click.Context, full: bool, wait: float, as_json: bool) -> None:
     """
     with open_site(ctx) as site:
         report = site.build(full=full, wait=wait)
+        from feeder.publishing.feeds import site_feeds
+
         feeds = [site.config.url(spec.path) for spec in site_feeds(site.config)]
     if as_json:
         echo_json(
@@ -101,7 +102,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
     with open_site(ctx) as site:
         state = site.status()
         now = site.now()
-    daemon = jobs.daemon_info(state, now)
+    from jobs import daemon_info
+
+    daemon = daemon_info(state, now)
     data = {
         "daemon": daemon.describe(now),
         "daemon_running": daemon.running,

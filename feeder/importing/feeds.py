@@ -29,10 +29,10 @@ import feedparser
 from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
 from defusedxml.ElementTree import fromstring
 
-from feeder.content import derive_summary, plain_text
+from feeder._content import derive_summary, plain_text
+from feeder._ids import slugify
 from feeder.entries import Person
 from feeder.errors import FeederError, InputError, NotFoundError
-from feeder.ids import slugify
 from feeder.importing.formats import Draft
 
 __all__ = ["MAX_FEED_BYTES", "TIMEOUT_SECONDS", "check_safe", "drafts_from_feed", "read_source"]

@@ -32,8 +32,7 @@ from feeder._write import Change, Intent
 from feeder.config import Config
 from feeder.errors import FeederError, InputError
 from feeder.importing._processes import WorkerGone, Workers
-from feeder.importing.formats import Draft, Pending, Source, resolve
-from feeder.importing.formats.jsonl import Line
+from feeder.importing.formats import Draft, Line, Pending, Source, resolve
 
 __all__ = ["BATCH_SIZE", "Change", "ImportReport", "run"]
 

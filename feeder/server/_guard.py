@@ -36,7 +36,12 @@ log = logging.getLogger("feeder.http")
 
 @dataclass
 class GuardStats:
-    """What the guard did since it last said so (and in all, for tests and benchmarks)."""
+    """What the guard did since it last said so (and in all, for tests and benchmarks).
+
+    The first event of a quiet spell is logged at once; what follows within
+    ``interval`` is counted and logged as one line when the interval ends (or
+    when the server stops, :meth:`flush`).
+    """
 
     interval: float = 60.0
     timed_out: int = 0
@@ -46,22 +51,34 @@ class GuardStats:
         default_factory=lambda: {"timed_out": 0, "evicted": 0, "refused": 0}
     )
     _last: float = field(default=float("-inf"))
+    _pending: asyncio.TimerHandle | None = None
 
     def count(self, what: str) -> None:
         setattr(self, what, getattr(self, what) + 1)
         self.totals[what] += 1
-        now = time.monotonic()
-        if now - self._last >= self.interval:
-            self._last = now
-            log.warning(
-                "http: closed %d connections that sent no complete request in time and "
-                "%d idle ones to make room, refused %d (at most one such line per %.0f s)",
-                self.timed_out,
-                self.evicted,
-                self.refused,
-                self.interval,
-            )
-            self.timed_out = self.evicted = self.refused = 0
+        wait = self._last + self.interval - time.monotonic()
+        if wait <= 0:
+            self.flush()
+        elif self._pending is None:
+            self._pending = asyncio.get_running_loop().call_later(wait, self.flush)
+
+    def flush(self) -> None:
+        """Log what was counted since the last line, if anything."""
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
+        if not (self.timed_out or self.evicted or self.refused):
+            return
+        self._last = time.monotonic()
+        log.warning(
+            "http: closed %d connections that sent no complete request in time and %d "
+            "idle ones to make room, refused %d (at most one such line per %.0f s)",
+            self.timed_out,
+            self.evicted,
+            self.refused,
+            self.interval,
+        )
+        self.timed_out = self.evicted = self.refused = 0
 
 
 def guarded_protocol(
@@ -74,6 +91,7 @@ def guarded_protocol(
     class GuardedH11(H11Protocol):
         _deadline: asyncio.TimerHandle | None = None
         _accepted = False
+        _served = False  # answered a request: a keep-alive client, not a stray socket
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             if len(live) >= max_connections and not _make_room():
@@ -97,6 +115,7 @@ def guarded_protocol(
                 self._disarm()  # the whole request is here; the response is up to us
 
         def on_response_complete(self) -> None:
+            self._served = True
             super().on_response_complete()
             if not self.transport.is_closing() and not self._complete():
                 self._arm()  # the next request on this connection gets its own deadline
@@ -129,11 +148,15 @@ def guarded_protocol(
             self.transport.abort()
 
     def _make_room() -> bool:
-        for connection in live:
-            if connection.waiting():
-                live.pop(connection)
-                connection.evict()
-                return True
-        return False
+        # The oldest connection that never sent a whole request goes first; a client
+        # that was answered and keeps its connection for the next one goes last.
+        victim = next((c for c in live if c.waiting() and not c._served), None)
+        if victim is None:
+            victim = next((c for c in live if c.waiting()), None)
+        if victim is None:
+            return False
+        live.pop(victim)
+        victim.evict()
+        return True
 
     return GuardedH11

@@ -34,6 +34,9 @@ __all__ = ["Server", "ThrottleFilter"]
 # looked at, and the ones they replace are closed a moment later: the cap leaves
 # room for two such bursts, plus files for the database, the output and the logs.
 _ACCEPT_BURST = 64
+# How many connections the kernel queues while the event loop is busy (capped by
+# net.core.somaxconn): a short stall must not make clients wait a second to retry.
+_LISTEN_QUEUE = 4096
 _RESERVED_FILES = 64 + 2 * _ACCEPT_BURST
 
 
@@ -127,6 +130,9 @@ class Server:
                 self._socket.close()
                 raise ConfigError(f"server: could not start on {self._host}:{self._port}")
             time.sleep(0.01)
+        # asyncio called listen() with the accept burst; a deeper kernel queue keeps
+        # a burst of new clients waiting in order instead of dropping their SYNs.
+        self._socket.listen(_LISTEN_QUEUE)
         self._server, self._thread = server, thread
 
     def begin_stop(self) -> None:
@@ -144,6 +150,8 @@ class Server:
                 self._thread.join(0.5)
         if self._socket is not None:
             self._socket.close()
+        if self.stats is not None:
+            self.stats.flush()  # what the guard counted and did not say yet
         self._server = self._thread = None
 
 

@@ -5,20 +5,39 @@
 
 from __future__ import annotations
 
+from importlib import import_module
 from pathlib import PurePath
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from feeder.errors import InputError
-from feeder.importing.formats import html, jsonl, markdown, text
-from feeder.importing.formats._draft import FIELDS as FIELDS
-from feeder.importing.formats._draft import Draft as Draft
-from feeder.importing.formats._draft import decode as decode
+
+if TYPE_CHECKING:
+    from feeder.importing.formats._draft import FIELDS as FIELDS
+    from feeder.importing.formats._draft import Draft as Draft
+    from feeder.importing.formats._draft import Line as Line
+    from feeder.importing.formats._draft import Pending as Pending
+    from feeder.importing.formats._draft import Source as Source
+    from feeder.importing.formats._draft import decode as decode
+
+# What the draft module defines, loaded on first use: the command line reads the
+# names of the formats without loading any of them.
+_DRAFT_NAMES = ("FIELDS", "Draft", "Line", "Pending", "Source", "decode")
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _DRAFT_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module("feeder.importing.formats._draft"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "EXTENSIONS",
     "FIELDS",
     "FORMATS",
     "Draft",
+    "Line",
     "Pending",
     "Source",
     "decode",
@@ -39,7 +58,7 @@ EXTENSIONS = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
 }
-_SINGLE = {"md": markdown.parse, "html": html.parse, "text": text.parse}
+_PARSERS = {"md": "markdown", "html": "html", "text": "text"}
 
 
 def format_of(path: str | PurePath) -> str | None:
@@ -49,27 +68,20 @@ def format_of(path: str | PurePath) -> str | None:
 
 def parse(source: str, kind: str, origin: str) -> Draft:
     """The draft in ``source``, a whole file of format ``kind`` (not ``jsonl``)."""
-    return _SINGLE[kind](source, origin)
-
-
-class Source(NamedTuple):
-    """A whole file of format ``kind`` (not ``jsonl``), read but not parsed yet."""
-
-    data: bytes
-    kind: str
-    origin: str
-
-
-# Input read but not parsed: bulk imports parse it in worker processes.
-Pending = Source | jsonl.Line
+    # Each parser is loaded on first use: the command line lists formats without them.
+    parser: Any = import_module(f"feeder.importing.formats.{_PARSERS[kind]}")
+    draft: Draft = parser.parse(source, origin)
+    return draft
 
 
 def resolve(item: Pending) -> Draft | InputError:
     """The draft ``item`` holds, or the error that refuses it."""
-    if isinstance(item, jsonl.Line):
+    from feeder.importing.formats import _draft, jsonl
+
+    if isinstance(item, _draft.Line):
         return jsonl.parse_line(item)
     try:
-        return parse(decode(item.data, item.origin), item.kind, item.origin)
+        return parse(_draft.decode(item.data, item.origin), item.kind, item.origin)
     except InputError as exc:
         return exc
 
@@ -84,6 +96,8 @@ def to_html(source: str, kind: str, origin: str) -> str:
             f"{origin}: has front matter, which 'add' does not read; import it with "
             f"'feeder import {origin}' instead"
         )
+    from feeder.importing.formats import html, markdown, text
+
     if kind == "md":
         return markdown.to_html(source)
     if kind == "text":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from feeder.entries import Person
 from feeder.errors import InputError
@@ -127,3 +127,22 @@ def _when(value: Any, key: str, where: str) -> str | datetime:
         f"{where}: {key}: cannot read {_shown(value)} as a date; use ISO 8601, "
         "e.g. 2026-11-26T09:30:00Z"
     )
+
+
+class Line(NamedTuple):
+    """One line of JSON Lines, read but not parsed yet (see formats.jsonl.parse_line)."""
+
+    text: str
+    origin: str  # file:line
+
+
+class Source(NamedTuple):
+    """A whole file of format ``kind`` (not ``jsonl``), read but not parsed yet."""
+
+    data: bytes
+    kind: str
+    origin: str
+
+
+# Input read but not parsed: bulk imports parse it in worker processes.
+Pending = Source | Line

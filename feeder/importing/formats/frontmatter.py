@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import re
 import tomllib
+from functools import cache
 from typing import Any
-
-import yaml
 
 from feeder.errors import InputError
 from feeder.importing.formats._draft import FIELDS, check_fields
@@ -21,14 +20,19 @@ _FENCES = {"---": ("---", "YAML"), "+++": ("+++", "TOML")}
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 
 
-class _Loader(yaml.SafeLoader):
-    """Safe YAML that keeps timestamps as strings."""
+@cache
+def _loader() -> Any:
+    """Safe YAML that keeps timestamps as strings (PyYAML is loaded on first use)."""
+    import yaml
 
+    class Loader(yaml.SafeLoader):
+        pass
 
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != _TIMESTAMP]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != _TIMESTAMP]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    return Loader
 
 
 def split(text: str, origin: str) -> tuple[dict[str, Any], str, int]:
@@ -56,8 +60,10 @@ def split(text: str, origin: str) -> tuple[dict[str, Any], str, int]:
 
 
 def _load_yaml(source: str, origin: str) -> Any:
+    import yaml
+
     try:
-        data = yaml.load(source, Loader=_Loader)  # a SafeLoader subclass: no arbitrary objects
+        data = yaml.load(source, Loader=_loader())  # a SafeLoader subclass: no arbitrary objects
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 2}" if mark is not None else ""

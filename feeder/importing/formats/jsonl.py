@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator
-from typing import NamedTuple
 
 from feeder.errors import InputError
 from feeder.importing.formats import markdown, text
-from feeder.importing.formats._draft import FIELDS, Draft, check_fields
+from feeder.importing.formats._draft import FIELDS, Draft, Line, check_fields
 
 __all__ = ["CONTENT_FORMATS", "KEYS", "Line", "parse_line", "parse_lines", "read_lines"]
 
@@ -23,13 +22,6 @@ CONTENT_FORMATS: dict[str, Callable[[str], str]] = {
     "md": markdown.to_html,
     "text": text.to_html,
 }
-
-
-class Line(NamedTuple):
-    """One line of JSON Lines, read but not parsed yet (see :func:`parse_line`)."""
-
-    text: str
-    origin: str  # file:line
 
 
 def parse_lines(lines: Iterable[bytes], origin: str) -> Iterator[Draft | InputError]:

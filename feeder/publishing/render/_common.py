@@ -7,8 +7,8 @@ from typing import Any
 
 from feedgen.feed import FeedGenerator
 
+from feeder._text import clean_text
 from feeder.entries import Channel, Entry, Person
-from feeder.text import clean_text
 
 GENERATOR = "feeder"
 GENERATOR_URI = "https://pypi.org/project/feeder/"

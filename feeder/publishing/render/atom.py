@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from feeder._text import clean_text
 from feeder.entries import Channel, Entry
 from feeder.publishing.render._common import generator, person, summary_of, utc
-from feeder.text import clean_text
 
 __all__ = ["MEDIA_TYPE", "render_atom"]
 

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from html import escape
 
-from feeder.content import reading_minutes, word_count
+from feeder._content import reading_minutes, word_count
+from feeder._text import clean_text
 from feeder.entries import Entry, SiteInfo
-from feeder.text import clean_text
 
 __all__ = ["MEDIA_TYPE", "render_article", "render_index"]
 

@@ -8,9 +8,9 @@ from typing import Any
 
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 
+from feeder._text import clean_text
 from feeder.entries import Channel, Entry
 from feeder.publishing.render._common import generator, summary_of, utc
-from feeder.text import clean_text
 
 __all__ = ["MEDIA_TYPE", "render_rss"]
 

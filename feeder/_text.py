@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["clean_text", "has_forbidden"]
+__all__ = ["clean_text"]
 
 # XML 1.0 allows #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF].
 # Everything else (C0 controls, lone surrogates, U+FFFE/U+FFFF) makes a feed
@@ -19,7 +19,3 @@ _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe
 def clean_text(value: str) -> str:
     """``value`` without the characters XML 1.0 forbids or asks authors to avoid."""
     return _FORBIDDEN.sub("", value)
-
-
-def has_forbidden(value: str) -> bool:
-    return _FORBIDDEN.search(value) is not None

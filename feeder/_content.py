@@ -18,7 +18,7 @@ from urllib.parse import urljoin
 
 import nh3
 
-from feeder.text import clean_text
+from feeder._text import clean_text
 
 __all__ = [
     "derive_summary",

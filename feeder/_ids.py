@@ -9,6 +9,7 @@ from datetime import datetime
 from feeder.errors import InputError
 
 __all__ = [
+    "EMAIL",
     "SLUG_MAX",
     "check_authority",
     "check_slug",
@@ -23,7 +24,8 @@ _DNS = re.compile(
     r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$",
     re.IGNORECASE,
 )
-_EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+$")
+# An email address as feeds carry it (a tag: authority may be one, RFC 4151).
+EMAIL = re.compile(r"^[^@\s<>\"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 
 
 def slugify(text: str, max_length: int = SLUG_MAX) -> str:
@@ -56,7 +58,7 @@ def check_slug(slug: str) -> str:
 def check_authority(authority: str) -> str:
     """A tag: URI authority is a DNS name or an email address (RFC 4151 section 2.1)."""
     ip_like = authority.replace(".", "").isdigit()
-    if ip_like or not (_DNS.match(authority) or _EMAIL.match(authority)):
+    if ip_like or not (_DNS.match(authority) or EMAIL.match(authority)):
         raise ValueError(f"{authority!r} is not a domain name or email address")
     return authority.lower()
 

@@ -13,11 +13,11 @@ from functools import lru_cache
 from urllib.parse import urlsplit
 
 from db import LIMITS
+from feeder._ids import slugify
+from feeder._text import clean_text
 from feeder.config import AuthorConfig, ContentConfig
 from feeder.entries import Person
 from feeder.errors import InputError
-from feeder.ids import slugify
-from feeder.text import clean_text
 
 __all__ = [
     "article_link",
@@ -33,16 +33,17 @@ __all__ = [
 ]
 
 # What Python makes of bytes that are not UTF-8 (in an argument, a variable, a file
-# read with surrogateescape): refused rather than silently dropped.
-_UNDECODED = re.compile("[\ud800-\udfff]")
+# read with surrogateescape): U+DC80-U+DCFF, one per byte. Refused rather than
+# silently dropped. (Other lone surrogates, e.g. a "\ud800" escape in JSON, are no
+# bytes anyone wrote: they are removed like the other characters XML forbids.)
+_UNDECODED = re.compile("[\udc80-\udcff]")
 
 
 def check_text(value: str, field: str) -> str:
     """``value``, refused if it holds bytes that were not valid UTF-8."""
     found = _UNDECODED.search(value)
     if found:
-        byte = ord(found.group()) - 0xDC00
-        shown = f" (byte 0x{byte:02x})" if 0x80 <= byte <= 0xFF else ""
+        shown = f" (byte 0x{ord(found.group()) - 0xDC00:02x})"
         raise InputError(
             f"{field}: is not valid UTF-8 text{shown}; pass it in UTF-8 "
             "(check the terminal's or the file's encoding)"
