@@ -1,5 +1,6 @@
-# make run   set up .venv, create a demo site here if there is none, build it and serve it
-# make test  set up .venv with the test extras and run the whole suite (what CI runs)
+# make run        set up .venv, create a demo site here if there is none, build it and serve it
+# make test       set up .venv with the test extras and run the whole suite (what CI runs)
+# make test-fast  SQLite only, no daemon subprocesses, then lint: about a minute
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -8,7 +9,17 @@ STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 
-.PHONY: run test lint demo bench clean
+.PHONY: run test test-fast lint demo bench clean
+
+# The PostgreSQL tests run whenever a server answers here (as in CI); set
+# FEEDER_TEST_POSTGRES_URL to use another one, or to "" to skip them.
+PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+define with_postgres
+if [ -z "$${FEEDER_TEST_POSTGRES_URL+set}" ] && $(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1).close()" 2>/dev/null; then \
+  export FEEDER_TEST_POSTGRES_URL="$(PG_URL)"; echo "PostgreSQL answers on 127.0.0.1:5432: its tests run too"; \
+elif [ -z "$${FEEDER_TEST_POSTGRES_URL:-}" ]; then echo "no PostgreSQL on 127.0.0.1:5432: its tests are skipped"; fi; \
+$(1)
+endef
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,7 +40,11 @@ run: demo
 	$(BIN)/feeder run --host $(HOST) --port $(PORT)
 
 test: $(STAMP)
-	$(BIN)/pytest
+	@$(call with_postgres,$(BIN)/pytest)
+	$(MAKE) lint
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not slow and not postgres" -q
 	$(MAKE) lint
 
 lint: $(STAMP)
@@ -39,8 +54,10 @@ lint: $(STAMP)
 
 # Figures for the daemon (1k to 1M articles) and for bulk import; several minutes.
 bench: $(STAMP)
+	$(BIN)/python bench/bench_startup.py
 	$(BIN)/python bench/bench_daemon.py
 	$(BIN)/python bench/bench_import.py
+	$(BIN)/python bench/bench_server.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
