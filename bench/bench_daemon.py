@@ -4,7 +4,7 @@
 
 For each size (SQLite, articles bulk-loaded with SQLAlchemy Core):
 
-- **no-change tick**: the poll job's work when nothing changed (``Publisher.tick``:
+- **no-change tick**: the poll job's work when nothing changed (``BuildQueue.tick``:
   one primary-key read), median and p99 over ``--ticks`` calls, next to a bare
   ``SELECT 1`` round trip on the same engine measured in the same run;
 - **publication delay**: a real ``feeder run`` subprocess serves the site;
@@ -38,8 +38,8 @@ import httpx
 from sqlalchemy import insert, text, update
 
 from db.models import Article, State
-from feeder import Site
-from jobs import InlineBuilder, Publisher
+from feeder import Site, _daemon
+from jobs import BuildQueue, InlineBuilder
 
 FEEDER = str(Path(sys.executable).parent / "feeder")
 BATCH = 20_000
@@ -48,7 +48,7 @@ BATCH = 20_000
 def bulk_load(site: Site, count: int) -> None:
     """``count`` published articles in batched executemany inserts, then mark them built."""
     now = site.now()
-    with site.engine.begin() as connection:
+    with site.storage.engine.begin() as connection:
         revision = connection.execute(
             update(State).values(revision=State.revision + 1).returning(State.revision)
         ).scalar_one()
@@ -90,13 +90,13 @@ def timings(call: object, count: int) -> tuple[float, float]:
 
 
 def tick_cost(site: Site, count: int) -> tuple[tuple[float, float], tuple[float, float]]:
-    publisher = Publisher(site, InlineBuilder(site))  # not started: a tick only reads
+    publisher = BuildQueue(site, InlineBuilder(site))  # not started: a tick only reads
 
     def select_one() -> None:
-        with site.engine.connect() as connection:
+        with site.storage.engine.connect() as connection:
             connection.execute(text("SELECT 1")).scalar()
 
-    assert not site.pending()
+    assert not _daemon.pending(site)
     timings(publisher.tick, 200)  # warm up the connection pool and statement cache
     timings(select_one, 200)
     return timings(publisher.tick, count), timings(select_one, count)

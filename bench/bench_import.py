@@ -109,14 +109,14 @@ def new_site(directory: Path, url: str) -> Site:
 
 def raw_insert(source: Site, target: Site, batch: int) -> tuple[float, float, int]:
     """Copy the imported rows with Core executemany; returns (seconds, CPU seconds, articles)."""
-    with source.engine.connect() as connection:
+    with source.storage.engine.connect() as connection:
         rows = {
             model: [dict(row._mapping) for row in connection.execute(select(model.__table__))]
             for model in _TABLES
         }
         links = [dict(row._mapping) for row in connection.execute(select(article_tags))]
     started, cpu = time.perf_counter(), time.process_time()
-    with target.engine.begin() as connection:
+    with target.storage.engine.begin() as connection:
         for model in _TABLES:
             table = model.metadata.tables[model.__tablename__]
             data = rows[model]

@@ -104,6 +104,17 @@ class Removal(Base):
     deleted: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
+class SelectionChange(Base):
+    """A tag or author that a write took an article away from (see migration 0004)."""
+
+    __tablename__ = "selection_changes"
+
+    pk: Mapped[int] = mapped_column(primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # "tag" or "author"
+    key: Mapped[str] = mapped_column(String(500))  # the tag's slug, the author's name
+
+
 class State(Base):
     """One row per site: the revision counter and what the publisher last did.
 

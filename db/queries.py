@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import NullType
 
-from db.models import Article, Author, Removal, State, Tag, article_tags
+from db.models import Article, Author, Removal, SelectionChange, State, Tag, article_tags
 from db.records import (
     StateRecord,
     StoredArticle,
@@ -43,6 +43,9 @@ __all__ = [
     "STATE_PK",
     "Selection",
     "article_by_slug",
+    "author_names",
+    "authors_in_use",
+    "changed_selections",
     "changed_since",
     "count_articles",
     "due_between",
@@ -53,6 +56,7 @@ __all__ = [
     "removed_since",
     "revision",
     "state",
+    "tags_in_use",
     "undated",
 ]
 
@@ -213,6 +217,35 @@ def next_due(connection: Connection, after: datetime) -> datetime | None:
                 > tuple_(literal(row.published_at, NullType()), literal(row.pk))
             )
     return None
+
+
+def tags_in_use(connection: Connection, now: datetime) -> list[tuple[str, str]]:
+    """``(slug, name)`` of each tag with an article published by ``now``, by slug."""
+    t = Tag.__table__.c
+    published = select(_T.tag_pk).where(_T.tag_pk == t.pk, _T.published_at <= now).limit(1).exists()
+    query = select(t.slug, t.name).where(published).order_by(t.slug)
+    return [(slug, name) for slug, name in connection.execute(query)]
+
+
+def authors_in_use(connection: Connection, now: datetime) -> list[tuple[int, str]]:
+    """``(pk, name)`` of each author with an article published by ``now``, by pk."""
+    a = Author.__table__.c
+    published = select(_A.pk).where(_A.author_pk == a.pk, _A.published_at <= now).limit(1).exists()
+    query = select(a.pk, a.name).where(published).order_by(a.pk)
+    return [(pk, name) for pk, name in connection.execute(query)]
+
+
+def author_names(connection: Connection) -> list[tuple[int, str]]:
+    """``(pk, name)`` of every author, by pk (their feed paths are derived in this order)."""
+    a = Author.__table__.c
+    return [(pk, name) for pk, name in connection.execute(select(a.pk, a.name).order_by(a.pk))]
+
+
+def changed_selections(connection: Connection, revision: int) -> set[tuple[str, str]]:
+    """``(kind, key)`` of each tag or author an article left after ``revision``."""
+    c = SelectionChange.__table__.c
+    query = select(c.kind, c.key).where(c.revision > revision)
+    return {(kind, key) for kind, key in connection.execute(query)}
 
 
 def count_articles(connection: Connection) -> int:

@@ -94,6 +94,18 @@ class Reader:
     def count(self) -> int:
         return queries.count_articles(self._connection)
 
+    def tags_in_use(self, now: datetime) -> list[tuple[str, str]]:
+        return queries.tags_in_use(self._connection, now)
+
+    def authors_in_use(self, now: datetime) -> list[tuple[int, str]]:
+        return queries.authors_in_use(self._connection, now)
+
+    def author_names(self) -> list[tuple[int, str]]:
+        return queries.author_names(self._connection)
+
+    def changed_selections(self, revision: int) -> set[tuple[str, str]]:
+        return queries.changed_selections(self._connection, revision)
+
 
 class Writer(Reader):
     """Lookups and writes inside one write transaction (its revision moves once)."""

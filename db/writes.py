@@ -101,6 +101,9 @@ def record_build(
     if error is not None:
         values["last_error"], values["last_error_at"] = error, now
     _state(connection, **values)
+    # What an incremental build after this one needs to know starts after this revision.
+    changes = _TABLES["selection_changes"]
+    connection.execute(delete(changes).where(changes.c.revision <= revision))
 
 
 def record_daemon(connection: Connection, pid: int, host: str, now: datetime) -> None:
@@ -162,6 +165,8 @@ class WritePlan:
     people: dict[str, PersonValues] = field(default_factory=dict)
     #: authors whose stored email and uri these details replace
     details: dict[str, PersonValues] = field(default_factory=dict)
+    #: ("tag", slug) or ("author", name) that an article left: their feeds must change
+    left: set[tuple[str, str]] = field(default_factory=set)
 
     def __bool__(self) -> bool:
         return bool(self.inserts or self.updates or self.renamed or self.deleted or self.details)
@@ -221,6 +226,11 @@ def apply(
     ]
     if removals:
         connection.execute(insert(_REMOVALS), removals)
+    if plan.left:
+        connection.execute(
+            insert(_TABLES["selection_changes"]),
+            [{"revision": revision, "kind": k, "key": key} for k, key in sorted(plan.left)],
+        )
     if plan.deleted:
         connection.execute(
             delete(_ARTICLES).where(_ARTICLES.c.pk.in_([pk for pk, _uid, _slug in plan.deleted]))

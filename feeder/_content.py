@@ -195,9 +195,27 @@ def first_paragraph(html: str) -> str:
     return found[0] if found else ""
 
 
+# How far to look for a paragraph that reads as prose before taking the first one.
+_SUMMARY_LOOKAHEAD = 8
+_SENTENCE_END = (".", "!", "?", "…", ":", "。", "！", "？")
+
+
+def reads_as_prose(paragraph: str) -> bool:
+    """Whether a paragraph is text someone wrote to be read, not page chrome.
+
+    A sentence of some words ("Estimated read time 3 min read", a table header
+    or a byline is not): eight words or more, or three or more ending like a
+    sentence. Chinese and Japanese count characters, as word_count does.
+    """
+    words = sum(1 for word in _WORDS.findall(paragraph) if any(ch.isalnum() for ch in word))
+    return words >= 8 or (words >= 3 and paragraph.rstrip("\"'”’)»").endswith(_SENTENCE_END))
+
+
 def derive_summary(html: str, limit: int = SUMMARY_MAX) -> str:
-    """The first paragraph as plain text, cut at a word boundary with "…" when too long."""
-    first = first_paragraph(html)
+    """The first paragraph that reads as prose (else the first one) as plain text,
+    cut at a word boundary with "…" when too long."""
+    paragraphs = _paragraphs(html, _SUMMARY_LOOKAHEAD)
+    first = next((p for p in paragraphs if reads_as_prose(p)), paragraphs[0] if paragraphs else "")
     if len(first) <= limit:
         return first
     cut = first[: limit - 1]
@@ -211,12 +229,15 @@ _SCRIPTS_WITHOUT_SPACES = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _WORDS = re.compile(f"[{_SCRIPTS_WITHOUT_SPACES}]|[^\\s{_SCRIPTS_WITHOUT_SPACES}]+")
 
 
-def word_count(html: str) -> int:
-    """Words in the visible text of ``html``."""
-    text = plain_text(html)
+def _count_words(text: str) -> int:
     if text.isascii():
         return len(text.split())
     return len(_WORDS.findall(text))
+
+
+def word_count(html: str) -> int:
+    """Words in the visible text of ``html``."""
+    return _count_words(plain_text(html))
 
 
 # A common adult silent-reading pace for prose.

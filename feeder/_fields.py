@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from db import LIMITS
 from feeder._ids import slugify
-from feeder._text import clean_text
+from feeder._text import clean_line, clean_text
 from feeder.config import AuthorConfig, ContentConfig
 from feeder.entries import Person
 from feeder.errors import InputError
@@ -74,8 +74,7 @@ def parse_when(value: str | datetime, field: str, zone: tzinfo | None = None) ->
                 "or set 'timezone' in feeder.toml"
             )
         parsed = parsed.replace(tzinfo=zone)
-    # Feeds show whole seconds; a fraction would only make dates differ invisibly.
-    return parsed.astimezone(UTC).replace(microsecond=0)
+    return parsed.astimezone(UTC)
 
 
 def check_link(value: str, field: str = "link") -> str:
@@ -91,7 +90,7 @@ def check_link(value: str, field: str = "link") -> str:
 
 
 def check_title(value: str | None, limit: int) -> str:
-    title = clean_text(check_text(value or "", "title")).strip()
+    title = clean_line(check_text(value or "", "title")).strip()
     if not title:
         raise InputError("title: is required and must not be empty; pass --title 'Some title'")
     if len(title) > limit:
@@ -147,7 +146,7 @@ def person(author: str | Person, site_author: AuthorConfig) -> tuple[Person | No
     A bare name that is the site author's gets the site author's email and uri.
     """
     given = author if isinstance(author, Person) else Person(author)
-    name = clean_text(check_text(given.name, "author")).strip()
+    name = clean_line(check_text(given.name, "author")).strip()
     if not name:
         return None, False
     email = None
@@ -167,7 +166,7 @@ def normalise_tags(names: Iterable[str]) -> list[tuple[str, str]]:
     """Sorted ``(slug, name)`` pairs, one per slug (the first name given wins)."""
     pairs: dict[str, str] = {}
     for raw in names:
-        name = " ".join(clean_text(check_text(raw, "tag")).split())
+        name = " ".join(clean_line(check_text(raw, "tag")).split())
         slug = slugify(name, max_length=100)
         if not slug:
             raise InputError(f"tag: {raw!r} has no letters or digits; use a word like 'python'")

@@ -198,6 +198,10 @@ def article_of(record: StoredArticle, config: Config) -> Article:
 
 def entry_of(record: StoredArticle, config: Config) -> Entry:
     """The entry renderers get for ``record``; RowProblem if it cannot be published."""
+    limit = config.content.max_content_bytes
+    if isinstance(record.content, str) and len(record.content) > limit:
+        # More characters than bytes allowed: refused before any work on 50 MB of text.
+        raise RowProblem(f"content: over content.max_content_bytes ({limit})")
     fields = readable(record)
     slug = checked_slug(fields.slug)
     if any(ch.isspace() for ch in fields.uid):

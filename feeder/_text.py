@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["clean_text"]
+__all__ = ["clean_line", "clean_text"]
 
 # XML 1.0 allows #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF].
 # Everything else (C0 controls, lone surrogates, U+FFFE/U+FFFF) makes a feed
@@ -19,3 +19,13 @@ _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe
 def clean_text(value: str) -> str:
     """``value`` without the characters XML 1.0 forbids or asks authors to avoid."""
     return _FORBIDDEN.sub("", value)
+
+
+# Bidi embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): in a title
+# or a name they reorder what is around it, so that "evil" can show as "live".
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def clean_line(value: str) -> str:
+    """A title or a name: :func:`clean_text`, and no bidi controls."""
+    return _BIDI_CONTROLS.sub("", clean_text(value))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import secrets
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -66,9 +67,28 @@ class ServerConfig:
 class ContentConfig:
     max_content_bytes: int = 1_000_000
     max_title_chars: int = 500
-    # Feeds stop at whole entries below this; many readers refuse bigger documents.
-    max_feed_bytes: int = 10_000_000
     allow_iframes: bool = False
+
+
+FEED_KINDS = ("site", "tags", "authors")
+FEED_FORMATS = ("rss", "atom", "json")
+STYLESHEETS = ("xslt", "css", "none")
+
+
+@dataclass(frozen=True)
+class FeedsConfig:
+    """Which feeds a site publishes, and how big they may be."""
+
+    # Every selection (the site's, each tag's, each author's) in each of these formats.
+    formats: tuple[str, ...] = FEED_FORMATS
+    tags: bool = True  # a feed per tag, under tags/<tag>/
+    authors: bool = True  # a feed per author, under authors/<author>/
+    # A feed file carries the newest whole entries that fit; many readers refuse more.
+    max_bytes: int = 1_048_576
+    # Kinds of feed ("site", "tags", "authors") whose entries carry the summary only.
+    summary_only: tuple[str, ...] = ()
+    # How a browser shows a feed: an XSLT page, CSS on the XML, or raw XML.
+    stylesheet: str = "xslt"
 
 
 @dataclass(frozen=True)
@@ -88,6 +108,7 @@ class Config:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     content: ContentConfig = field(default_factory=ContentConfig)
+    feeds: FeedsConfig = field(default_factory=FeedsConfig)
     # Where feeder.toml lives; relative paths in it are relative to this.
     root: Path = Path(".")
 
@@ -118,6 +139,7 @@ _SECTIONS: dict[str, type] = {
     "schedule": ScheduleConfig,
     "server": ServerConfig,
     "content": ContentConfig,
+    "feeds": FeedsConfig,
 }
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # Overrides come from command-line flags; name the flag the user typed.
@@ -228,6 +250,12 @@ def _coerce(value: Any, kind: Any, where: str) -> Any:
             return float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{where}: must be a number, got {value!r}") from None
+    if kind in ("tuple[str, ...]",):
+        if isinstance(value, str):  # from an environment variable: comma-separated
+            value = [item.strip() for item in value.split(",") if item.strip()]
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: must be a list of strings, got {value!r}")
+        return tuple(value)
     if kind in (Path, "Path"):
         if not isinstance(value, str | os.PathLike) or str(value) == "":
             raise ConfigError(f"{where}: must be a path, got {value!r}")
@@ -288,9 +316,20 @@ def _validate(config: Config, flat: dict[str, tuple[Any, str]]) -> Config:
         raise fail("server.request_timeout", "must be a positive number of seconds")
     if not 0 <= config.server.port <= 65535:
         raise fail("server.port", f"must be between 0 and 65535, got {config.server.port}")
-    for key in ("max_content_bytes", "max_title_chars", "max_feed_bytes"):
+    for key in ("max_content_bytes", "max_title_chars"):
         if getattr(config.content, key) < 1:
             raise fail(f"content.{key}", f"must be at least 1, got {getattr(config.content, key)}")
+    feeds = config.feeds
+    for key, allowed in (("formats", FEED_FORMATS), ("summary_only", FEED_KINDS)):
+        unknown = [value for value in getattr(feeds, key) if value not in allowed]
+        if unknown:
+            raise fail(f"feeds.{key}", f"unknown {unknown[0]!r}; use some of {', '.join(allowed)}")
+    if not feeds.formats:
+        raise fail("feeds.formats", 'must name at least one format, e.g. ["rss", "atom"]')
+    if feeds.max_bytes < 10_000:
+        raise fail("feeds.max_bytes", f"must be at least 10000, got {feeds.max_bytes}")
+    if feeds.stylesheet not in STYLESHEETS:
+        raise fail("feeds.stylesheet", f"must be one of {', '.join(STYLESHEETS)}")
     if not _LANGUAGE.match(config.language):
         raise fail(
             "language", f"{config.language!r} is not a language tag; use e.g. 'en' or 'pt-BR'"
@@ -369,6 +408,27 @@ def _toml_string(value: str) -> str:
 _TOML_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
 
 
+def new_site_authority(base_url: str, given: str | None) -> tuple[str, str | None]:
+    """The id authority a new site gets, and a warning when it had to be made up.
+
+    Ids (tag: URIs) are minted with it once and never change, so it must be a
+    name the publisher owns. A base URL on localhost or an IP address has none:
+    every such site would mint the same ids. It gets a name of its own under
+    .invalid (RFC 2606: never anyone's domain) and a warning saying to set one.
+    """
+    if given:
+        return given, None
+    authority = Config(base_url=base_url).authority
+    if authority != "localhost":
+        return authority, None
+    made_up = f"site-{secrets.token_hex(4)}.feeder.invalid"
+    return made_up, (
+        f"id_authority: {base_url} has no domain name, so this site's permanent ids use "
+        f"'{made_up}'; set id_authority in feeder.toml to a domain you own before "
+        "publishing (ids never change afterwards)"
+    )
+
+
 def create_config(
     directory: Path,
     *,
@@ -399,7 +459,7 @@ def create_config(
         title=_toml_string(title),
         description=_toml_string(f"Latest articles from {title}"),
         base_url=_toml_string(base_url),
-        authority=_toml_string(id_authority or Config(base_url=base_url).authority),
+        authority=_toml_string(new_site_authority(base_url, id_authority)[0]),
         author=_toml_string(author or title),
     )
     temp = directory / f".{CONFIG_NAME}.new"

@@ -161,8 +161,10 @@ class Site:
         self.close()
 
     def now(self) -> datetime:
-        """The clock, in whole seconds: feed dates carry no fractions."""
-        return self._clock().astimezone(UTC).replace(microsecond=0)
+        """The clock, in UTC. Fractions of a second are kept: they tell apart articles
+        written in the same second (RFC 3339 dates carry them; feeds that allow only
+        whole seconds, RSS pubDate, drop them)."""
+        return self._clock().astimezone(UTC)
 
     def with_config(self, config: Config) -> Site:
         """The same database and clock with other settings (a reloaded feeder.toml)."""

@@ -25,6 +25,10 @@ from tests.feedcheck import parse_feed
 
 BASE = "https://example.org/blog/"
 FEEDS = ("rss.xml", "atom.xml")
+# What every build writes at the top of the output directory.
+SITE_FILES = {
+    *("rss.xml", "atom.xml", "feed.json", "index.html", "feeds.opml", "feed.xsl", "feed.css")
+}
 
 
 def tree(root: Path) -> dict[str, bytes]:
@@ -62,7 +66,15 @@ def test_build_writes_feeds_index_and_a_page_per_local_article(site: Site) -> No
     site.add_article("Later", published=START + timedelta(days=1))
     report = site.build()
     out = site.config.output_dir
-    assert set(tree(out)) == {"rss.xml", "atom.xml", "index.html", "articles/local.html"}
+    assert set(tree(out)) == {
+        *SITE_FILES,
+        "articles/local.html",
+        # The tag's own feeds and page (the articles have no author, so no author feeds).
+        "tags/news/rss.xml",
+        "tags/news/atom.xml",
+        "tags/news/feed.json",
+        "tags/news/index.html",
+    }
     assert set(report.written) == set(tree(out))
     assert report.entries == 2 and report.ok
     for name in FEEDS:
@@ -96,6 +108,7 @@ def test_index_page_has_autodiscovery_links_for_each_feed(site: Site) -> None:
     assert found == {
         ("application/rss+xml", BASE + "rss.xml"),
         ("application/atom+xml", BASE + "atom.xml"),
+        ("application/feed+json", BASE + "feed.json"),
     }
     assert BASE + "articles/one.html" in html
 
@@ -142,7 +155,7 @@ def test_only_changed_files_are_rewritten_after_an_edit(site: Site, clock: FakeC
     report = small.edit_article("newest", title="Newest!") and small.build()
     final = stamps(small.config.output_dir)
     changed = {k for k in final if final[k] != after[k]}
-    assert changed == {"rss.xml", "atom.xml", "index.html", "articles/newest.html"}
+    assert changed == {"rss.xml", "atom.xml", "feed.json", "index.html", "articles/newest.html"}
     assert set(report.written) == changed
 
 

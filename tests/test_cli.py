@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -116,7 +117,10 @@ def test_json_outputs_parse(site_root: Path) -> None:
     assert edited["title"] == "Now!" and edited["id"] == shown["id"]
     report = json.loads(ok(site_root, ["build", "--json"]).stdout)
     assert report["entries"] == 1 and report["errors"] == []
-    assert set(report["written"]) == {"rss.xml", "atom.xml", "index.html"}
+    site_files = {"rss.xml", "atom.xml", "feed.json", "index.html", "feeds.opml"}
+    site_files |= {"feed.xsl", "feed.css"}
+    bobs = {f"authors/bob/{name}" for name in ("rss.xml", "atom.xml", "feed.json", "index.html")}
+    assert set(report["written"]) == site_files | bobs
     status = json.loads(ok(site_root, ["status", "--json"]).stdout)
     assert status["articles"] == 2 and status["pending_changes"] is False
     assert status["next_scheduled"].startswith("2099-01-01")
@@ -318,3 +322,25 @@ def test_commands_on_a_missing_database_exit_69_and_create_nothing(tmp_path: Pat
     result = CliRunner().invoke(cli, ["-c", str(config), "--db", f"sqlite:///{nested}", "list"])
     assert result.exit_code == 69
     assert not (tmp_path / "no").exists()
+
+
+def test_init_on_a_loopback_address_makes_up_an_authority_and_says_so(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["init", str(tmp_path / "a"), "--base-url", "http://127.0.0.1:8080/"]
+    )
+    assert result.exit_code == 0, result.output
+    (warning,) = result.stderr.splitlines()
+    assert warning.startswith("warning: id_authority: http://127.0.0.1:8080/ has no domain")
+    authority = re.search(r"'(site-[0-9a-f]{8}\.feeder\.invalid)'", warning)
+    assert authority is not None
+    assert f'id_authority = "{authority.group(1)}"' in (tmp_path / "a" / "feeder.toml").read_text()
+    other = CliRunner().invoke(
+        cli, ["init", str(tmp_path / "b"), "--base-url", "http://127.0.0.1:8080/"]
+    )
+    assert authority.group(1) not in other.stderr  # two such sites never share ids
+    again = CliRunner().invoke(cli, ["init", str(tmp_path / "a")])  # an existing site: quiet
+    assert again.exit_code == 0 and again.stderr == ""
+    named = CliRunner().invoke(
+        cli, ["init", str(tmp_path / "c"), "--base-url", "https://news.example.com/"]
+    )
+    assert named.stderr == ""

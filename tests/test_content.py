@@ -154,3 +154,21 @@ def test_word_count_counts_each_chinese_or_japanese_character() -> None:
     assert word_count("<p>我们明天见</p><p>See you</p>") == 7
     assert word_count("<p>Plain <em>English</em> words, counted as usual.</p>") == 6
     assert word_count("<p>한국어는 띄어쓰기를 합니다</p>") == 3  # Korean separates words
+
+
+@pytest.mark.parametrize(
+    ("html", "summary"),
+    [
+        (
+            "<p>Estimated read time 3 min read</p><p>The council voted on Tuesday to close "
+            "the old bridge for good.</p>",
+            "The council voted on Tuesday to close the old bridge for good.",
+        ),
+        ("<table><tr><th>Name</th><th>Score</th></tr></table><p>Results are in.</p>",
+         "Results are in."),
+        ("<p>By Ann</p><p>Short.</p>", "By Ann"),  # nothing reads as prose: the first one
+        ("<p>短い。</p><p>今日は東京で会議が開かれた。</p>", "今日は東京で会議が開かれた。"),
+    ],
+)  # fmt: skip
+def test_the_summary_is_the_first_paragraph_that_reads_as_prose(html: str, summary: str) -> None:
+    assert derive_summary(html) == summary

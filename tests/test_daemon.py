@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from click.testing import CliRunner
+from lxml import etree
 from sqlalchemy import insert, text, update
 
 import jobs
@@ -193,6 +194,12 @@ def assert_complete(directory: Path) -> int:
             path = Path(root, name)
             if name.endswith(".xml"):
                 parse_feed(path)
+            elif name.endswith(".json"):
+                assert "items" in json.loads(path.read_bytes()), f"{path} is no feed"
+            elif name.endswith((".opml", ".xsl")):
+                etree.parse(str(path))  # whole XML, or it raises
+            elif name.endswith(".css"):
+                assert path.read_bytes().rstrip().endswith(b"}"), f"{path} is cut short"
             else:
                 assert path.read_bytes().endswith(b"</html>\n"), f"{path} is cut short"
             count += 1
@@ -337,14 +344,15 @@ def test_kill_9_during_a_build_leaves_only_complete_files(live: SiteUnderTest) -
     wait_for("the worker to die with the daemon", lambda: process_gone(worker))
 
     written = assert_complete(live.public)
-    assert 20 < written < 600 + 3, "the kill should have interrupted the build"
+    assert 20 < written < 600 + 7, "the kill should have interrupted the build"
 
     again = live.start("--no-serve")
     # A full build fsyncs every file it writes: slow on a busy disk, hence the deadline.
     wait_for("the rebuild", lambda: "full build:" in again.log(), timeout=60)
     assert again.stop() == 0
     assert temp_files(live.public) == []
-    assert assert_complete(live.public) == 600 + 3  # pages, two feeds, the index
+    # Pages, three feeds, the index, the OPML list and two stylesheets.
+    assert assert_complete(live.public) == 600 + 7
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
+from html import escape, unescape
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -152,10 +153,11 @@ def test_feedparser_reads_back_every_field(fmt: str) -> None:
         assert got.id == want.id
         assert got.title == want.title
         assert got.link == want.url
-        # An empty summary falls back to the title, so every entry has one.
-        assert got.summary == (want.summary or want.title)
-        # Full content, or the summary where there is none.
-        assert got.content[0].value == (want.content or want.summary)
+        # An empty summary falls back to the title, so every entry has one; what a reader
+        # shows of it (RSS summaries are HTML to readers) is exactly its text.
+        assert shown(got.summary) == (want.summary or want.title)
+        # Full content, or the summary as a paragraph where there is none.
+        assert got.content[0].value == (want.content or f"<p>{escape(want.summary)}</p>")
         author = want.author or chan.author
         if fmt == "rss" or want.author is not None:
             assert got.author_detail.name == author.name
@@ -168,6 +170,11 @@ def test_feedparser_reads_back_every_field(fmt: str) -> None:
         assert tuple(got.published_parsed[:6]) == _struct(want.published)
         assert "updated" in got, f"{fmt}: entry {want.slug} has no updated date"
         assert tuple(got.updated_parsed[:6]) == _struct(want.updated)
+
+
+def shown(value: str) -> str:
+    """What a reader shows of a feed text that may be HTML: tags dropped, references decoded."""
+    return unescape(re.sub(r"<[^>]+>", "", value))
 
 
 def test_atom_has_a_feed_level_author_for_entries_without_one() -> None:
@@ -419,7 +426,11 @@ def test_naive_datetime_is_refused_with_a_message(renderer: Renderer) -> None:
 
 def test_index_page_advertises_every_feed_for_autodiscovery() -> None:
     site = site_info(config())
-    assert [f.url for f in site.feeds] == [BASE_URL + "rss.xml", BASE_URL + "atom.xml"]
+    assert [f.url for f in site.feeds] == [
+        BASE_URL + "rss.xml",
+        BASE_URL + "atom.xml",
+        BASE_URL + "feed.json",
+    ]
     html = render_index(site, ENTRIES).decode("utf-8")
     head = html.split("</head>", 1)[0]
     alternates = re.findall(
@@ -428,6 +439,7 @@ def test_index_page_advertises_every_feed_for_autodiscovery() -> None:
     assert alternates == [
         ("application/rss+xml", BASE_URL + "rss.xml"),
         ("application/atom+xml", BASE_URL + "atom.xml"),
+        ("application/feed+json", BASE_URL + "feed.json"),
     ]
     for entry in ENTRIES:
         assert f'href="{entry.url.replace("&", "&amp;")}"' in html
@@ -437,7 +449,7 @@ def test_index_page_advertises_every_feed_for_autodiscovery() -> None:
 def test_article_page_escapes_the_title_and_keeps_the_content() -> None:
     site = SiteInfo("S & T", "", "en", BASE_URL, (FeedLink("S", BASE_URL + "rss.xml", "x/y"),))
     html = render_article(site, ENTRIES[0]).decode("utf-8")
-    assert "<h1>Third: fish &amp; chips &lt;today&gt;</h1>" in html
+    assert '<h1 dir="auto">Third: fish &amp; chips &lt;today&gt;</h1>' in html
     assert ENTRIES[0].content in html
     assert "<title>Third: fish &amp; chips &lt;today&gt; – S &amp; T</title>" in html
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from feeder.cli import cli
@@ -34,8 +36,13 @@ def init(
 ) -> None:
     """Create feeder.toml and the database in DIRECTORY (existing ones are kept)."""
     db = (ctx.find_root().obj or {}).get("db")
+    from feeder.config import CONFIG_NAME, new_site_authority
     from feeder.site import Site
 
+    warning = None
+    if not (Path(directory) / CONFIG_NAME).exists():
+        # Made up for a loopback base URL: say so once, when the site is created.
+        id_authority, warning = new_site_authority(base_url, id_authority)
     with Site.init(
         directory,
         title=title,
@@ -44,6 +51,8 @@ def init(
         id_authority=id_authority,
         database_url=db,
     ) as site:
+        if warning:
+            click.echo(f"warning: {warning}", err=True)
         click.echo(f"site ready in {site.config.root}")
         click.echo(f"  config:   {site.config.root / 'feeder.toml'}")
         click.echo(f"  database: {site.storage.describe()}")

@@ -19,14 +19,17 @@ feeder), the next build is a full one, so no page keeps the old look.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from importlib.resources import files
 from pathlib import Path
 
 from db import Reader, Selection, Storage, StoredArticle
@@ -37,21 +40,30 @@ from feeder._records import (
     checked_slug,
     entry_of,
     has_page,
+    text,
     who,
 )
 from feeder.config import Config
-from feeder.entries import Entry, SiteInfo
+from feeder.entries import Entry, Link, SiteInfo
 from feeder.errors import PublishError
 from feeder.publishing.feeds import (
-    LATEST,
+    FORMATS,
+    OPML,
+    STYLESHEETS,
     FeedDocument,
+    FeedGroup,
     FeedSpec,
+    author_slugs,
     channel_for,
-    site_feeds,
+    feed_groups,
+    feed_links,
     site_info,
+    stylesheet_links,
 )
 from feeder.publishing.files import remove, sweep_temp, write_if_changed
-from feeder.publishing.render import render_article, render_index
+from feeder.publishing.render import render_article
+from feeder.publishing.render.opml import Outline, render_opml
+from feeder.publishing.render.page import Listing, render_group, render_index
 
 __all__ = [
     "ARTICLES_DIR",
@@ -67,7 +79,7 @@ log = logging.getLogger("feeder.publishing.build")
 INDEX = "index.html"
 # Bump when a change to feeder changes what the same data renders to: every
 # site then gets one full build after the upgrade.
-OUTPUT_VERSION = 1
+OUTPUT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -112,9 +124,9 @@ def output_fingerprint(config: Config) -> str:
         "content": [
             config.content.max_content_bytes,
             config.content.max_title_chars,
-            config.content.max_feed_bytes,
             config.content.allow_iframes,
         ],
+        "feeds": dataclasses.asdict(config.feeds),
         "output_dir": str(config.output_dir),
     }
     encoded = json.dumps(shaping, sort_keys=True, ensure_ascii=False).encode()
@@ -197,60 +209,64 @@ def _newest(
     return entries
 
 
-def _render(spec: FeedSpec, config: Config, entries: Sequence[Entry], created: datetime) -> bytes:
-    channel = channel_for(config, spec, entries, site_created=created)
-    return spec.format.render(FeedDocument(channel, entries))
+@dataclass(frozen=True)
+class _Feed:
+    """One feed file to render: its spec, the group it belongs to, and the site's details."""
+
+    spec: FeedSpec
+    group: FeedGroup
+    config: Config
+    created: datetime
+    stylesheets: tuple[Link, ...]
+
+    def render(self, entries: Sequence[Entry]) -> bytes:
+        channel = channel_for(
+            self.config, self.spec, entries, site_created=self.created, group=self.group
+        )
+        document = FeedDocument(channel, entries, self.group.summary_only, self.stylesheets)
+        return self.spec.format.render(document)
 
 
-def _render_feed(
-    spec: FeedSpec,
-    config: Config,
-    entries: Sequence[Entry],
-    site_created: datetime,
-    writer: _Writer,
-) -> None:
+def _render_feed(feed: _Feed, entries: Sequence[Entry], writer: _Writer) -> None:
     """Render one feed; an entry that makes rendering fail is left out and reported."""
     try:
-        data = _render(spec, config, entries, site_created)
+        data = feed.render(entries)
     except Exception:  # one bad row must not stop the feed; find it and drop it
         good: list[Entry] = []
         for entry in entries:
             try:
-                _render(spec, config, [entry], site_created)
+                feed.render([entry])
             except Exception as exc:
                 writer.problem(entry.id, f"article {entry.slug!r} was left out: {exc}")
             else:
                 good.append(entry)
         entries = good
-        data = _render(spec, config, entries, site_created)
-    limit = config.content.max_feed_bytes
+        data = feed.render(entries)
+    limit = feed.config.feeds.max_bytes
     if len(data) > limit and len(entries) > 1:
         size = len(data)
-        data, kept = _within(spec, config, entries, site_created, limit)
-        log.warning(
-            "%s: %d entries make %d bytes, over content.max_feed_bytes (%d); "
-            "it carries the newest %d",
-            spec.path,
+        data, kept = _within(feed, entries, limit)
+        log.info(
+            "%s: %d entries make %d bytes, over feeds.max_bytes (%d); it carries the newest %d",
+            feed.spec.path,
             len(entries),
             size,
             limit,
             kept,
         )
-    writer.write(spec.path, data)
+    writer.write(feed.spec.path, data)
 
 
-def _within(
-    spec: FeedSpec, config: Config, entries: Sequence[Entry], created: datetime, limit: int
-) -> tuple[bytes, int]:
+def _within(feed: _Feed, entries: Sequence[Entry], limit: int) -> tuple[bytes, int]:
     """The feed of as many of the newest entries as fit in ``limit`` bytes (at least one).
 
     Whole entries only: a feed is never cut inside one.
     """
-    best, kept = _render(spec, config, entries[:1], created), 1
+    best, kept = feed.render(entries[:1]), 1
     low, high = 2, len(entries) - 1  # all of them are known to be too many
     while low <= high:
         middle = (low + high) // 2
-        data = _render(spec, config, entries[:middle], created)
+        data = feed.render(entries[:middle])
         if len(data) <= limit:
             best, kept, low = data, middle, middle + 1
         else:
@@ -310,7 +326,8 @@ def _incremental_pages(
     config: Config,
     site: SiteInfo,
     writer: _Writer,
-) -> None:
+) -> dict[int, StoredArticle]:
+    """Write and remove the pages of what changed or came due; the articles it touched."""
     touched: dict[int, StoredArticle] = {}
     for record in reader.changed_since(state_revision):
         touched[record.pk] = record
@@ -346,6 +363,134 @@ def _incremental_pages(
             if published is not None and published <= now:
                 continue  # another article holds the slug and keeps its page
         writer.remove(article_path(slug))
+    return touched
+
+
+# What a tag's or author's directory holds, and nothing else is removed from it.
+_GROUP_FILES = (*(feed.file for feed in FORMATS.values()), "index.html")
+
+
+def _safe_groups(
+    reader: Reader, config: Config, now: datetime, writer: _Writer
+) -> tuple[list[tuple[str, str]], list[str], dict[str, str]]:
+    """The tags and authors that have published articles, and each author's directory name."""
+    tags = []
+    for slug, name in reader.tags_in_use(now):
+        try:
+            tags.append((checked_slug(text("tag slug", slug)), text("tag", name).strip() or slug))
+        except RowProblem as problem:
+            writer.problem(("tag", repr(slug)), f"tag {slug!r} has no feed: {problem}")
+    readable: list[tuple[int, str]] = []
+    for pk, name in reader.author_names():
+        try:
+            shown = text("author", name).strip()
+        except RowProblem as problem:
+            writer.problem(("author", pk), f"author #{pk} has no feed: {problem}")
+            continue
+        if shown:  # a blank name is no author (entries show none), so no feed either
+            readable.append((pk, shown))
+    names = {pk: name for pk, name in readable}
+    authors = [names[pk] for pk, _name in reader.authors_in_use(now) if pk in names]
+    return tags, authors, author_slugs(readable)
+
+
+def _publish_group(
+    group: FeedGroup,
+    reader: Reader,
+    config: Config,
+    now: datetime,
+    site: SiteInfo,
+    created: datetime,
+    writer: _Writer,
+) -> list[Entry]:
+    entries = _newest(reader, group.selection, config, now, writer)
+    stylesheets = stylesheet_links(config)
+    for spec in group.specs:
+        _render_feed(_Feed(spec, group, config, created, stylesheets), entries, writer)
+    if group.kind != "site":
+        page = render_group(
+            site, group.title, group.description, feed_links(config, group), entries
+        )
+        writer.write(group.page, page)
+    return entries
+
+
+def _remove_group(directory: str, writer: _Writer) -> None:
+    """Remove what a tag's or author's directory held (it has nothing published any more)."""
+    for name in _GROUP_FILES:
+        writer.remove(directory + name)
+    with contextlib.suppress(OSError):
+        (writer.root / directory).rmdir()
+
+
+def _stale_groups(groups: Iterable[FeedGroup], config: Config, writer: _Writer) -> None:
+    """What a full build no longer writes: feeds of formats or stylesheets switched off,
+    and directories of tags and authors that no longer have feeds."""
+    groups = list(groups)
+    for group in groups:
+        wanted = {spec.path for spec in group.specs}
+        for feed in FORMATS.values():
+            if group.directory + feed.file not in wanted:
+                writer.remove(group.directory + feed.file)
+    chosen = {name for name, _type in STYLESHEETS[config.feeds.stylesheet]}
+    for choice in STYLESHEETS.values():
+        for name, _type in choice:
+            if name not in chosen:
+                writer.remove(name)
+    kept = {group.directory for group in groups}
+    for kind in ("tags", "authors"):
+        folder = writer.root / kind
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        for name in sorted(os.listdir(folder)):
+            directory = f"{kind}/{name}/"
+            if directory not in kept and _safe_slug(name) and (folder / name).is_dir():
+                _remove_group(directory, writer)
+
+
+def _shared_files(
+    config: Config,
+    site: SiteInfo,
+    groups: Sequence[FeedGroup],
+    newest: Sequence[Entry],
+    writer: _Writer,
+) -> None:
+    """The index, feeds.opml and the browsers' stylesheet: they list or serve every group."""
+    tags = [g for g in groups if g.kind == "tags"]
+    authors = [g for g in groups if g.kind == "authors"]
+    listings = [
+        Listing("Tags", tuple((g.label, config.url(g.directory)) for g in tags)),
+        Listing("Authors", tuple((g.label, config.url(g.directory)) for g in authors)),
+    ]
+    writer.write(INDEX, render_index(site, newest, listings, config.url(OPML)))
+    sections = [
+        (
+            heading,
+            [
+                Outline(
+                    f"{group.title} ({spec.format.label})",
+                    config.url(spec.path),
+                    config.url(group.directory),
+                    spec.format.label.split()[0],
+                )
+                for group in chosen
+                for spec in group.specs
+            ],
+        )
+        for heading, chosen in (
+            (config.title, [g for g in groups if g.kind == "site"]),
+            ("Tags", tags),
+            ("Authors", authors),
+        )
+    ]
+    writer.write(OPML, render_opml(f"{config.title}: every feed", config.base_url, sections))
+    for name, _media_type in STYLESHEETS[config.feeds.stylesheet]:
+        writer.write(name, _static(name))
+
+
+def _static(name: str) -> bytes:
+    """A file shipped with feeder for browsers (feed.xsl, feed.css)."""
+    return (files("feeder.publishing.render") / "static" / name).read_bytes()
 
 
 def run_build(
@@ -372,22 +517,31 @@ def run_build(
             or state.built_until is None
             or state.built_settings != fingerprint
         )
-        # One query per selection, rendered in each of its formats.
-        selected: dict[Selection, list[Entry]] = {}
-        for spec in site_feeds(config):
-            if spec.selection not in selected:
-                selected[spec.selection] = _newest(reader, spec.selection, config, now, writer)
-            _render_feed(spec, config, selected[spec.selection], state.created_at, writer)
-        newest = selected.get(LATEST) or _newest(reader, LATEST, config, now, writer)
-        writer.write(INDEX, render_index(site, newest))
+        tags, authors, slugs = _safe_groups(reader, config, now, writer)
+        groups = feed_groups(config, tags, authors, slugs)
         if full:
+            wanted = groups
             _full_pages(reader.published(now), config, site, writer)
             for pk, slug, reason in reader.undated():
                 writer.problem(pk, f"{who(pk, slug)} cannot be read and was left out: {reason}")
         else:
             assert state.built_until is not None
             since = min(state.built_until, now)
-            _incremental_pages(reader, state.built_revision, since, now, config, site, writer)
+            touched = _incremental_pages(
+                reader, state.built_revision, since, now, config, site, writer
+            )
+            wanted = _touched_groups(
+                config, groups, touched, reader.changed_selections(state.built_revision),
+                slugs, writer,
+            )  # fmt: skip
+        newest: list[Entry] = []
+        for group in wanted:
+            entries = _publish_group(group, reader, config, now, site, state.created_at, writer)
+            if group.kind == "site":
+                newest = entries
+        _shared_files(config, site, groups, newest, writer)
+        if full:
+            _stale_groups(groups, config, writer)
     if full:
         sweep_temp(config.output_dir)
     report = BuildReport(
@@ -410,3 +564,40 @@ def run_build(
             error=report.errors[0] if report.errors else None,
         )
     return report
+
+
+def _touched_groups(
+    config: Config,
+    groups: Sequence[FeedGroup],
+    touched: Mapping[int, StoredArticle],
+    left: set[tuple[str, str]],
+    slugs: Mapping[str, str],
+    writer: _Writer,
+) -> list[FeedGroup]:
+    """The site's group and those of every tag and author a change touched.
+
+    A tag or author with nothing published any more loses its directory.
+    """
+    tags = {key for kind, key in left if kind == "tag"}
+    authors = {key for kind, key in left if kind == "author"}
+    for record in touched.values():
+        tags.update(slug for slug, _name in record.tags if isinstance(slug, str))
+        if record.author is not None and isinstance(record.author.name, str):
+            authors.add(record.author.name)
+    live = {(g.kind, g.label if g.kind == "authors" else g.directory): g for g in groups}
+    wanted = [g for g in groups if g.kind == "site"]
+    if config.feeds.tags:
+        for slug in sorted(tags):
+            group = live.get(("tags", f"tags/{slug}/"))
+            if group is not None:
+                wanted.append(group)
+            elif _safe_slug(slug):
+                _remove_group(f"tags/{slug}/", writer)
+    if config.feeds.authors:
+        for name in sorted(authors):
+            group = live.get(("authors", name))
+            if group is not None:
+                wanted.append(group)
+            elif name in slugs:
+                _remove_group(f"authors/{slugs[name]}/", writer)
+    return wanted

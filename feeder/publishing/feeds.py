@@ -1,38 +1,60 @@
 """Which feeds a site publishes: each is a selection of entries plus a format.
 
-A selection says which articles (the newest of all of them today; by tag and
-by author next) and reaches the database as a query of its own, an index
-range scan; a format says how a feed document is written. A build runs one
-query per selection and renders it in each of its formats.
+A selection says which articles (all of them, one tag's, one author's) and
+reaches the database as a query of its own, an index range scan; a format
+says how a feed document is written. A :class:`FeedGroup` is one selection
+published in every format the site chose, with a page of its own; a build
+runs one query per group and renders it in each of its formats.
+
+Paths, titles and channel ids follow from the tag's slug or the author's
+name, so they stay put as long as those do.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from db import Selection
+from feeder._ids import slugify
 from feeder.config import Config
 from feeder.entries import Channel, Entry, FeedLink, Link, Person, SiteInfo
 from feeder.publishing import render
 from feeder.publishing.render import atom as _atom
+from feeder.publishing.render import jsonfeed as _jsonfeed
 from feeder.publishing.render import rss as _rss
 
 __all__ = [
     "FORMATS",
     "LATEST",
+    "OPML",
+    "STYLESHEETS",
     "FeedDocument",
     "FeedFormat",
+    "FeedGroup",
     "FeedSpec",
     "Selection",
+    "author_slugs",
     "channel_for",
+    "feed_groups",
     "site_feeds",
+    "site_group",
     "site_info",
+    "stylesheet_links",
 ]
 
 #: Every published article, newest first.
 LATEST = Selection()
+OPML = "feeds.opml"
+#: What feeds point browsers at, and the build copies into the output directory, for
+#: each feeds.stylesheet: XSLT, with CSS where a browser no longer runs XSLT; or CSS.
+STYLESHEETS = {
+    "xslt": (("feed.xsl", "text/xsl"), ("feed.css", "text/css")),
+    "css": (("feed.css", "text/css"),),
+    "none": (),
+}
 
 
 @dataclass(frozen=True)
@@ -41,6 +63,9 @@ class FeedDocument:
 
     channel: Channel
     entries: Sequence[Entry] = field(default_factory=tuple)
+    summary_only: bool = False
+    #: ``<?xml-stylesheet?>`` for browsers, in order: href and type (XML formats only).
+    stylesheets: tuple[Link, ...] = ()
 
 
 Renderer = Callable[[FeedDocument], bytes]
@@ -51,18 +76,37 @@ class FeedFormat:
     name: str
     label: str
     media_type: str
+    file: str  # the file name every selection uses for this format
     render: Renderer
 
 
 FORMATS: dict[str, FeedFormat] = {
     "rss": FeedFormat(
-        "rss", "RSS 2.0", _rss.MEDIA_TYPE, lambda doc: render.render_rss(doc.channel, doc.entries)
+        "rss",
+        "RSS 2.0",
+        _rss.MEDIA_TYPE,
+        "rss.xml",
+        lambda doc: render.render_rss(
+            doc.channel, doc.entries, summary_only=doc.summary_only, stylesheets=doc.stylesheets
+        ),
     ),
     "atom": FeedFormat(
         "atom",
         "Atom 1.0",
         _atom.MEDIA_TYPE,
-        lambda doc: render.render_atom(doc.channel, doc.entries),
+        "atom.xml",
+        lambda doc: render.render_atom(
+            doc.channel, doc.entries, summary_only=doc.summary_only, stylesheets=doc.stylesheets
+        ),
+    ),
+    "json": FeedFormat(
+        "json",
+        "JSON Feed 1.1",
+        _jsonfeed.MEDIA_TYPE,
+        "feed.json",
+        lambda doc: _jsonfeed.render_json_feed(
+            doc.channel, doc.entries, summary_only=doc.summary_only
+        ),
     ),
 }
 
@@ -76,11 +120,106 @@ class FeedSpec:
     selection: Selection = LATEST
 
 
-def site_feeds(config: Config) -> tuple[FeedSpec, ...]:
-    return (
-        FeedSpec("rss.xml", FORMATS["rss"]),
-        FeedSpec("atom.xml", FORMATS["atom"]),
+@dataclass(frozen=True)
+class FeedGroup:
+    """One selection in every format the site publishes, and the page that lists it."""
+
+    kind: str  # "site", "tags" or "authors" (the names feeds.summary_only uses)
+    label: str  # the tag's or the author's name ("" for the site)
+    directory: str  # "" or e.g. "tags/python/", inside the output directory
+    selection: Selection
+    title: str
+    description: str
+    specs: tuple[FeedSpec, ...]
+    summary_only: bool
+
+    @property
+    def page(self) -> str:
+        return f"{self.directory}index.html"
+
+
+def _specs(config: Config, directory: str, selection: Selection) -> tuple[FeedSpec, ...]:
+    return tuple(
+        FeedSpec(f"{directory}{FORMATS[name].file}", FORMATS[name], selection)
+        for name in config.feeds.formats
     )
+
+
+def site_group(config: Config) -> FeedGroup:
+    return FeedGroup(
+        kind="site",
+        label="",
+        directory="",
+        selection=LATEST,
+        title=config.title,
+        description=config.description,
+        specs=_specs(config, "", LATEST),
+        summary_only="site" in config.feeds.summary_only,
+    )
+
+
+def site_feeds(config: Config) -> tuple[FeedSpec, ...]:
+    """The site's own feeds (every article), one per format."""
+    return site_group(config).specs
+
+
+def author_slugs(authors: Iterable[tuple[int, str]]) -> dict[str, str]:
+    """Each author's directory name, by name: stable, and unique in pk order.
+
+    ``José`` and ``Jose`` both make ``jose``; the later one gets its pk after it.
+    """
+    slugs: dict[str, str] = {}
+    taken: set[str] = set()
+    for pk, name in authors:
+        slug = slugify(name) or "author"
+        if slug in taken:
+            slug = f"{slug}-{pk}"
+        taken.add(slug)
+        slugs[name] = slug
+    return slugs
+
+
+def tag_group(config: Config, slug: str, name: str) -> FeedGroup:
+    directory = f"tags/{slug}/"
+    return FeedGroup(
+        kind="tags",
+        label=name,
+        directory=directory,
+        selection=Selection(tag=slug),
+        title=f"{config.title}: {name}",
+        description=f"Articles tagged {name} from {config.title}",
+        specs=_specs(config, directory, Selection(tag=slug)),
+        summary_only="tags" in config.feeds.summary_only,
+    )
+
+
+def author_group(config: Config, name: str, slug: str) -> FeedGroup:
+    directory = f"authors/{slug}/"
+    return FeedGroup(
+        kind="authors",
+        label=name,
+        directory=directory,
+        selection=Selection(author=name),
+        title=f"{config.title}: {name}",
+        description=f"Articles by {name} from {config.title}",
+        specs=_specs(config, directory, Selection(author=name)),
+        summary_only="authors" in config.feeds.summary_only,
+    )
+
+
+def feed_groups(
+    config: Config,
+    tags: Iterable[tuple[str, str]],
+    authors: Iterable[str],
+    slugs: Mapping[str, str],
+) -> list[FeedGroup]:
+    """The site's group, then one per tag (by slug) and per author, as config enables."""
+    groups = [site_group(config)]
+    if config.feeds.tags:
+        groups += [tag_group(config, slug, name) for slug, name in tags]
+    if config.feeds.authors:
+        groups += [author_group(config, name, slugs[name]) for name in authors]
+    return groups
 
 
 def site_info(config: Config) -> SiteInfo:
@@ -89,14 +228,25 @@ def site_info(config: Config) -> SiteInfo:
         description=config.description,
         language=config.language,
         home_url=config.base_url,
-        feeds=tuple(
-            FeedLink(
-                f"{config.title} ({spec.format.label})",
-                config.url(spec.path),
-                spec.format.media_type,
-            )
-            for spec in site_feeds(config)
-        ),
+        feeds=feed_links(config, site_group(config)),
+    )
+
+
+def feed_links(config: Config, group: FeedGroup) -> tuple[FeedLink, ...]:
+    """The group's feeds as pages advertise them."""
+    return tuple(
+        FeedLink(
+            f"{group.title} ({spec.format.label})", config.url(spec.path), spec.format.media_type
+        )
+        for spec in group.specs
+    )
+
+
+def stylesheet_links(config: Config) -> tuple[Link, ...]:
+    """Where feeds point browsers for a readable page (paths on the site's own origin)."""
+    return tuple(
+        Link("stylesheet", urlsplit(config.url(name)).path, media_type)
+        for name, media_type in STYLESHEETS[config.feeds.stylesheet]
     )
 
 
@@ -106,16 +256,18 @@ def channel_for(
     entries: Sequence[Entry],
     *,
     site_created: datetime,
+    group: FeedGroup | None = None,
 ) -> Channel:
     """The channel of ``spec``; its ``updated`` is the newest entry update, else site creation."""
+    group = group or site_group(config)
     updated = max((entry.updated for entry in entries), default=site_created)
     return Channel(
         id=f"tag:{config.authority},{site_created:%Y-%m-%d}:/feeds/{spec.path}",
-        title=config.title,
-        description=config.description,
+        title=group.title,
+        description=group.description,
         links=(
             Link("self", config.url(spec.path), spec.format.media_type),
-            Link("alternate", config.base_url, "text/html"),
+            Link("alternate", config.url(group.directory), "text/html"),
         ),
         language=config.language,
         author=Person(config.feed_author, config.author.email or None, config.author.uri or None),

@@ -38,6 +38,7 @@ import stat
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path, PurePosixPath
 from typing import IO
@@ -229,9 +230,17 @@ class OutputFiles(StaticFiles):
         media_type = self._media_type(path)
         if media_type is None:
             return _not_found()  # not something a site publishes: a backup, a swap file
-        return self._serve(full_path, path, media_type, Headers(scope=scope))
+        request = Headers(scope=scope)
+        served = _Served(media_type)
+        if media_type.split(";")[0] in _XML_FEEDS:
+            served = _Served(media_type, vary=("Accept",))
+            if wants_a_page(request.get("accept", "")):
+                # Browsers show application/rss+xml and application/atom+xml as text and
+                # apply no stylesheet; as XML, they render the feed's readable page.
+                served = _Served("application/xml; charset=utf-8", "-page", ("Accept",))
+        return self._serve(full_path, served, request)
 
-    def _serve(self, full_path: str, path: str, media_type: str, request: Headers) -> Response:
+    def _serve(self, full_path: str, served: _Served, request: Headers) -> Response:
         try:
             fd = os.open(full_path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
@@ -244,7 +253,7 @@ class OutputFiles(StaticFiles):
                 return _not_found()
             if info.st_size > CACHE_FILE_MAX:
                 handed_over = True  # the response closes it when the body is sent
-                return self._stream(file, info, media_type, request)
+                return self._stream(file, info, served, request)
             key = (info.st_dev, info.st_ino, info.st_mtime_ns, info.st_size)
             with self._cache_lock:
                 variant = self._cache.get(key)
@@ -255,7 +264,7 @@ class OutputFiles(StaticFiles):
         finally:
             if not handed_over:
                 file.close()
-        response = self._file_response(media_type, variant, request)
+        response = self._file_response(served, variant, request)
         self._remember(key, variant)
         return response
 
@@ -280,7 +289,9 @@ class OutputFiles(StaticFiles):
         return media_type
 
     @staticmethod
-    def _validators(tag: str, mtime: float, compressible: bool) -> dict[str, str]:
+    def _validators(
+        tag: str, mtime: float, compressible: bool, vary: tuple[str, ...] = ()
+    ) -> dict[str, str]:
         headers = {
             "ETag": tag,
             "Last-Modified": formatdate(mtime, usegmt=True),
@@ -288,24 +299,26 @@ class OutputFiles(StaticFiles):
             "Cache-Control": "no-cache",
             "X-Content-Type-Options": "nosniff",
         }
-        if compressible:
-            headers["Vary"] = "Accept-Encoding"
+        varies = (*vary, "Accept-Encoding") if compressible else vary
+        if varies:
+            headers["Vary"] = ", ".join(varies)
         return headers
 
     def _stream(
-        self, file: IO[bytes], info: os.stat_result, media_type: str, request: Headers
+        self, file: IO[bytes], info: os.stat_result, served: _Served, request: Headers
     ) -> Response:
         # Too big to hash on every request: the tag names this version of the file,
         # which a build only ever replaces by renaming a new file over it.
         identity = f"{info.st_dev}:{info.st_ino}:{info.st_mtime_ns}:{info.st_size}".encode()
-        tag = f'"f-{hashlib.blake2b(identity, digest_size=12).hexdigest()}"'
-        headers = self._validators(tag, info.st_mtime, False)
+        tag = f'"f-{hashlib.blake2b(identity, digest_size=12).hexdigest()}{served.tag}"'
+        headers = self._validators(tag, info.st_mtime, False, served.vary)
         if not_modified(request, tag, info.st_mtime):
             file.close()
             return Response(status_code=304, headers=headers)
-        return _Stream(file, info.st_size, headers, media_type)
+        return _Stream(file, info.st_size, headers, served.media_type)
 
-    def _file_response(self, media_type: str, variant: _Variant, request: Headers) -> Response:
+    def _file_response(self, served: _Served, variant: _Variant, request: Headers) -> Response:
+        media_type = served.media_type
         compressible = (
             media_type.startswith(_COMPRESSIBLE) or "+xml" in media_type or ("+json" in media_type)
         )
@@ -314,14 +327,32 @@ class OutputFiles(StaticFiles):
             and len(variant.data) >= GZIP_MIN_BYTES
             and accepts_gzip(request.get("accept-encoding", ""))
         )
-        etag = f'"{variant.tag}-gzip"' if use_gzip else f'"{variant.tag}"'
-        headers = self._validators(etag, variant.mtime, compressible)
+        etag = f'"{variant.tag}{served.tag}{"-gzip" if use_gzip else ""}"'
+        headers = self._validators(etag, variant.mtime, compressible, served.vary)
         if not_modified(request, etag, variant.mtime):
             return Response(status_code=304, headers=headers)
         if use_gzip:
             headers["Content-Encoding"] = "gzip"
         body = variant.gzipped if use_gzip else variant.data
         return Response(body, media_type=media_type, headers=headers)
+
+
+_XML_FEEDS = ("application/rss+xml", "application/atom+xml")
+
+
+@dataclass(frozen=True)
+class _Served:
+    """How one request gets a file: its media type, and what that adds to the ETag and Vary."""
+
+    media_type: str
+    tag: str = ""
+    vary: tuple[str, ...] = ()
+
+
+def wants_a_page(accept: str) -> bool:
+    """Whether a request is a browser loading a page (it asks for HTML first)."""
+    first = accept.split(",", 1)[0].split(";", 1)[0].strip().lower()
+    return first == "text/html"
 
 
 def _not_found() -> Response:

@@ -29,9 +29,12 @@ from dataclasses import dataclass, field
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-__all__ = ["GuardStats", "guarded_protocol"]
+__all__ = ["MAX_HEAD_BYTES", "GuardStats", "guarded_protocol"]
 
 log = logging.getLogger("feeder.http")
+
+#: A request's line and headers together (nginx allows 4 x 8 KiB by default).
+MAX_HEAD_BYTES = 32 * 1024
 
 
 @dataclass
@@ -92,6 +95,7 @@ def guarded_protocol(
         _deadline: asyncio.TimerHandle | None = None
         _accepted = False
         _served = False  # answered a request: a keep-alive client, not a stray socket
+        _head_bytes = 0  # of the request being received
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             if len(live) >= max_connections and not _make_room():
@@ -110,9 +114,27 @@ def guarded_protocol(
                 super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
+            if self.conn.their_state is h11.IDLE:
+                # Counted before parsing: h11 limits only a head still incomplete after
+                # a read, so a big head that arrives in one read would pass.
+                self._head_bytes += len(data)
+                if self._head_bytes > MAX_HEAD_BYTES:
+                    self._refuse_head()
+                    return
             super().data_received(data)
             if self._complete():
                 self._disarm()  # the whole request is here; the response is up to us
+                self._head_bytes = 0
+
+        def _refuse_head(self) -> None:
+            self._disarm()
+            stats.count("refused")
+            self.transport.write(
+                b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain"
+                b"\r\ncontent-length: 32\r\nconnection: close\r\n\r\n"
+                b"Request header fields too large\n"
+            )
+            self.transport.close()
 
         def on_response_complete(self) -> None:
             self._served = True

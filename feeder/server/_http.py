@@ -30,14 +30,15 @@ if TYPE_CHECKING:
 
 __all__ = ["Server", "ThrottleFilter"]
 
-# asyncio accepts up to this many connections in one go before any of them is
-# looked at, and the ones they replace are closed a moment later: the cap leaves
-# room for two such bursts, plus files for the database, the output and the logs.
-_ACCEPT_BURST = 64
+# asyncio accepts up to this many connections per turn of its loop, and a connection
+# reaches the guard (which closes another to make room) a few turns later: the cap
+# leaves room for four such bursts in flight, plus files for the database, the
+# output, the build worker and the logs.
+_ACCEPT_BURST = 16
 # How many connections the kernel queues while the event loop is busy (capped by
 # net.core.somaxconn): a short stall must not make clients wait a second to retry.
 _LISTEN_QUEUE = 4096
-_RESERVED_FILES = 64 + 2 * _ACCEPT_BURST
+_RESERVED_FILES = 64 + 4 * _ACCEPT_BURST
 
 
 class Server:

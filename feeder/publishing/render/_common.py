@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from html import escape
 from typing import Any
 
 from feedgen.feed import FeedGenerator
 
-from feeder._text import clean_text
-from feeder.entries import Channel, Entry, Person
+from feeder._text import clean_line, clean_text
+from feeder.entries import Channel, Entry, Link, Person
 
 GENERATOR = "feeder"
 GENERATOR_URI = "https://pypi.org/project/feeder/"
@@ -22,7 +24,7 @@ def utc(value: datetime) -> datetime:
 
 
 def person(value: Person) -> dict[str, Any]:
-    data: dict[str, Any] = {"name": clean_text(value.name)}
+    data: dict[str, Any] = {"name": clean_line(value.name)}
     if value.email:
         data["email"] = clean_text(value.email)
     if value.uri:
@@ -30,15 +32,19 @@ def person(value: Person) -> dict[str, Any]:
     return data
 
 
-def generator(channel: Channel) -> FeedGenerator:
-    """A FeedGenerator with every channel field set, ``updated`` included."""
+def generator(channel: Channel, *, alternate_first: bool) -> FeedGenerator:
+    """A FeedGenerator with every channel field set, ``updated`` included.
+
+    Atom wants the site's link (alternate) first: clients that take the first
+    link show it as the home page. RSS takes its ``<link>`` from the last one
+    feedgen is given, which must be the site's.
+    """
     fg = FeedGenerator()
     fg.id(clean_text(channel.id))
-    fg.title(clean_text(channel.title))
-    # feedgen takes RSS <link> from the last link added: the site's (alternate) goes last.
-    links = [link for link in channel.links if link.rel != "alternate"]
-    links += [link for link in channel.links if link.rel == "alternate"]
-    for link in links:
+    fg.title(clean_line(channel.title))
+    alternate = [link for link in channel.links if link.rel == "alternate"]
+    others = [link for link in channel.links if link.rel != "alternate"]
+    for link in alternate + others if alternate_first else others + alternate:
         extra = {"type": link.media_type} if link.media_type else {}
         fg.link(href=clean_text(link.href), rel=link.rel, **extra)
     fg.language(clean_text(channel.language))
@@ -49,5 +55,35 @@ def generator(channel: Channel) -> FeedGenerator:
     return fg
 
 
+_DECLARATION = b"<?xml version='1.0' encoding='UTF-8'?>\n"
+
+
+def with_stylesheets(data: bytes, stylesheets: Sequence[Link]) -> bytes:
+    """``data`` with an ``<?xml-stylesheet?>`` for browsers after its declaration, per link.
+
+    A browser uses the first it can apply: XSLT where it still runs it, else CSS.
+    """
+    if not stylesheets:
+        return data
+    assert data.startswith(_DECLARATION), data[:60]
+    instructions = "".join(
+        f'<?xml-stylesheet type="{escape(link.media_type or "text/xsl", quote=True)}" '
+        f'href="{escape(clean_text(link.href), quote=True)}"?>\n'
+        for link in stylesheets
+    )
+    return _DECLARATION + instructions.encode() + data[len(_DECLARATION) :]
+
+
 def summary_of(entry: Entry) -> str:
-    return clean_text(entry.summary) or clean_text(entry.title)
+    """The plain-text summary (the title when there is none)."""
+    return clean_text(entry.summary) or clean_line(entry.title)
+
+
+def summary_html(entry: Entry) -> str:
+    """The summary as HTML that shows exactly its text (readers treat RSS text as HTML)."""
+    return escape(summary_of(entry), quote=False)
+
+
+def body_html(entry: Entry) -> str:
+    """The content, or the summary as an HTML paragraph when there is none."""
+    return clean_text(entry.content) or f"<p>{summary_html(entry)}</p>"

@@ -4,33 +4,50 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from feeder._text import clean_text
-from feeder.entries import Channel, Entry
-from feeder.publishing.render._common import generator, person, summary_of, utc
+from feeder._text import clean_line, clean_text
+from feeder.entries import Channel, Entry, Link
+from feeder.publishing.render._common import (
+    body_html,
+    generator,
+    person,
+    summary_of,
+    utc,
+    with_stylesheets,
+)
 
 __all__ = ["MEDIA_TYPE", "render_atom"]
 
 MEDIA_TYPE = "application/atom+xml"
 
 
-def render_atom(channel: Channel, entries: Sequence[Entry]) -> bytes:
-    """The Atom document for ``entries``, newest first as given. Same input, same bytes."""
-    fg = generator(channel)
+def render_atom(
+    channel: Channel,
+    entries: Sequence[Entry],
+    *,
+    summary_only: bool = False,
+    stylesheets: Sequence[Link] = (),
+) -> bytes:
+    """The Atom document for ``entries``, newest first as given. Same input, same bytes.
+
+    ``summary_only``: entries carry their summary and no content.
+    """
+    fg = generator(channel, alternate_first=True)
     if channel.description:
         fg.subtitle(clean_text(channel.description))
     fg.author(person(channel.author))
     for entry in entries:
         fe = fg.add_entry(order="append")
         fe.id(clean_text(entry.id))
-        fe.title(clean_text(entry.title))
+        fe.title(clean_line(entry.title))
         fe.link(href=clean_text(entry.url), rel="alternate", type="text/html")
         if entry.author is not None:
             fe.author(person(entry.author))
         fe.summary(summary_of(entry))
-        fe.content(clean_text(entry.content) or summary_of(entry), type="html")
+        if not summary_only:
+            fe.content(body_html(entry), type="html")
         fe.published(utc(entry.published))
         fe.updated(utc(entry.updated))
         for tag in entry.tags:
-            fe.category(term=clean_text(tag.slug), label=clean_text(tag.name))
+            fe.category(term=clean_text(tag.slug), label=clean_line(tag.name))
     data: bytes = fg.atom_str(pretty=True)
-    return data
+    return with_stylesheets(data, stylesheets)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
 from feeder._content import reading_minutes, word_count
-from feeder._text import clean_text
-from feeder.entries import Entry, SiteInfo
+from feeder._text import clean_line, clean_text
+from feeder.entries import Entry, FeedLink, SiteInfo
 
-__all__ = ["MEDIA_TYPE", "render_article", "render_index"]
+__all__ = ["MEDIA_TYPE", "Listing", "render_article", "render_group", "render_index"]
 
 MEDIA_TYPE = "text/html"
 
@@ -26,15 +27,20 @@ def _text(value: str) -> str:
     return escape(clean_text(value), quote=True)
 
 
+def _line(value: str) -> str:
+    """A title or a name, isolated: its direction does not reorder what is beside it."""
+    return f"<bdi>{escape(clean_line(value), quote=True)}</bdi>"
+
+
 def _date(value: datetime) -> str:
     return f'<time datetime="{value.isoformat()}">{value.strftime("%Y-%m-%d %H:%M")} UTC</time>'
 
 
-def _head(site: SiteInfo, title: str) -> str:
+def _head(site: SiteInfo, title: str, feeds: Sequence[FeedLink] = ()) -> str:
     links = "".join(
         f'<link rel="alternate" type="{feed.media_type}" title="{_text(feed.title)}" '
         f'href="{_text(feed.url)}">\n'
-        for feed in site.feeds
+        for feed in (*feeds, *site.feeds)
     )
     return (
         "<!DOCTYPE html>\n"
@@ -44,31 +50,83 @@ def _head(site: SiteInfo, title: str) -> str:
     )
 
 
-def _feed_list(site: SiteInfo) -> str:
+def _feed_list(feeds: Sequence[FeedLink]) -> str:
     items = "".join(
         f'<li><a href="{_text(feed.url)}">{_text(feed.title)}</a> '
         f"<code>{_text(feed.url)}</code></li>\n"
-        for feed in site.feeds
+        for feed in feeds
     )
     return f"<ul>\n{items}</ul>\n"
 
 
-def render_index(site: SiteInfo, entries: Sequence[Entry]) -> bytes:
-    """The home page: feeds to subscribe to and the latest articles."""
+def _entries(entries: Sequence[Entry]) -> str:
     latest = "".join(
-        f'<li><a href="{_text(entry.url)}">{_text(entry.title)}</a> {_date(entry.published)}</li>\n'
+        f'<li><a href="{_text(entry.url)}">{_line(entry.title)}</a> {_date(entry.published)}</li>\n'
         for entry in entries
     )
+    return f"<ol>\n{latest}</ol>\n" if latest else "<p>Nothing published yet.</p>\n"
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A page of feeds and pages one can follow: tags or authors, with their addresses."""
+
+    heading: str
+    links: tuple[tuple[str, str], ...]  # (name, URL of its page)
+
+
+def render_index(
+    site: SiteInfo,
+    entries: Sequence[Entry],
+    listings: Sequence[Listing] = (),
+    opml: str | None = None,
+) -> bytes:
+    """The home page: feeds to subscribe to, the latest articles, and what else to follow."""
+    more = "".join(
+        f"<h2>{_text(listing.heading)}</h2>\n<ul>\n"
+        + "".join(f'<li><a href="{_text(url)}">{_line(name)}</a></li>\n' for name, url in links)
+        + "</ul>\n"
+        for listing in listings
+        if (links := listing.links)
+    )
+    every = (
+        f'<p>Every feed of this site, for a feed reader to import: <a href="{_text(opml)}">'
+        f"<code>{_text(opml)}</code></a> (OPML)</p>\n"
+        if opml
+        else ""
+    )
     body = (
-        f"<header><h1>{_text(site.title)}</h1>\n"
-        + (f"<p>{_text(site.description)}</p>\n" if site.description else "")
+        f'<header><h1 dir="auto">{_text(site.title)}</h1>\n'
+        + (f'<p dir="auto">{_text(site.description)}</p>\n' if site.description else "")
         + "</header>\n<main>\n<h2>Subscribe</h2>\n"
-        + _feed_list(site)
+        + _feed_list(site.feeds)
+        + every
         + "<h2>Latest articles</h2>\n"
-        + (f"<ol>\n{latest}</ol>\n" if latest else "<p>Nothing published yet.</p>\n")
+        + _entries(entries)
+        + more
         + "</main>\n"
     )
     return (_head(site, site.title) + body + "</body>\n</html>\n").encode()
+
+
+def render_group(
+    site: SiteInfo,
+    title: str,
+    description: str,
+    feeds: Sequence[FeedLink],
+    entries: Sequence[Entry],
+) -> bytes:
+    """The page of one tag or author: its feeds and its newest articles."""
+    body = (
+        f'<header><p><a href="{_text(site.home_url)}">{_text(site.title)}</a></p>\n'
+        f'<h1 dir="auto">{_text(clean_line(title))}</h1>\n'
+        f'<p dir="auto">{_text(description)}</p></header>\n<main>\n<h2>Subscribe</h2>\n'
+        + _feed_list(feeds)
+        + "<h2>Latest articles</h2>\n"
+        + _entries(entries)
+        + "</main>\n"
+    )
+    return (_head(site, clean_line(title), feeds) + body + "</body>\n</html>\n").encode()
 
 
 def render_article(site: SiteInfo, entry: Entry) -> bytes:
@@ -77,16 +135,20 @@ def render_article(site: SiteInfo, entry: Entry) -> bytes:
     if entry.updated > entry.published:
         meta.append(f"updated {_date(entry.updated)}")
     if entry.author is not None:
-        meta.append(f"by {_text(entry.author.name)}")
+        meta.append(f"by {_line(entry.author.name)}")
     words = word_count(entry.content or entry.summary)
     length = f" · {words:,} words, {reading_minutes(words)} min read" if words else ""
-    tags = ", ".join(_text(tag.name) for tag in entry.tags)
+    tags = ", ".join(_line(tag.name) for tag in entry.tags)
     body = (
         f'<header><p><a href="{_text(site.home_url)}">{_text(site.title)}</a></p></header>\n'
-        f"<main>\n<article>\n<h1>{_text(entry.title)}</h1>\n"
+        f'<main>\n<article dir="auto">\n<h1 dir="auto">{_text(clean_line(entry.title))}</h1>\n'
         f"<p>{', '.join(meta)}{length}</p>\n"
         + (f"<p>Tags: {tags}</p>\n" if tags else "")
         + f"{clean_text(entry.content) or '<p>' + _text(entry.summary) + '</p>'}\n"
-        "</article>\n</main>\n<footer>\n<p>Subscribe:</p>\n" + _feed_list(site) + "</footer>\n"
+        "</article>\n</main>\n<footer>\n<p>Subscribe:</p>\n"
+        + _feed_list(site.feeds)
+        + "</footer>\n"
     )
-    return (_head(site, f"{entry.title} – {site.title}") + body + "</body>\n</html>\n").encode()
+    return (
+        _head(site, f"{clean_line(entry.title)} – {site.title}") + body + "</body>\n</html>\n"
+    ).encode()

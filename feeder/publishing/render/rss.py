@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 
-from feeder._text import clean_text
-from feeder.entries import Channel, Entry
-from feeder.publishing.render._common import generator, summary_of, utc
+from feeder._text import clean_line, clean_text
+from feeder.entries import Channel, Entry, Link
+from feeder.publishing.render._common import (
+    body_html,
+    generator,
+    summary_html,
+    utc,
+    with_stylesheets,
+)
 
 __all__ = ["MEDIA_TYPE", "render_rss"]
 
@@ -40,24 +47,48 @@ class _DctermsEntry(BaseEntryExtension):  # type: ignore[misc]
         return item
 
 
-def render_rss(channel: Channel, entries: Sequence[Entry]) -> bytes:
-    """The RSS document for ``entries``, newest first as given. Same input, same bytes."""
-    fg = generator(channel)
+def render_rss(
+    channel: Channel,
+    entries: Sequence[Entry],
+    *,
+    summary_only: bool = False,
+    stylesheets: Sequence[Link] = (),
+) -> bytes:
+    """The RSS document for ``entries``, newest first as given. Same input, same bytes.
+
+    ``summary_only``: items carry their summary (description) and no content:encoded.
+    """
+    fg = generator(channel, alternate_first=False)
     fg.load_extension("dc", atom=False, rss=True)
     fg.register_extension("dcterms", _Dcterms, _DctermsEntry, atom=False, rss=True)
     fg.description(clean_text(channel.description) or clean_text(channel.title))
     for entry in entries:
         fe = fg.add_entry(order="append")
         fe.guid(clean_text(entry.id), permalink=False)
-        fe.title(clean_text(entry.title))
+        fe.title(clean_line(entry.title))
         fe.link(href=clean_text(entry.url))
         # RSS <author> must be an email address; dc:creator carries a name.
-        fe.dc.dc_creator(clean_text((entry.author or channel.author).name))
-        fe.description(summary_of(entry))
-        fe.content(clean_text(entry.content) or summary_of(entry))
+        fe.dc.dc_creator(clean_line((entry.author or channel.author).name))
+        # Readers show <description> as HTML: escaped, it shows exactly the summary's text.
+        fe.description(summary_html(entry))
+        if not summary_only:
+            fe.content(body_html(entry))
         fe.pubDate(utc(entry.published))
         fe.dcterms.modified(utc(entry.updated))
         for tag in entry.tags:
-            fe.category(term=clean_text(tag.name))
-    data: bytes = fg.rss_str(pretty=True)
-    return data
+            fe.category(term=clean_line(tag.name))
+    return with_stylesheets(_title_references(fg.rss_str(pretty=True)), stylesheets)
+
+
+_TITLE = re.compile(rb"<title>(.*?)</title>", re.DOTALL)
+
+
+def _title_references(data: bytes) -> bytes:
+    """Titles with ``&#x3C;`` and ``&#x26;`` for ``<`` and ``&``, as the RSS Best Practices
+    Profile asks: a title is text, and these forms say so to readers that guess."""
+
+    def hexadecimal(match: re.Match[bytes]) -> bytes:
+        text = match.group(1).replace(b"&lt;", b"&#x3C;").replace(b"&amp;", b"&#x26;")
+        return b"<title>" + text + b"</title>"
+
+    return _TITLE.sub(hexadecimal, data)

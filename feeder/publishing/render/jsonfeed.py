@@ -1,0 +1,113 @@
+"""JSON Feed 1.1 (https://www.jsonfeed.org/version/1.1/), written without feedgen.
+
+Keys come in the order the specification defines them, ``version`` first as it
+asks; a key whose value would be empty is left out rather than written as "".
+The output is UTF-8 JSON indented by two spaces, non-ASCII characters as they
+are (not ``\\u`` escapes), with a trailing newline.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TypeAlias
+from urllib.parse import quote
+
+from feeder._text import clean_line, clean_text
+from feeder.entries import Channel, Entry, Person
+from feeder.publishing.render._common import body_html, summary_of, utc
+
+__all__ = ["MEDIA_TYPE", "VERSION", "render_json_feed"]
+
+MEDIA_TYPE = "application/feed+json"
+VERSION = "https://jsonfeed.org/version/1.1"
+
+# Top-level keys taken from channel links other than self and alternate, which
+# every channel has. Links with any other rel are not written. An archive link
+# goes here once archives exist (``next_url`` is "the next n items": older ones).
+_LINK_KEYS: tuple[tuple[str, str], ...] = ()
+
+Json: TypeAlias = dict[str, object]
+
+
+def render_json_feed(
+    channel: Channel, entries: Sequence[Entry], *, summary_only: bool = False
+) -> bytes:
+    """The JSON Feed for ``entries``, newest first as given. Same input, same bytes.
+
+    With ``summary_only`` items carry their plain-text summary as ``content_text``
+    instead of the article as ``content_html``.
+    """
+    # JSON Feed has no feed date; a naive one is refused all the same, as in every format.
+    utc(channel.updated)
+    feed: Json = {
+        "version": VERSION,
+        "title": clean_line(channel.title),
+        "home_page_url": clean_text(channel.link("alternate")),
+        "feed_url": clean_text(channel.link("self")),
+    }
+    _put(feed, "description", clean_text(channel.description))
+    for rel, key in _LINK_KEYS:
+        _put(feed, key, clean_text(_first_link(channel, rel)))
+    author = _author(channel.author)
+    if author:
+        feed["authors"] = [author]
+    _put(feed, "language", clean_text(channel.language))
+    feed["items"] = [_item(entry, summary_only=summary_only) for entry in entries]
+    text = json.dumps(feed, ensure_ascii=False, indent=2, allow_nan=False)
+    return (text + "\n").encode("utf-8")
+
+
+def _item(entry: Entry, *, summary_only: bool) -> Json:
+    item: Json = {"id": clean_text(entry.id)}
+    _put(item, "url", clean_text(entry.url))
+    _put(item, "title", clean_line(entry.title))
+    if summary_only:
+        # One of content_html and content_text is required: never empty, the
+        # title stands in for a missing summary as in the other formats.
+        item["content_text"] = summary_of(entry)
+    else:
+        item["content_html"] = body_html(entry)
+    _put(item, "summary", clean_text(entry.summary))
+    item["date_published"] = _date(entry.published)
+    item["date_modified"] = _date(entry.updated)
+    if entry.author is not None:
+        author = _author(entry.author)
+        if author:
+            item["authors"] = [author]
+    tags = [name for name in (clean_line(tag.name) for tag in entry.tags) if name]
+    if tags:
+        item["tags"] = tags
+    return item
+
+
+def _author(person: Person) -> Json:
+    """A JSON Feed author: name, and a URL (the web page, else a mailto: link) when known.
+
+    Empty when nothing is known: the specification wants at least one member.
+    """
+    author: Json = {}
+    _put(author, "name", clean_line(person.name))
+    uri = clean_text(person.uri or "")
+    email = clean_text(person.email or "")
+    if uri:
+        author["url"] = uri
+    elif email:
+        # RFC 6068: the address with what a mailto: URL reserves percent-encoded.
+        author["url"] = "mailto:" + quote(email, safe="@!$'()*+,;:")
+    return author
+
+
+def _date(value: datetime) -> str:
+    """RFC 3339 in UTC with ``Z``; microseconds only when there are any."""
+    return utc(value).replace(tzinfo=None).isoformat() + "Z"
+
+
+def _first_link(channel: Channel, rel: str) -> str:
+    return next((link.href for link in channel.links if link.rel == rel), "")
+
+
+def _put(data: Json, key: str, value: str) -> None:
+    if value:
+        data[key] = value
