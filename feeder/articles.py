@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from db.models import Article as ArticleRow
 from feeder._content import reading_minutes, word_count
 from feeder.entries import Person, TagRef
 
@@ -29,24 +28,6 @@ class Article:
     published_at: datetime
     updated_at: datetime
     created_at: datetime
-
-    @classmethod
-    def from_row(cls, row: ArticleRow, url: str) -> Article:
-        author = row.author
-        return cls(
-            id=row.uid,
-            slug=row.slug,
-            title=row.title,
-            link=row.link,
-            url=url,
-            summary=row.summary,
-            content=row.content,
-            author=Person(author.name, author.email, author.uri) if author else None,
-            tags=tuple(TagRef(tag.slug, tag.name) for tag in row.tags),
-            published_at=row.published_at,
-            updated_at=row.updated_at,
-            created_at=row.created_at,
-        )
 
     def is_scheduled(self, now: datetime) -> bool:
         """Whether the article is still waiting for its publication instant."""
