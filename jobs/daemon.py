@@ -249,12 +249,13 @@ class Daemon:
     def _announce(self, config: Config, server: Server | None) -> None:
         if server is not None:
             self._out(f"feeder: serving {config.output_dir} at {server.url()}")
-            for spec in site_feeds(config):
-                self._out(f"  {spec.format.label + ':':<10}{server.url(spec.path)}")
         else:
             self._out(f"feeder: publishing into {config.output_dir} (--no-serve)")
-            for spec in site_feeds(config):
-                self._out(f"  {spec.format.label + ':':<10}{config.url(spec.path)}")
+        feeds = site_feeds(config)
+        width = max(len(spec.format.label) for spec in feeds) + 2
+        for spec in feeds:
+            url = server.url(spec.path) if server is not None else config.url(spec.path)
+            self._out(f"  {spec.format.label + ':':<{width}}{url}")
 
     def _heartbeat(self, lock: Lock) -> None:
         """Confirm the daemon lock is still ours, and say so in the database."""

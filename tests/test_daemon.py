@@ -256,8 +256,12 @@ def test_changes_from_other_processes_are_served(live_on_each: SiteUnderTest) ->
     daemon = live.start("--log-format", "json")
     wait_for("the first build to be served", shows(daemon, ["First"]))
     announced = daemon.out.read_text()
-    assert f"http://127.0.0.1:{daemon.port}/rss.xml" in announced
-    assert f"http://127.0.0.1:{daemon.port}/atom.xml" in announced
+    # One feed a line, each URL in one column after its format's label.
+    lines = [line for line in announced.splitlines() if "://127.0.0.1:" in line][1:]
+    assert [line.split()[-1] for line in lines] == [
+        f"http://127.0.0.1:{daemon.port}/{name}" for name in ("rss.xml", "atom.xml", "feed.json")
+    ]
+    assert len({line.index("http") for line in lines}) == 1, announced
 
     first = served(daemon)
     assert first is not None
