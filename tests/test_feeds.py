@@ -185,6 +185,23 @@ def test_the_index_lists_tags_authors_and_the_opml(blog: Site) -> None:
         assert f'href="{BASE}{url}"' in index
 
 
+def test_the_index_links_every_feed_of_the_site_in_every_format(blog: Site) -> None:
+    root = blog.config.output_dir
+    page = etree.HTML((root / "index.html").read_bytes())
+    linked = {a.get("href") for a in page.iter("a")}
+    feeds = {
+        f"{BASE}{path}"
+        for path in _files(blog)
+        if path.endswith(("rss.xml", "atom.xml", "feed.json"))
+    }
+    assert len(feeds) == 3 * (1 + 3 + 2)  # the site, three tags, two authors
+    assert feeds <= linked
+    # Each feed link says what it is, for a browser or a reader following it.
+    types = {a.get("href"): a.get("type") for a in page.iter("a") if a.get("type")}
+    assert types[f"{BASE}tags/python/feed.json"] == "application/feed+json"
+    assert types[f"{BASE}authors/bob-baker/atom.xml"] == "application/atom+xml"
+
+
 @pytest.mark.parametrize(
     ("stylesheet", "instructions", "shipped"),
     [

@@ -44,7 +44,7 @@ from feeder._records import (
     who,
 )
 from feeder.config import Config
-from feeder.entries import Entry, Link, SiteInfo
+from feeder.entries import Entry, FeedLink, Link, SiteInfo
 from feeder.errors import PublishError
 from feeder.publishing.feeds import (
     FORMATS,
@@ -458,9 +458,15 @@ def _shared_files(
     """The index, feeds.opml and the browsers' stylesheet: they list or serve every group."""
     tags = [g for g in groups if g.kind == "tags"]
     authors = [g for g in groups if g.kind == "authors"]
+
+    def followable(group: FeedGroup) -> tuple[str, str, tuple[tuple[str, FeedLink], ...]]:
+        feeds = zip(group.specs, feed_links(config, group), strict=True)
+        shown = tuple((spec.format.label.split()[0], feed) for spec, feed in feeds)
+        return group.label, config.url(group.directory), shown
+
     listings = [
-        Listing("Tags", tuple((g.label, config.url(g.directory)) for g in tags)),
-        Listing("Authors", tuple((g.label, config.url(g.directory)) for g in authors)),
+        Listing("Tags", tuple(followable(g) for g in tags)),
+        Listing("Authors", tuple(followable(g) for g in authors)),
     ]
     writer.write(INDEX, render_index(site, newest, listings, config.url(OPML)))
     sections = [

@@ -72,7 +72,8 @@ class Listing:
     """A page of feeds and pages one can follow: tags or authors, with their addresses."""
 
     heading: str
-    links: tuple[tuple[str, str], ...]  # (name, URL of its page)
+    #: (name, URL of its page, its feeds as (short format name, feed)), e.g. ("RSS", ...)
+    links: tuple[tuple[str, str, tuple[tuple[str, FeedLink], ...]], ...]
 
 
 def render_index(
@@ -84,7 +85,16 @@ def render_index(
     """The home page: feeds to subscribe to, the latest articles, and what else to follow."""
     more = "".join(
         f"<h2>{_text(listing.heading)}</h2>\n<ul>\n"
-        + "".join(f'<li><a href="{_text(url)}">{_line(name)}</a></li>\n' for name, url in links)
+        + "".join(
+            f'<li><a href="{_text(url)}">{_line(name)}</a>'
+            + "".join(
+                f' <a href="{_text(feed.url)}" type="{_text(feed.media_type)}" '
+                f'title="{_text(feed.title)}">{_text(short)}</a>'
+                for short, feed in feeds
+            )
+            + "</li>\n"
+            for name, url, feeds in links
+        )
         + "</ul>\n"
         for listing in listings
         if (links := listing.links)
