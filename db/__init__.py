@@ -20,6 +20,9 @@ from db.models import Removal as Removal
 from db.models import State as State
 from db.models import Tag as Tag
 from db.queries import Selection as Selection
+from db.records import BuildState as BuildState
+from db.records import DaemonRecord as DaemonRecord
+from db.records import OutputRecord as OutputRecord
 from db.records import StateRecord as StateRecord
 from db.records import StoredArticle as StoredArticle
 from db.records import StoredPerson as StoredPerson
@@ -36,10 +39,13 @@ __all__ = [
     "Article",
     "ArticleValues",
     "Author",
+    "BuildState",
     "Clash",
+    "DaemonRecord",
     "Lock",
     "LockUnavailable",
     "Missing",
+    "OutputRecord",
     "PersonValues",
     "Reader",
     "Removal",

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from feeder.importing.formats import Draft as Draft
     from feeder.importing.importer import ImportReport as ImportReport
     from feeder.publishing.build import BuildReport as BuildReport
+    from feeder.site import DaemonStatus as DaemonStatus
+    from feeder.site import OutputStatus as OutputStatus
     from feeder.site import Site as Site
     from feeder.site import SiteStatus as SiteStatus
 
@@ -37,12 +39,14 @@ _EXPORTS = {
     "Config": ("feeder.config", "Config"),
     "ConfigError": ("feeder.errors", "ConfigError"),
     "ConflictError": ("feeder.errors", "ConflictError"),
+    "DaemonStatus": ("feeder.site", "DaemonStatus"),
     "Draft": ("feeder.importing.formats", "Draft"),
     "FeederError": ("feeder.errors", "FeederError"),
     "ImportReport": ("feeder.importing.importer", "ImportReport"),
     "InputError": ("feeder.errors", "InputError"),
     "LockedError": ("feeder.errors", "LockedError"),
     "NotFoundError": ("feeder.errors", "NotFoundError"),
+    "OutputStatus": ("feeder.site", "OutputStatus"),
     "Person": ("feeder.entries", "Person"),
     "PublishError": ("feeder.errors", "PublishError"),
     "Site": ("feeder.site", "Site"),
@@ -58,12 +62,14 @@ __all__ = [
     "Config",
     "ConfigError",
     "ConflictError",
+    "DaemonStatus",
     "Draft",
     "FeederError",
     "ImportReport",
     "InputError",
     "LockedError",
     "NotFoundError",
+    "OutputStatus",
     "Person",
     "PublishError",
     "Site",

@@ -10,6 +10,12 @@ an earlier instance of it is still building (which APScheduler's
 After every build, successful or not, the ``next-due`` timer is re-armed for
 the earliest article the last build has not covered. A failed build is retried
 with a growing delay (poll interval, doubled up to 30 s) until it succeeds.
+
+A queue publishes one output directory (``output``, its id); the builder takes
+that directory's publish lock for each build. When a worker died or was
+abandoned halfway, the queue takes the lock itself to remove what it left: its
+temp files, and its mark (see feeder.publishing.fence), since a worker that is
+known to be dead has surely stopped writing.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from datetime import datetime
 from db import Lock, StorageFailure
 from feeder import _daemon
 from feeder.errors import FeederError
+from feeder.publishing import outputs
 from feeder.publishing.build import BuildReport
 from feeder.publishing.files import sweep_temp
 from feeder.site import Site
@@ -46,13 +53,22 @@ class BuildQueue:
         site: Site,
         builder: Builder,
         *,
+        output: str | None = None,
         publish_lock: Lock | None = None,
+        writer: str | None = None,
         arm: Arm | None = None,
     ) -> None:
+        """``output``: the id of the output directory (default: identify site's one).
+
+        ``publish_lock`` (of that directory) and ``writer`` (how the builder's
+        worker describes itself) let the queue clean up after a dead worker.
+        """
         self.site = site
         self.arm: Arm = arm or (lambda _when: None)
         self._builder = builder
+        self._output = output
         self._lock = publish_lock
+        self._writer = writer
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._wanted = False
@@ -62,7 +78,7 @@ class BuildQueue:
         self._armed: datetime | None = None
         self._failures = 0
         self._retry_at = 0.0
-        self._swept = False
+        self._sweep = True  # the first build after taking over removes orphaned temp files
         self._check_errors = Throttle()
         self._reported: set[str] = set()
         self._thread: threading.Thread | None = None
@@ -95,7 +111,7 @@ class BuildQueue:
             self.request(reason="due")
             return
         try:
-            changed = _daemon.pending(self.site)
+            changed = _daemon.pending(self.site, self.output)
         except FeederError as exc:
             line = self._check_errors.failed(describe_error(exc))
             if line:
@@ -105,6 +121,13 @@ class BuildQueue:
             log.info("the database answers again")
         if changed:
             self.request(reason="change")
+
+    @property
+    def output(self) -> str:
+        """The id of the output directory this queue publishes."""
+        if self._output is None:
+            self._output = outputs.identify(self.site.config.output_dir)
+        return self._output
 
     @property
     def armed(self) -> datetime | None:
@@ -135,6 +158,8 @@ class BuildQueue:
                 self._builder.abandon()
                 self._thread.join(1.0)
         self._builder.close()
+        if abandoned:
+            self._clean_up_after_the_worker()
         if self._lock is not None:
             self._lock.close()
         return abandoned
@@ -176,17 +201,15 @@ class BuildQueue:
     def _build(self, full: bool, reasons: set[str]) -> None:
         why = ", ".join(sorted(reasons))
         try:
-            if not self._take_lock():
-                return
             try:
-                report = self._builder.build(self.site.config, full=full)
+                report = self._builder.build(
+                    self.site.config, full=full, output=self.output, sweep=self._sweep
+                )
             except WorkerDied:
-                self._release(sweep=True)
+                self._clean_up_after_the_worker()
+                self._sweep = True
                 raise
-            except BaseException:
-                self._release(sweep=False)
-                raise
-            self._release(sweep=not self._swept)
+            self._sweep = False
         except (BuildFailed, FeederError, StorageFailure, OSError) as exc:
             if self._stop.is_set():
                 log.info("build abandoned (%s)", why)
@@ -216,30 +239,28 @@ class BuildQueue:
                 log.error("%s", error, extra={"fields": {"event": "left-out", "error": error}})
         self._reported = current if report.full else self._reported | current
 
-    def _take_lock(self) -> bool:
-        if self._lock is None:
-            return True
-        if self._lock.try_acquire():
-            return True
-        log.info("waiting for %s, held by %s", self._lock.where, self._lock.holder() or "?")
-        return self._lock.acquire(stop=self._stop)
+    def _clean_up_after_the_worker(self) -> None:
+        """Remove the temp files and the mark of a worker that died halfway.
 
-    def _release(self, *, sweep: bool) -> None:
-        """Release the publish lock; first, if asked, remove temp files of dead writers.
-
-        Sweeping needs the lock (then any temp file is an orphan) and walks the whole
-        output directory, so it runs once after taking over from an earlier daemon
-        and after a worker died halfway through a build, not after every build.
+        Only while holding the publish lock (so any temp file is an orphan), and
+        only if it is free now: otherwise its holder cleans up before it writes.
         """
+        if self._lock is None:
+            return
         try:
-            if sweep:
-                removed = sweep_temp(self.site.config.output_dir, older_than=0)
-                if removed:
-                    log.info("removed %d temp files left by an interrupted build", removed)
-                self._swept = True
+            if not self._lock.try_acquire():
+                return
+        except (StorageFailure, OSError):
+            return
+        try:
+            removed = sweep_temp(self.site.config.output_dir, older_than=0)
+            if removed:
+                log.info("removed %d temp files left by an interrupted build", removed)
+            if self._writer is not None:
+                with contextlib.suppress(FeederError):
+                    _daemon.release_output(self.site, self.output, self._writer)
         finally:
-            if self._lock is not None:
-                self._lock.release()
+            self._lock.release()
 
     def _failed(self, message: str, full: bool, reasons: set[str]) -> None:
         self._failures += 1
@@ -252,7 +273,7 @@ class BuildQueue:
             extra={"fields": {"event": "build-failed", "error": message, "retry_in": delay}},
         )
         with contextlib.suppress(FeederError):  # likely the cause; the log has it
-            _daemon.record_error(self.site, f"build failed: {message}")
+            _daemon.record_error(self.site, self.output, f"build failed: {message}")
         with self._cond:
             self._retry_at = time.monotonic() + delay
             self._wanted = True
@@ -261,7 +282,7 @@ class BuildQueue:
 
     def _rearm(self) -> None:
         try:
-            due = _daemon.next_unpublished(self.site)
+            due = _daemon.next_unpublished(self.site, self.output)
         except FeederError as exc:
             log.warning("cannot look up the next scheduled article: %s", describe_error(exc))
             return  # keep the old timer; the retry of the failed build re-arms

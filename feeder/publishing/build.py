@@ -46,6 +46,7 @@ from feeder._records import (
 from feeder.config import Config
 from feeder.entries import Entry, FeedLink, Link, SiteInfo
 from feeder.errors import PublishError
+from feeder.publishing import outputs
 from feeder.publishing.feeds import (
     FORMATS,
     OPML,
@@ -60,6 +61,7 @@ from feeder.publishing.feeds import (
     site_info,
     stylesheet_links,
 )
+from feeder.publishing.fence import Fence, Turn
 from feeder.publishing.files import remove, sweep_temp, write_if_changed
 from feeder.publishing.render import render_article
 from feeder.publishing.render.opml import Outline, render_opml
@@ -136,8 +138,9 @@ def output_fingerprint(config: Config) -> str:
 class _Writer:
     """Writes and removes files inside the output directory, and remembers what it did."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, fence: Fence | None = None) -> None:
         self.root = root
+        self._fence = fence
         self._real_root = os.path.realpath(root)
         self.written: list[str] = []
         self.removed: list[str] = []
@@ -158,13 +161,13 @@ class _Writer:
         return path
 
     def write(self, relative: str, data: bytes) -> None:
-        if write_if_changed(self._inside(relative), data):
+        if write_if_changed(self._inside(relative), data, fence=self._fence):
             self.written.append(relative)
         else:
             self.unchanged += 1
 
     def remove(self, relative: str) -> None:
-        if remove(self._inside(relative)):
+        if remove(self._inside(relative), fence=self._fence):
             self.removed.append(relative)
 
     def problem(self, key: object, message: str) -> None:
@@ -500,14 +503,26 @@ def _static(name: str) -> bytes:
 
 
 def run_build(
-    storage: Storage, config: Config, *, now: datetime, full: bool = False
+    storage: Storage,
+    config: Config,
+    *,
+    now: datetime,
+    full: bool = False,
+    turn: Turn | None = None,
 ) -> BuildReport:
     """Build the site as of ``now`` and record the result in the database.
 
-    The caller holds the publish lock (:meth:`feeder.Site.build` takes it).
+    The caller holds the publish lock of the output directory (see
+    feeder.publishing.exclusive) and says in ``turn`` which output it is, the
+    mark it set and the fence every file operation passes; without one, the
+    directory is identified here and written unfenced.
     """
     started = time.perf_counter()
-    writer = _Writer(config.output_dir)
+    if turn is None:
+        turn = Turn(outputs.identify(config.output_dir))
+    elif outputs.ensure(config.output_dir, turn.output):
+        full = True  # the directory lost its identity file: it was wiped, or is new
+    writer = _Writer(config.output_dir, turn.fence)
     site = site_info(config)
     fingerprint = output_fingerprint(config)
     try:
@@ -515,7 +530,7 @@ def run_build(
     except OSError as exc:
         raise PublishError(f"{config.output_dir}: cannot be created: {exc.strerror}") from exc
     with storage.read() as reader:
-        state = reader.state()
+        state = reader.build_state(turn.output)
         revision = state.revision
         full = (
             full
@@ -562,12 +577,15 @@ def run_build(
     )
     with storage.write() as recorder:
         recorder.record_build(
+            output=turn.output,
             revision=report.revision,
             now=now,
             seconds=report.seconds,
             result=report.summary(),
             fingerprint=fingerprint if full else None,
             error=report.errors[0] if report.errors else None,
+            token=turn.token,
+            stale_before=now - outputs.FORGET_AFTER,
         )
     return report
 
