@@ -209,9 +209,9 @@ def assert_complete(directory: Path) -> int:
     return count
 
 
-def bulk_load(root: Path, count: int) -> None:
+def bulk_load(root: Path, count: int, database_url: str | None = None) -> None:
     """``count`` published articles, inserted in one statement (the API is one by one)."""
-    with Site.open(root / "feeder.toml") as site:
+    with Site.open(root / "feeder.toml", database_url=database_url) as site:
         now = site.now()
         with site.storage.engine.begin() as connection:
             revision = connection.execute(
