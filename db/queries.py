@@ -72,6 +72,7 @@ __all__ = [
     "newest",
     "next_due",
     "output",
+    "output_writer",
     "outputs",
     "pending",
     "published",
@@ -317,6 +318,16 @@ def build_state(connection: Connection, output: str) -> BuildState:
 def output(connection: Connection, output_id: str) -> OutputRecord | None:
     found = read_outputs(connection, output_columns().where(Output.__table__.c.id == output_id))
     return found[0] if found else None
+
+
+def output_writer(connection: Connection, output: str) -> tuple[str, datetime | None] | None:
+    """Who marked ``output`` as being written, and since when; None when nobody did."""
+    row = connection.execute(
+        select(Output.__table__.c.writer, Output.__table__.c.writing_since).where(
+            Output.__table__.c.id == output, Output.__table__.c.writer_token.is_not(None)
+        )
+    ).one_or_none()
+    return None if row is None else (str(row.writer), row.writing_since)
 
 
 def outputs(connection: Connection) -> list[OutputRecord]:

@@ -77,7 +77,7 @@ class Reader:
 
     def output_writer(self, output: str) -> tuple[str, datetime | None] | None:
         """Who marked ``output`` as being written (a build that has not ended), and since."""
-        return writes.output_writer(self._connection, output)
+        return queries.output_writer(self._connection, output)
 
     def newest(
         self,

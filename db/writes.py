@@ -33,7 +33,6 @@ __all__ = [
     "create_state",
     "find",
     "forget_output",
-    "output_writer",
     "record_build",
     "record_daemon",
     "record_error",
@@ -95,16 +94,6 @@ def _known_output(connection: Connection, output: str, now: datetime, **values: 
     )
     if values:
         connection.execute(update(_OUTPUTS).where(_OUTPUTS.c.id == output).values(**values))
-
-
-def output_writer(connection: Connection, output: str) -> tuple[str, datetime | None] | None:
-    """Who marked ``output`` as being written, and since when; None when nobody did."""
-    row = connection.execute(
-        select(_OUTPUTS.c.writer, _OUTPUTS.c.writing_since).where(
-            _OUTPUTS.c.id == output, _OUTPUTS.c.writer_token.is_not(None)
-        )
-    ).one_or_none()
-    return None if row is None else (str(row.writer), row.writing_since)
 
 
 def claim_output(

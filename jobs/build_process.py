@@ -11,8 +11,8 @@ cannot take the daemon down.
 The worker holds the output directory's publish lock for each build itself
 (on a connection it keeps between builds) and follows the fencing rules of
 feeder.publishing.fence: it confirms the lock while it writes and stops
-writing on its own when it is lost. Its lock session is named like the
-daemon's (``feeder run pid N on host``).
+writing on its own when it is lost. Its lock session is named after the
+daemon's (``feeder run pid N on host (build worker)``).
 
 The worker dies with the thread that started it (Linux ``PR_SET_PDEATHSIG``),
 so a daemon killed with ``kill -9`` leaves no orphan that keeps writing while

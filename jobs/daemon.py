@@ -115,6 +115,9 @@ class Daemon:
         self._pid = os.getpid()
         self._host = socket.gethostname()
         self._owner = owner("feeder run")
+        # How the build worker names its lock session and its mark: apart from the
+        # daemon's own session, so that each can be told apart in pg_stat_activity.
+        self._worker = f"{self._owner} (build worker)"
         self._id = secrets.token_hex(8)
         self._started = datetime.now(UTC)
         self._lost = threading.Event()  # the lock or the directory is no longer ours
@@ -305,10 +308,10 @@ class Daemon:
                 server = Server.for_config(files, config)
         publisher = BuildQueue(
             site,
-            ProcessBuilder(self.options.logs, self._owner),
+            ProcessBuilder(self.options.logs, self._worker),
             output=output,
             publish_lock=publish_lock(site.storage, config, self._owner, output),
-            writer=self._owner,
+            writer=self._worker,
         )
         schedule = schedule_publisher(
             publisher,

@@ -108,9 +108,12 @@ class Cluster:
         self.daemons.append(daemon)
         return daemon
 
-    def feeder(self, *args: str) -> str:
+    def feeder(self, *args: str, output_dir: Path | None = None) -> str:
+        env = dict(self.env)
+        if output_dir is not None:
+            env["FEEDER_OUTPUT_DIR"] = str(output_dir)
         done = subprocess.run(
-            [FEEDER, *args], cwd=self.root, env=self.env, capture_output=True, text=True
+            [FEEDER, *args], cwd=self.root, env=env, capture_output=True, text=True
         )
         assert done.returncode == 0, f"feeder {' '.join(args)}: {done.stderr}"
         return done.stdout
@@ -138,7 +141,11 @@ class Cluster:
         return [json.loads(line) for line in self.trace.read_text().splitlines() if line]
 
     def by(self, daemon: FaultDaemon) -> str:
-        """How ``daemon`` (and its build worker) sign what they write."""
+        """How ``daemon``'s build worker signs what it writes (and its lock session)."""
+        return f"{self.name(daemon)} (build worker)"
+
+    def name(self, daemon: FaultDaemon) -> str:
+        """How ``daemon`` names itself (and its lock session)."""
         return f"feeder run pid {daemon.process.pid} on {socket.gethostname()}"
 
 
@@ -234,6 +241,25 @@ def assert_never_two_writers(writes: list[dict[str, Any]]) -> list[Window]:
     return seen
 
 
+def terminate(cluster: Cluster, name: str, *, everything: bool = False) -> int:
+    """End the PostgreSQL sessions named ``name`` (``everything``: and those it begins)."""
+    engine = create_engine(cluster.env["FEEDER_DATABASE_URL"])
+    try:
+        with engine.begin() as connection:
+            return int(
+                connection.execute(
+                    text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE application_name = :name "
+                        "OR (:everything AND starts_with(application_name, :name))"
+                    ),
+                    {"name": name[:63], "everything": everything},
+                ).scalar_one()
+            )
+    finally:
+        engine.dispose()
+
+
 def first_write_after(writes: list[dict[str, Any]], moment: float, *, not_by: str) -> float:
     return min(w["at"] for w in writes if w["at"] > moment and w["writer"] != not_by)
 
@@ -310,9 +336,11 @@ def start_three_sharing(cluster: Cluster, public: Path) -> tuple[FaultDaemon, li
     return builder, [d for d in daemons if d is not builder]
 
 
-def in_the_middle_of_a_build(cluster: Cluster, builder: FaultDaemon, public: Path) -> None:
+def in_the_middle_of_a_build(
+    cluster: Cluster, builder: FaultDaemon, public: Path, count: int = 1500
+) -> None:
     """Load enough articles for a long build by ``builder``, and wait until it is under way."""
-    bulk_load(cluster.root, 1500, cluster.env["FEEDER_DATABASE_URL"])
+    bulk_load(cluster.root, count, cluster.env["FEEDER_DATABASE_URL"])
     articles = public / "articles"
     wait_for(
         "the build to be under way",
@@ -372,7 +400,7 @@ def test_three_daemons_share_a_directory_and_one_takes_over_from_a_killed_builde
     seen = assert_never_two_writers(cluster.writes())
     assert {w.writer for w in seen} == {
         cluster.by(builder),
-        f"feeder run pid {leader} on {socket.gethostname()}",
+        f"feeder run pid {leader} on {socket.gethostname()} (build worker)",
     }
 
     for daemon in standbys:
@@ -393,20 +421,8 @@ def test_a_builder_cut_off_from_the_database_steps_down_and_another_takes_over(
 
     # The builder's lock sessions (the daemon's, and its worker's publish lock) end, as
     # when its connection drops or the server restarts; its process lives on.
-    name = cluster.by(builder)[:63]
-    engine = create_engine(cluster.env["FEEDER_DATABASE_URL"])
-    try:
-        with engine.begin() as connection:
-            cut = time.monotonic()
-            ended = connection.execute(
-                text(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                    "WHERE application_name = :name"
-                ),
-                {"name": name},
-            ).scalar_one()
-    finally:
-        engine.dispose()
+    cut = time.monotonic()
+    ended = terminate(cluster, cluster.name(builder), everything=True)
     assert ended == 2, "the daemon lock's session and the build worker's"
 
     wait_for("the builder to step down", lambda: "stepping down" in builder.log())
@@ -433,12 +449,47 @@ def test_a_builder_cut_off_from_the_database_steps_down_and_another_takes_over(
     # Its worker noticed on its own, or was stopped when the daemon stepped down.
     assert any(
         line in builder.log()
-        for line in ("the publish lock was lost", "abandoning the running build")
+        for line in ("the publish lock was lost", "build abandoned", "abandoning the running build")
     )
 
     for daemon in cluster.daemons:
         assert daemon.stop() == 0
     assert temp_files(public) == []
+    assert_complete(public)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_a_worker_cut_off_mid_build_stops_writing_before_a_build_by_hand_starts(
+    pg_cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the worker's publish lock is lost: its daemon still leads and never notices,
+    and a build by hand (a script) takes the free lock at once. The worker's lease
+    runs out and it stops writing before the build by hand writes anything."""
+    cluster = pg_cluster
+    public = tmp_path / "shared" / "public"
+    builder = cluster.start(public)
+    wait_for("the first build", lambda: titles_in(public) == [], SLOW)
+    with Site.open(
+        cluster.root / "feeder.toml", database_url=cluster.env["FEEDER_DATABASE_URL"]
+    ) as site:
+        by_hand = at(site, public)
+        # Long enough that the worker, left alone, would still be writing after the wait.
+        in_the_middle_of_a_build(cluster, builder, public, 4000)
+        cut = time.monotonic()
+        assert terminate(cluster, cluster.by(builder)) == 1, "the worker's session only"
+        monkeypatch.setenv(TRACE_ENV, str(cluster.trace))
+        assert by_hand.build(full=True).written
+
+    seen = assert_never_two_writers(cluster.writes())
+    assert any(w.writer.startswith(f"feeder build pid {os.getpid()}") for w in seen)
+    interrupted = seen[0]
+    assert interrupted.writer == cluster.by(builder) and interrupted.start < cut
+    assert interrupted.end < cut + LEASE_SECONDS + PAUSE_MARGIN_SECONDS
+    wait_for("the daemon's retry", finished(cluster, public, 4000), timeout=SLOW)
+    assert "the publish lock was lost" in builder.log()
+    assert "stepping down" not in builder.log(), "its daemon lock was never lost"
+    assert builder.stop() == 0
     assert_complete(public)
 
 
