@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FORGET_DAEMONS_AFTER",
     "build",
+    "built_revision",
     "clear_daemon",
     "next_unpublished",
     "pending",
@@ -39,6 +40,12 @@ def pending(site: Site, output: str) -> bool:
     """
     with storage_errors():
         return site.storage.pending(output)
+
+
+def built_revision(site: Site, output: str) -> int:
+    """The site revision ``output`` was last built to (-1: never, or too long ago)."""
+    with storage_errors(), site.storage.read() as reader:
+        return reader.build_state(output).built_revision
 
 
 def next_unpublished(site: Site, output: str) -> datetime | None:

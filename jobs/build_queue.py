@@ -79,6 +79,7 @@ class BuildQueue:
         self._failures = 0
         self._retry_at = 0.0
         self._sweep = True  # the first build after taking over removes orphaned temp files
+        self._built: int | None = None  # the revision the output directory was built to
         self._check_errors = Throttle()
         self._reported: set[str] = set()
         self._thread: threading.Thread | None = None
@@ -100,7 +101,10 @@ class BuildQueue:
     def tick(self) -> None:
         """The poll job: build if the database moved or an armed publication passed.
 
-        With nothing to do this is one primary-key read; nothing is rendered.
+        With nothing to do this is one primary-key read (the site's revision, beside
+        the revision this queue last built, read from the directory's row once);
+        nothing is rendered. A build by another process (``feeder build``) can only
+        make that remembered revision older: the next build then finds nothing new.
         """
         with self._cond:
             if self._wanted or self._building or self._stop.is_set():
@@ -111,7 +115,9 @@ class BuildQueue:
             self.request(reason="due")
             return
         try:
-            changed = _daemon.pending(self.site, self.output)
+            if self._built is None:
+                self._built = _daemon.built_revision(self.site, self.output)
+            changed = self.site.revision() != self._built
         except FeederError as exc:
             line = self._check_errors.failed(describe_error(exc))
             if line:
@@ -217,6 +223,7 @@ class BuildQueue:
             self._failed(f"{describe_error(exc)} ({why})", full, reasons)
         else:
             self._failures, self._retry_at = 0, 0.0
+            self._built = report.revision
             self.builds += 1
             log.info(
                 "%s (%s)",
