@@ -26,6 +26,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -94,14 +95,17 @@ class Cluster:
     trace: Path
     daemons: list[FaultDaemon] = field(default_factory=list)
 
-    def start(self, output_dir: Path, *, serve: bool = False) -> FaultDaemon:
+    def start(self, output_dir: Path | None, *, serve: bool = False) -> FaultDaemon:
+        """A daemon publishing ``output_dir`` (None: the one feeder.toml names)."""
         port = free_port()
         n = len(self.daemons)
         logs, out = self.root / f"daemon-{n}.log", self.root / f"daemon-{n}.out"
         args = [FEEDER, "run", "--log-format", "json", "--port", str(port)]
         if not serve:
             args.append("--no-serve")
-        env = {**self.env, "FEEDER_OUTPUT_DIR": str(output_dir)}
+        env = dict(self.env)
+        if output_dir is not None:
+            env["FEEDER_OUTPUT_DIR"] = str(output_dir)
         with logs.open("wb") as err, out.open("wb") as std:
             process = subprocess.Popen(args, cwd=self.root, env=env, stdout=std, stderr=err)
         daemon = FaultDaemon(process, port, logs, out)
@@ -537,6 +541,29 @@ def test_a_standby_sharing_the_directory_takes_over_at_once_from_an_idle_leader(
     assert took < POLL + 2.0
     assert not any("did not finish" in standby.log() for standby in standbys)
     assert_never_two_writers(cluster.writes())
+
+
+@pytest.mark.slow
+def test_a_daemon_told_to_publish_another_directory_moves_there(
+    sqlite_cluster: Cluster, tmp_path: Path
+) -> None:
+    cluster = sqlite_cluster
+    first, moved = tmp_path / "first", tmp_path / "moved"
+    config = cluster.root / "feeder.toml"
+    original = config.read_text()
+    config.write_text(original.replace('output_dir = "public"', f'output_dir = "{first}"'))
+    daemon = cluster.start(None)
+    wait_for("the first directory", lambda: titles_in(first) == [], SLOW)
+
+    config.write_text(original.replace('output_dir = "public"', f'output_dir = "{moved}"'))
+    daemon.process.send_signal(signal.SIGHUP)
+    wait_for("the new directory's first build", lambda: titles_in(moved) == [], SLOW)
+    cluster.feeder("add", "--title", "Published in the new place")
+    wait_for("the add", holds(moved, "Published in the new place"))
+    assert titles_in(first) == [], "the old directory is left as it was"
+    (shown,) = cluster.status()["daemons"]
+    assert (shown["role"], shown["output"]) == ("leader", outputs.read(moved))
+    assert daemon.stop() == 0
 
 
 # -- migrations when several processes start at once ------------------------------------
