@@ -415,6 +415,8 @@ id_authority = {authority}
 output_dir = "public"
 max_items = 50
 # database_url = "postgresql+psycopg://user@host/dbname"  (default: feeder.db here)
+# WebSub hubs to tell of every change (one URL or a list):
+# websub_hub = "https://pubsubhubbub.appspot.com/"
 
 [author]
 name = {author}
