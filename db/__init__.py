@@ -19,6 +19,9 @@ from db.models import Author as Author
 from db.models import Removal as Removal
 from db.models import State as State
 from db.models import Tag as Tag
+from db.models import WebSubPing as WebSubPing
+from db.pings import HubRecord as HubRecord
+from db.pings import PingOutcome as PingOutcome
 from db.queries import Selection as Selection
 from db.records import StateRecord as StateRecord
 from db.records import StoredArticle as StoredArticle
@@ -37,10 +40,12 @@ __all__ = [
     "ArticleValues",
     "Author",
     "Clash",
+    "HubRecord",
     "Lock",
     "LockUnavailable",
     "Missing",
     "PersonValues",
+    "PingOutcome",
     "Reader",
     "Removal",
     "Selection",
@@ -52,6 +57,7 @@ __all__ = [
     "StoredPerson",
     "StoredRemoval",
     "Tag",
+    "WebSubPing",
     "WritePlan",
     "Writer",
     "create_engine",

@@ -142,6 +142,27 @@ class State(Base):
     daemon_heartbeat: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class WebSubPing(Base):
+    """What one WebSub hub was last told about one feed (see migration 0009).
+
+    ``owed_since`` is set while a change of the feed has not reached the hub; a
+    ping that could not be sent is sent again by a later build.
+    """
+
+    __tablename__ = "websub_pings"
+
+    hub: Mapped[str] = mapped_column(String(2000), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(2000), primary_key=True)
+    owed_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Failed attempts since the change was owed.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_ok_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The failure not made good since (cleared when the hub takes a ping for the feed).
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
 def _length(table: Table, column: str) -> int:
     length = getattr(table.c[column].type, "length", None)
     assert isinstance(length, int)

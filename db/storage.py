@@ -9,7 +9,7 @@ every failure comes out as a :class:`db.errors.StorageFailure`.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -17,11 +17,12 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from db import migrate, queries, writes
+from db import migrate, pings, queries, writes
 from db.engine import create as create_engine
 from db.engine import database_file, for_writing
 from db.errors import Clash, Missing, StorageFailure, one_line
 from db.locks import Lock, lock_for
+from db.pings import HubRecord, PingOutcome
 from db.queries import Selection, Status
 from db.records import StateRecord, StoredArticle, StoredRemoval
 from db.writes import WritePlan
@@ -106,6 +107,12 @@ class Reader:
     def changed_selections(self, revision: int) -> set[tuple[str, str]]:
         return queries.changed_selections(self._connection, revision)
 
+    def owed_pings(self, hub: str) -> list[tuple[str, datetime]]:
+        return pings.owed(self._connection, hub)
+
+    def ping_summary(self, hubs: Sequence[str]) -> list[HubRecord]:
+        return pings.summary(self._connection, hubs)
+
 
 class Writer(Reader):
     """Lookups and writes inside one write transaction (its revision moves once)."""
@@ -157,6 +164,9 @@ class Writer(Reader):
 
     def record_error(self, message: str, now: datetime) -> None:
         writes.record_error(self._connection, message, now)
+
+    def record_pings(self, outcomes: Iterable[PingOutcome]) -> None:
+        pings.record(self._connection, outcomes)
 
 
 class Storage:

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from feeder.importing.formats import Draft as Draft
     from feeder.importing.importer import ImportReport as ImportReport
     from feeder.publishing.build import BuildReport as BuildReport
+    from feeder.publishing.websub import PingPolicy as PingPolicy
+    from feeder.publishing.websub import PingReport as PingReport
     from feeder.site import Site as Site
     from feeder.site import SiteStatus as SiteStatus
 
@@ -44,6 +46,8 @@ _EXPORTS = {
     "LockedError": ("feeder.errors", "LockedError"),
     "NotFoundError": ("feeder.errors", "NotFoundError"),
     "Person": ("feeder.entries", "Person"),
+    "PingPolicy": ("feeder.publishing.websub", "PingPolicy"),
+    "PingReport": ("feeder.publishing.websub", "PingReport"),
     "PublishError": ("feeder.errors", "PublishError"),
     "Site": ("feeder.site", "Site"),
     "SiteStatus": ("feeder.site", "SiteStatus"),
@@ -65,6 +69,8 @@ __all__ = [
     "LockedError",
     "NotFoundError",
     "Person",
+    "PingPolicy",
+    "PingReport",
     "PublishError",
     "Site",
     "SiteStatus",

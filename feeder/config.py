@@ -109,6 +109,8 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     content: ContentConfig = field(default_factory=ContentConfig)
     feeds: FeedsConfig = field(default_factory=FeedsConfig)
+    # WebSub hubs every feed names and every build tells about changed feeds.
+    websub_hub: tuple[str, ...] = ()
     # Where feeder.toml lives; relative paths in it are relative to this.
     root: Path = Path(".")
 
@@ -353,14 +355,44 @@ def _validate(config: Config, flat: dict[str, tuple[Any, str]]) -> Config:
                 "timezone",
                 f"unknown time zone {config.timezone!r}; use an IANA name like 'Europe/Berlin'",
             ) from None
+    websub_hub = _hub_urls(config.websub_hub, lambda message: fail("websub_hub", message))
     output_dir = config.output_dir
     if not output_dir.is_absolute():
         output_dir = config.root / output_dir
     database_url = config.database_url or f"sqlite:///{config.root / 'feeder.db'}"
     database_url = _absolute_sqlite(database_url, config.root, fail)
     return dataclasses.replace(
-        config, base_url=base_url, output_dir=output_dir, database_url=database_url
+        config,
+        base_url=base_url,
+        output_dir=output_dir,
+        database_url=database_url,
+        websub_hub=websub_hub,
     )
+
+
+# What a hub URL may hold as it is: RFC 3986 characters. It goes into every feed and into
+# HTTP Link headers, where a space, a quote or an angle bracket would end it early.
+_URL_CHARACTERS = re.compile(r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+$")
+
+
+def _hub_urls(hubs: tuple[str, ...], fail: Any) -> tuple[str, ...]:
+    """The hubs, each checked, in the order given and each once."""
+    example = "use e.g. 'https://pubsubhubbub.appspot.com/'"
+    for hub in hubs:
+        try:
+            parts = urlsplit(hub)
+            parts.port  # noqa: B018  (a port that is no number raises here)
+        except ValueError:
+            raise fail(f"{hub!r} is not a URL; {example}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise fail(f"{hub!r} is not an absolute http(s) URL; {example}")
+        if not _URL_CHARACTERS.match(hub):
+            raise fail(f"{hub!r} has characters a URL cannot hold as they are; percent-encode them")
+        if parts.username is not None or parts.password is not None:
+            raise fail(f"{hub!r} carries a user name or password, which every feed would publish")
+        if parts.fragment:
+            raise fail(f"{hub!r} has a #fragment, which never reaches the hub; remove it")
+    return tuple(dict.fromkeys(hubs))
 
 
 def _absolute_sqlite(url: str, root: Path, fail: Any) -> str:
@@ -383,6 +415,8 @@ id_authority = {authority}
 output_dir = "public"
 max_items = 50
 # database_url = "postgresql+psycopg://user@host/dbname"  (default: feeder.db here)
+# WebSub hubs to tell of every change (one URL or a list):
+# websub_hub = "https://pubsubhubbub.appspot.com/"
 
 [author]
 name = {author}

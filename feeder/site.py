@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
-from db import Clash, Missing, Storage, StorageFailure, owner
+from db import Clash, HubRecord, Missing, Storage, StorageFailure, owner
 from feeder import _write
 from feeder import config as _config
 from feeder._records import RowProblem, article_of
@@ -35,6 +35,7 @@ from feeder.errors import ConflictError, InputError, LockedError, NotFoundError,
 if TYPE_CHECKING:
     from feeder.importing.importer import ImportReport, Item, Progress
     from feeder.publishing.build import BuildReport
+    from feeder.publishing.websub import HubStatus, Pinger, PingPolicy, PingReport
 
 __all__ = ["Clock", "Site", "SiteStatus", "storage_errors", "utc_now"]
 
@@ -44,6 +45,8 @@ _UNSET: Any = _write.UNSET
 Status = Literal["all", "published", "scheduled"]
 #: How long :meth:`Site.build` waits for a build that is running (the daemon's, say).
 BUILD_WAIT_SECONDS = 60.0
+#: How long :meth:`Site.close` waits for WebSub pings still on their way.
+PINGS_CLOSE_SECONDS = 10.0
 
 
 def utc_now() -> datetime:
@@ -66,6 +69,8 @@ class SiteStatus:
     daemon_heartbeat: datetime | None
     next_scheduled: datetime | None
     articles: int
+    #: Each WebSub hub of the site: its last success and failure, what it is owed.
+    websub: tuple[HubStatus, ...] = ()
 
 
 @contextmanager
@@ -95,10 +100,19 @@ def _unreadable(slug: object, reason: object) -> str:
 class Site:
     """A site: its settings and its database. Use :meth:`open` or :meth:`init`."""
 
-    def __init__(self, config: Config, storage: Storage, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        config: Config,
+        storage: Storage,
+        clock: Clock = utc_now,
+        *,
+        ping_policy: PingPolicy | None = None,
+    ) -> None:
         self.config = config
         self.storage = storage
         self._clock = clock
+        self._ping_policy = ping_policy
+        self._pinger: Pinger | None = None
 
     # -- opening -------------------------------------------------------------
 
@@ -110,6 +124,7 @@ class Site:
         database_url: str | None = None,
         clock: Clock = utc_now,
         create: bool = False,
+        ping_policy: PingPolicy | None = None,
     ) -> Site:
         """Open the site described by ``config`` (a Config or a path to feeder.toml).
 
@@ -117,6 +132,7 @@ class Site:
         database that does not exist, or holds no feeder site, is refused with a
         :class:`StorageError` (only :meth:`init`, or ``create=True``, makes one):
         a moved or mistyped database must not quietly become an empty site.
+        ``ping_policy`` says how WebSub pings are timed out and retried.
         """
         if not isinstance(config, Config):
             config = _config.load(config, overrides={"database_url": database_url})
@@ -129,7 +145,7 @@ class Site:
         now = clock().astimezone(UTC)
         with storage_errors():
             storage = Storage.open(config.database_url, now=now, create=create)
-        return cls(config, storage, clock)
+        return cls(config, storage, clock, ping_policy=ping_policy)
 
     @classmethod
     def init(
@@ -152,6 +168,9 @@ class Site:
         return cls.open(path, database_url=database_url, clock=clock, create=True)
 
     def close(self) -> None:
+        """Close the database, after up to ``PINGS_CLOSE_SECONDS`` for WebSub pings on
+        their way (what is not delivered by then, the next build sends)."""
+        self.stop_pings(PINGS_CLOSE_SECONDS)
         self.storage.close()
 
     def __enter__(self) -> Site:
@@ -168,7 +187,7 @@ class Site:
 
     def with_config(self, config: Config) -> Site:
         """The same database and clock with other settings (a reloaded feeder.toml)."""
-        return Site(config, self.storage, self._clock)
+        return Site(config, self.storage, self._clock, ping_policy=self._ping_policy)
 
     # -- reading -------------------------------------------------------------
 
@@ -232,7 +251,16 @@ class Site:
                 daemon_heartbeat=state.daemon_heartbeat,
                 next_scheduled=reader.next_due(self.now()),
                 articles=reader.count(),
+                websub=self._hub_status(reader.ping_summary(self.config.websub_hub)),
             )
+
+    @staticmethod
+    def _hub_status(records: Sequence[HubRecord]) -> tuple[HubStatus, ...]:
+        if not records:
+            return ()
+        from feeder.publishing.websub import HubStatus
+
+        return tuple(HubStatus.of(record) for record in records)
 
     # -- writing -------------------------------------------------------------
 
@@ -347,9 +375,51 @@ class Site:
             try:
                 # Holding the lock, any temp file in the output directory is an orphan.
                 sweep_temp(self.config.output_dir, older_than=0)
-                return run_build(self.storage, self.config, now=self.now(), full=full)
+                report = run_build(self.storage, self.config, now=self.now(), full=full)
             finally:
                 lock.close()
+        self._ping(report)
+        return report
+
+    # -- WebSub pings (feeder.publishing.websub) ---------------------------------------
+
+    def _ping(self, report: BuildReport) -> None:
+        """Tell the hubs about the feeds ``report`` wrote, in the background."""
+        if not self.config.websub_hub:
+            return
+        from feeder.publishing import websub
+
+        if self._pinger is None:
+            self._pinger = websub.Pinger(self.storage, clock=self.now, policy=self._ping_policy)
+        topics = websub.changed_topics(self.config, report.written)
+        self._pinger.submit(self.config.websub_hub, topics)
+
+    def wait_for_pings(self, timeout: float | None = None) -> PingReport:
+        """Wait until the hubs took (or refused) every ping the builds so far sent.
+
+        :meth:`build` returns as soon as the files are written and pings the
+        ``websub_hub`` hubs in the background, retrying failures. This waits up to
+        ``timeout`` seconds (None: until each ping is settled) and returns what
+        became of the pings since the last report.
+        """
+        from feeder.publishing.websub import PingReport
+
+        if self._pinger is None:
+            return PingReport()
+        return self._pinger.wait(timeout)
+
+    def stop_pings(self, wait: float = 0.0) -> PingReport:
+        """Wait up to ``wait`` seconds for pings on their way, then stop pinging.
+
+        What is not delivered by then is kept as owed in the database and sent by
+        the next build (here, by ``feeder build`` or by the daemon).
+        """
+        from feeder.publishing.websub import PingReport
+
+        pinger, self._pinger = self._pinger, None
+        if pinger is None:
+            return PingReport()
+        return pinger.stop(wait)
 
     # -- importing (feeder import, feeder import-feed) -------------------------------
 

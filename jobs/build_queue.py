@@ -10,6 +10,9 @@ an earlier instance of it is still building (which APScheduler's
 After every build, successful or not, the ``next-due`` timer is re-armed for
 the earliest article the last build has not covered. A failed build is retried
 with a growing delay (poll interval, doubled up to 30 s) until it succeeds.
+
+The feeds a build changed are handed to the WebSub pinger, which tells the hubs
+from threads of its own: a slow hub never delays the next build.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from feeder import _daemon
 from feeder.errors import FeederError
 from feeder.publishing.build import BuildReport
 from feeder.publishing.files import sweep_temp
+from feeder.publishing.websub import Pinger, changed_topics
 from feeder.site import Site
 from jobs.build_process import Builder, BuildFailed, WorkerDied, describe_error
 from jobs.logs import Throttle
@@ -48,10 +52,12 @@ class BuildQueue:
         *,
         publish_lock: Lock | None = None,
         arm: Arm | None = None,
+        pinger: Pinger | None = None,
     ) -> None:
         self.site = site
         self.arm: Arm = arm or (lambda _when: None)
         self._builder = builder
+        self._pinger = pinger
         self._lock = publish_lock
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -202,7 +208,14 @@ class BuildQueue:
                 extra={"fields": _report_fields(report, why)},
             )
             self._report_new(report)
+            self._ping(report)
         self._rearm()
+
+    def _ping(self, report: BuildReport) -> None:
+        """Hand the feeds the build changed to the pinger (it returns at once)."""
+        config = self.site.config
+        if self._pinger is not None and config.websub_hub:
+            self._pinger.submit(config.websub_hub, changed_topics(config, report.written))
 
     def _report_new(self, report: BuildReport) -> None:
         """Log each row a build left out once, not on every build that meets it again.

@@ -8,8 +8,9 @@
    signals. SIGHUP reloads feeder.toml; a broken file is logged and the old
    settings kept.
 4. On SIGTERM or SIGINT: stop the timers, let the running build finish or
-   abandon it (no temp file is left either way), stop the server, exit 0, all
-   within ``STOP_SECONDS``.
+   abandon it (no temp file is left either way), give up WebSub pings still on
+   their way (noting them as owed to the next build), stop the server, exit 0,
+   all within ``STOP_SECONDS``.
 
 The daemon records its pid, host and a heartbeat in the database for
 ``feeder status`` (see :func:`daemon_info`).
@@ -33,6 +34,7 @@ from feeder.config import CONFIG_NAME, Config
 from feeder.config import load as load_config
 from feeder.errors import ConfigError, FeederError
 from feeder.publishing.feeds import site_feeds
+from feeder.publishing.websub import Pinger
 from feeder.server import OutputFiles, Server
 from feeder.site import Site, SiteStatus
 from jobs.build_process import ProcessBuilder, describe_error
@@ -161,7 +163,7 @@ class Daemon:
     def _serve_while_waiting(self, config: Config) -> None:
         if self._server is not None or not self.options.serve or self._serve_failed:
             return
-        server = Server.for_config(OutputFiles(config.output_dir), config)
+        server = Server.for_config(_output_files(config), config)
         try:
             server.start()
         except ConfigError as exc:
@@ -207,15 +209,17 @@ class Daemon:
         if self._server is not None:
             server, self._server = self._server, None
             files = server.files
-            files.configure(config.output_dir)
+            files.configure(config.output_dir, hubs=config.websub_hub, base_url=config.base_url)
         else:
-            files = OutputFiles(config.output_dir)
+            files = _output_files(config)
             if self.options.serve:
                 server = Server.for_config(files, config)
+        pinger = Pinger(site.storage, clock=site.now)
         publisher = BuildQueue(
             site,
             ProcessBuilder(self.options.logs),
             publish_lock=site.storage.lock("publish", owner("feeder run"), config.root),
+            pinger=pinger,
         )
         schedule = schedule_publisher(publisher, heartbeat=lambda: self._heartbeat(lock))
         try:
@@ -241,6 +245,7 @@ class Daemon:
             if server is not None:
                 server.begin_stop()
             publisher.stop(BUILD_GRACE_SECONDS)
+            pinger.stop()
             if server is not None:
                 server.stop(timeout=1.0)
             self._forget(publisher.site)
@@ -316,9 +321,14 @@ class Daemon:
                 poll_interval=new.schedule.poll_interval,
                 rebuild_interval=new.schedule.rebuild_interval,
             )
-            files.configure(new.output_dir)
+            files.configure(new.output_dir, hubs=new.websub_hub, base_url=new.base_url)
             publisher.request(full=True, reason="reload")
         log.info("reloaded %s", new.root / CONFIG_NAME)
+
+
+def _output_files(config: Config) -> OutputFiles:
+    """The output directory to serve, feeds with their WebSub Link headers."""
+    return OutputFiles(config.output_dir, hubs=config.websub_hub, base_url=config.base_url)
 
 
 @dataclass(frozen=True)

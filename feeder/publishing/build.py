@@ -129,6 +129,8 @@ def output_fingerprint(config: Config) -> str:
         "feeds": dataclasses.asdict(config.feeds),
         "output_dir": str(config.output_dir),
     }
+    if config.websub_hub:  # absent without hubs: those sites keep their fingerprint
+        shaping["websub_hub"] = list(config.websub_hub)
     encoded = json.dumps(shaping, sort_keys=True, ensure_ascii=False).encode()
     return hashlib.sha256(encoded).hexdigest()[:32]
 

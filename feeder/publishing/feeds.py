@@ -268,6 +268,8 @@ def channel_for(
         links=(
             Link("self", config.url(spec.path), spec.format.media_type),
             Link("alternate", config.url(group.directory), "text/html"),
+            # WebSub (section 4): subscribers find the hubs next to the feed's own URL.
+            *(Link("hub", hub) for hub in config.websub_hub),
         ),
         language=config.language,
         author=Person(config.feed_author, config.author.email or None, config.author.uri or None),

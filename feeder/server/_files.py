@@ -15,6 +15,9 @@ StaticFiles finds the file and refuses paths that leave the directory;
   file halfway through the request;
 - ``ETag`` (a hash of the bytes) and ``Last-Modified``, with ``304 Not Modified``;
   an unreadable ``If-Modified-Since`` is ignored, as RFC 9110 says;
+- feeds (by their media type, wherever they are) carry WebSub discovery links when
+  the site has hubs: ``Link: <hub>; rel="hub", <feed URL>; rel="self"``, the feed
+  URL being its public address (``base_url`` and its path), as in the feed itself;
 - gzip for clients that accept it. A gzipped body is a different representation,
   so it gets a different ETag (``"<hash>-gzip"``): a cache must never answer a
   client that cannot decode gzip with bytes it stored for one that can;
@@ -37,11 +40,12 @@ import os
 import stat
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path, PurePosixPath
 from typing import IO
+from urllib.parse import quote
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -180,19 +184,25 @@ class _Stream(Response):
 
 
 class OutputFiles(StaticFiles):
-    """The output directory, read-only, over GET and HEAD."""
+    """The output directory, read-only, over GET and HEAD.
 
-    def __init__(self, directory: Path) -> None:
+    ``hubs`` (WebSub hub URLs) and ``base_url`` (where the directory is published)
+    make the Link headers of feeds; without hubs there are none.
+    """
+
+    def __init__(self, directory: Path, *, hubs: Sequence[str] = (), base_url: str = "") -> None:
         super().__init__(directory=directory, check_dir=False)
         self._cache: OrderedDict[tuple[int, int, int, int], _Variant] = OrderedDict()
         self._sizes: dict[tuple[int, int, int, int], int] = {}
         self._cached_bytes = 0
         self._cache_lock = threading.Lock()
+        self._links = _Links(tuple(hubs), base_url)
 
-    def configure(self, directory: Path) -> None:
+    def configure(self, directory: Path, *, hubs: Sequence[str] = (), base_url: str = "") -> None:
         """Serve another directory from now on (a reloaded config)."""
         self.directory = directory
         self.all_directories = [directory]
+        self._links = _Links(tuple(hubs), base_url)
 
     @property
     def cached_bytes(self) -> int:
@@ -231,13 +241,14 @@ class OutputFiles(StaticFiles):
         if media_type is None:
             return _not_found()  # not something a site publishes: a backup, a swap file
         request = Headers(scope=scope)
-        served = _Served(media_type)
+        link = self._links.header(path) if media_type.split(";")[0] in _FEED_TYPES else None
+        served = _Served(media_type, link=link)
         if media_type.split(";")[0] in _XML_FEEDS:
-            served = _Served(media_type, vary=("Accept",))
+            served = _Served(media_type, vary=("Accept",), link=link)
             if wants_a_page(request.get("accept", "")):
                 # Browsers show application/rss+xml and application/atom+xml as text and
                 # apply no stylesheet; as XML, they render the feed's readable page.
-                served = _Served("application/xml; charset=utf-8", "-page", ("Accept",))
+                served = _Served("application/xml; charset=utf-8", "-page", ("Accept",), link)
         return self._serve(full_path, served, request)
 
     def _serve(self, full_path: str, served: _Served, request: Headers) -> Response:
@@ -290,7 +301,7 @@ class OutputFiles(StaticFiles):
 
     @staticmethod
     def _validators(
-        tag: str, mtime: float, compressible: bool, vary: tuple[str, ...] = ()
+        tag: str, mtime: float, compressible: bool, served: _Served | None = None
     ) -> dict[str, str]:
         headers = {
             "ETag": tag,
@@ -299,9 +310,12 @@ class OutputFiles(StaticFiles):
             "Cache-Control": "no-cache",
             "X-Content-Type-Options": "nosniff",
         }
+        vary = served.vary if served is not None else ()
         varies = (*vary, "Accept-Encoding") if compressible else vary
         if varies:
             headers["Vary"] = ", ".join(varies)
+        if served is not None and served.link:
+            headers["Link"] = served.link
         return headers
 
     def _stream(
@@ -311,7 +325,7 @@ class OutputFiles(StaticFiles):
         # which a build only ever replaces by renaming a new file over it.
         identity = f"{info.st_dev}:{info.st_ino}:{info.st_mtime_ns}:{info.st_size}".encode()
         tag = f'"f-{hashlib.blake2b(identity, digest_size=12).hexdigest()}{served.tag}"'
-        headers = self._validators(tag, info.st_mtime, False, served.vary)
+        headers = self._validators(tag, info.st_mtime, False, served)
         if not_modified(request, tag, info.st_mtime):
             file.close()
             return Response(status_code=304, headers=headers)
@@ -328,7 +342,7 @@ class OutputFiles(StaticFiles):
             and accepts_gzip(request.get("accept-encoding", ""))
         )
         etag = f'"{variant.tag}{served.tag}{"-gzip" if use_gzip else ""}"'
-        headers = self._validators(etag, variant.mtime, compressible, served.vary)
+        headers = self._validators(etag, variant.mtime, compressible, served)
         if not_modified(request, etag, variant.mtime):
             return Response(status_code=304, headers=headers)
         if use_gzip:
@@ -338,15 +352,38 @@ class OutputFiles(StaticFiles):
 
 
 _XML_FEEDS = ("application/rss+xml", "application/atom+xml")
+# What is a feed, by the media type it is served with (feeds of every kind, archives too).
+_FEED_TYPES = frozenset((*FEED_NAMES.values(), *_XML_FEEDS))
 
 
 @dataclass(frozen=True)
 class _Served:
-    """How one request gets a file: its media type, and what that adds to the ETag and Vary."""
+    """How one request gets a file: its media type, what that adds to the ETag and Vary,
+    and its Link header."""
 
     media_type: str
     tag: str = ""
     vary: tuple[str, ...] = ()
+    link: str | None = None
+
+
+# What a URL keeps as it is in a Link header's <...>; anything else is percent-encoded.
+_URI_SAFE = ":/?#[]@!$&'()*+,;=%~"
+
+
+@dataclass(frozen=True)
+class _Links:
+    """WebSub discovery (section 4): a feed's hubs and its own public URL, in one header."""
+
+    hubs: tuple[str, ...]
+    base_url: str
+
+    def header(self, path: str) -> str | None:
+        if not self.hubs:
+            return None
+        links = [f'<{quote(hub, safe=_URI_SAFE)}>; rel="hub"' for hub in self.hubs]
+        own = quote(self.base_url + path.lstrip("/"), safe=_URI_SAFE)
+        return ", ".join([*links, f'<{own}>; rel="self"'])
 
 
 def wants_a_page(accept: str) -> bool:

@@ -23,8 +23,8 @@ __all__ = ["MEDIA_TYPE", "VERSION", "render_json_feed"]
 MEDIA_TYPE = "application/feed+json"
 VERSION = "https://jsonfeed.org/version/1.1"
 
-# Top-level keys taken from channel links other than self and alternate, which
-# every channel has. Links with any other rel are not written. An archive link
+# Top-level keys taken from channel links other than self, alternate and hub (written
+# as ``hubs``), which the renderer knows. Links with any other rel are not written. An archive link
 # goes here once archives exist (``next_url`` is "the next n items": older ones).
 _LINK_KEYS: tuple[tuple[str, str], ...] = ()
 
@@ -54,6 +54,13 @@ def render_json_feed(
     if author:
         feed["authors"] = [author]
     _put(feed, "language", clean_text(channel.language))
+    hubs = [
+        {"type": "WebSub", "url": href}
+        for href in (clean_text(link.href) for link in channel.links if link.rel == "hub")
+        if href
+    ]
+    if hubs:
+        feed["hubs"] = hubs
     feed["items"] = [_item(entry, summary_only=summary_only) for entry in entries]
     text = json.dumps(feed, ensure_ascii=False, indent=2, allow_nan=False)
     return (text + "\n").encode("utf-8")

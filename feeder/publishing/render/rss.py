@@ -1,4 +1,5 @@
-"""RSS 2.0 with content:encoded, dc:creator, dcterms:modified and an atom:link to itself."""
+"""RSS 2.0 with content:encoded, dc:creator, dcterms:modified, and atom:links to itself and
+to its WebSub hubs."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ __all__ = ["MEDIA_TYPE", "render_rss"]
 
 MEDIA_TYPE = "application/rss+xml"
 _DCTERMS = "http://purl.org/dc/terms/"
+_ATOM = "http://www.w3.org/2005/Atom"
 
 
 class _Dcterms(BaseExtension):  # type: ignore[misc]
@@ -47,6 +49,26 @@ class _DctermsEntry(BaseEntryExtension):  # type: ignore[misc]
         return item
 
 
+class _Hubs(BaseExtension):  # type: ignore[misc]
+    """WebSub hubs as ``atom:link rel="hub"``, next to the self link (feedgen writes only
+    the self link of the channel's links into RSS)."""
+
+    def __init__(self) -> None:
+        self._hubs: list[str] = []
+
+    def hubs(self, hrefs: Sequence[str]) -> None:
+        self._hubs = list(hrefs)
+
+    def extend_rss(self, feed: Any) -> Any:
+        channel = feed[0]
+        after = channel.find(f"{{{_ATOM}}}link")
+        index = list(channel).index(after) + 1 if after is not None else len(channel)
+        for offset, href in enumerate(self._hubs):
+            link = channel.makeelement(f"{{{_ATOM}}}link", {"href": href, "rel": "hub"})
+            channel.insert(index + offset, link)
+        return feed
+
+
 def render_rss(
     channel: Channel,
     entries: Sequence[Entry],
@@ -62,6 +84,10 @@ def render_rss(
     fg.load_extension("dc", atom=False, rss=True)
     fg.register_extension("dcterms", _Dcterms, _DctermsEntry, atom=False, rss=True)
     fg.description(clean_text(channel.description) or clean_text(channel.title))
+    hubs = [clean_text(link.href) for link in channel.links if link.rel == "hub"]
+    if hubs:
+        fg.register_extension("websub", _Hubs, None, atom=False, rss=True)
+        fg.websub.hubs(hubs)
     for entry in entries:
         fe = fg.add_entry(order="append")
         fe.guid(clean_text(entry.id), permalink=False)
