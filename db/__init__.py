@@ -19,6 +19,9 @@ from db.models import Author as Author
 from db.models import Removal as Removal
 from db.models import State as State
 from db.models import Tag as Tag
+from db.pages import PageBounds as PageBounds
+from db.pages import Position as Position
+from db.pages import selection_key as selection_key
 from db.queries import Selection as Selection
 from db.records import StateRecord as StateRecord
 from db.records import StoredArticle as StoredArticle
@@ -40,7 +43,9 @@ __all__ = [
     "Lock",
     "LockUnavailable",
     "Missing",
+    "PageBounds",
     "PersonValues",
+    "Position",
     "Reader",
     "Removal",
     "Selection",
@@ -56,4 +61,5 @@ __all__ = [
     "Writer",
     "create_engine",
     "owner",
+    "selection_key",
 ]
