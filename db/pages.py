@@ -139,23 +139,51 @@ def _stored(value: Any) -> ColumnElement[Any]:
     return literal(value, NullType())
 
 
-def _after(when: Any, pk: Any, position: Position) -> ColumnElement[bool]:
-    return tuple_(when, pk) > tuple_(_stored(position.key), literal(position.pk))
+def _author_pk(selection: Selection) -> Any:
+    au = Author.__table__.c
+    return select(au.pk).where(au.name == selection.author).scalar_subquery()
 
 
-def _until(when: Any, pk: Any, position: Position) -> ColumnElement[bool]:
-    return tuple_(when, pk) <= tuple_(_stored(position.key), literal(position.pk))
+def _bounded(
+    query: Any,
+    selection: Selection,
+    when: Any,
+    pk: Any,
+    after: Position | None,
+    until: Position | None,
+) -> Any:
+    """``query`` limited to the keys in ``(after, until]``.
+
+    An author's bounds lead with the author (a range of the author's index alone):
+    given only the instant, SQLite may prefer the site's index and read every
+    article of the window, not only the author's.
+    """
+    lead: tuple[Any, ...] = ()
+    values: tuple[Any, ...] = ()
+    if selection.author is not None:
+        lead, values = (_A.author_pk,), (_author_pk(selection),)
+    if after is not None:
+        query = query.where(
+            tuple_(*lead, when, pk) > tuple_(*values, _stored(after.key), literal(after.pk))
+        )
+    if until is not None:
+        query = query.where(
+            tuple_(*lead, when, pk) <= tuple_(*values, _stored(until.key), literal(until.pk))
+        )
+    return query
+
+
+def _ordered(query: Any, selection: Selection, when: Any, pk: Any) -> Any:
+    """Oldest first, in the index's own order (an author's index leads with the author)."""
+    lead = (_A.author_pk,) if selection.author is not None else ()
+    return query.order_by(*lead, when, pk)
 
 
 def _ranged(
     selection: Selection, now: datetime, after: Position | None, until: Position | None
 ) -> tuple[Any, Any, Any]:
     query, when, pk = _select(selection, now)
-    if after is not None:
-        query = query.where(_after(when, pk, after))
-    if until is not None:
-        query = query.where(_until(when, pk, until))
-    return query, when, pk
+    return _bounded(query, selection, when, pk, after, until), when, pk
 
 
 def range_rows(
@@ -173,7 +201,7 @@ def range_rows(
     """
     while True:
         query, when, pk = _ranged(selection, now, after, until)
-        rows = read_articles(connection, query.order_by(when, pk).limit(batch))
+        rows = read_articles(connection, _ordered(query, selection, when, pk).limit(batch))
         yield from rows
         if len(rows) < batch:
             return
@@ -189,10 +217,8 @@ def positions_after(
 ) -> list[Position]:
     """The positions of the first ``limit`` rows after ``after``, oldest first (index only)."""
     _query, when, pk = _select(selection, now)
-    query = _position_query(selection, now, when, pk)
-    if after is not None:
-        query = query.where(_after(when, pk, after))
-    rows = connection.execute(query.order_by(when, pk).limit(limit)).all()
+    query = _bounded(_position_query(selection, now, when, pk), selection, when, pk, after, None)
+    rows = connection.execute(_ordered(query, selection, when, pk).limit(limit)).all()
     return [Position(row[0], row[1]) for row in rows]
 
 
