@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -275,13 +275,6 @@ def remove_archive(
                 os.rmdir(os.path.join(folder, name))
     with contextlib.suppress(OSError):
         os.rmdir(folder)
-
-
-def pages_of(group: FeedGroup, newest: int) -> Iterator[str]:
-    """Every archive file of ``group`` with ``newest`` pages (for tests and tools)."""
-    for number in range(1, newest + 1):
-        for spec in group.specs:
-            yield page_path(group, number, spec)
 
 
 def archive_links(
