@@ -20,6 +20,9 @@ from db.models import Removal as Removal
 from db.models import State as State
 from db.models import Tag as Tag
 from db.models import WebSubPing as WebSubPing
+from db.pages import PageBounds as PageBounds
+from db.pages import Position as Position
+from db.pages import selection_key as selection_key
 from db.pings import HubRecord as HubRecord
 from db.pings import PingOutcome as PingOutcome
 from db.queries import Selection as Selection
@@ -44,8 +47,10 @@ __all__ = [
     "Lock",
     "LockUnavailable",
     "Missing",
+    "PageBounds",
     "PersonValues",
     "PingOutcome",
+    "Position",
     "Reader",
     "Removal",
     "Selection",
@@ -62,4 +67,5 @@ __all__ = [
     "Writer",
     "create_engine",
     "owner",
+    "selection_key",
 ]

@@ -105,14 +105,36 @@ class Removal(Base):
 
 
 class SelectionChange(Base):
-    """A tag or author that a write took an article away from (see migration 0004)."""
+    """A selection that a write took an article away from (migrations 0004 and 0005).
+
+    With ``published_at`` and ``article_pk``: where in the selection the article
+    was before the write (its key as stored), so the range it left is known.
+    """
 
     __tablename__ = "selection_changes"
 
     pk: Mapped[int] = mapped_column(primary_key=True)
     revision: Mapped[int] = mapped_column(Integer, index=True)
-    kind: Mapped[str] = mapped_column(String(10))  # "tag" or "author"
-    key: Mapped[str] = mapped_column(String(500))  # the tag's slug, the author's name
+    kind: Mapped[str] = mapped_column(String(10))  # "site", "tag" or "author"
+    key: Mapped[str] = mapped_column(String(500))  # "", the tag's slug, the author's name
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    article_pk: Mapped[int | None] = mapped_column(Integer)
+
+
+class ArchivePage(Base):
+    """Where one closed page of a selection ends, or (no key) that its pages are out.
+
+    See migration 0005: a closed page keeps its last key for good.
+    """
+
+    __tablename__ = "archive_pages"
+
+    kind: Mapped[str] = mapped_column(String(10), primary_key=True)  # as in selection_changes
+    key: Mapped[str] = mapped_column(String(500), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    last_published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_pk: Mapped[int | None] = mapped_column(Integer)
 
 
 class State(Base):

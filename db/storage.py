@@ -17,11 +17,12 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from db import migrate, pings, queries, writes
+from db import migrate, pages, pings, queries, writes
 from db.engine import create as create_engine
 from db.engine import database_file, for_writing
 from db.errors import Clash, Missing, StorageFailure, one_line
 from db.locks import Lock, lock_for
+from db.pages import PageBounds, Position
 from db.pings import HubRecord, PingOutcome
 from db.queries import Selection, Status
 from db.records import StateRecord, StoredArticle, StoredRemoval
@@ -113,6 +114,35 @@ class Reader:
     def ping_summary(self, hubs: Sequence[str]) -> list[HubRecord]:
         return pings.summary(self._connection, hubs)
 
+    # -- archive pages (db.pages) ------------------------------------------------
+
+    def range_rows(
+        self,
+        selection: Selection,
+        now: datetime,
+        *,
+        after: Position | None = None,
+        until: Position | None = None,
+    ) -> Iterator[StoredArticle]:
+        return pages.range_rows(self._connection, selection, now, after=after, until=until)
+
+    def positions_after(
+        self, selection: Selection, now: datetime, after: Position | None, limit: int
+    ) -> list[Position]:
+        return pages.positions_after(self._connection, selection, now, after, limit)
+
+    def count_up_to(self, selection: Selection, now: datetime, cap: int) -> int:
+        return pages.count_up_to(self._connection, selection, now, cap)
+
+    def page_bounds(self, selection: Selection) -> PageBounds | None:
+        return pages.page_bounds(self._connection, selection)
+
+    def paged_selections(self) -> set[tuple[str, str]]:
+        return pages.paged_selections(self._connection)
+
+    def moved_since(self, revision: int) -> list[tuple[str, str, Position]]:
+        return pages.moved_since(self._connection, revision)
+
 
 class Writer(Reader):
     """Lookups and writes inside one write transaction (its revision moves once)."""
@@ -155,6 +185,12 @@ class Writer(Reader):
             fingerprint=fingerprint,
             error=error,
         )
+
+    def store_pages(self, selection: Selection, bounds: PageBounds | None) -> None:
+        pages.store_pages(self._connection, selection, bounds)
+
+    def forget_pages(self, names: Collection[tuple[str, str]]) -> None:
+        pages.forget_pages(self._connection, names)
 
     def record_daemon(self, pid: int, host: str, now: datetime) -> None:
         writes.record_daemon(self._connection, pid, host, now)

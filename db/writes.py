@@ -19,6 +19,7 @@ from sqlalchemy.sql.expression import bindparam
 
 from db.bulk import insert_many
 from db.models import Article, Author, Base, Removal, State, Tag, article_tags
+from db.pages import record_moves
 from db.queries import STATE_PK
 from db.records import StoredArticle, article_columns, read_articles
 
@@ -167,6 +168,9 @@ class WritePlan:
     details: dict[str, PersonValues] = field(default_factory=dict)
     #: ("tag", slug) or ("author", name) that an article left: their feeds must change
     left: set[tuple[str, str]] = field(default_factory=set)
+    #: stored articles this plan moves in or out of a selection (another publication
+    #: instant, a tag or author left, a deletion): where they were is recorded first
+    moved: set[int] = field(default_factory=set)
 
     def __bool__(self) -> bool:
         return bool(self.inserts or self.updates or self.renamed or self.deleted or self.details)
@@ -231,6 +235,7 @@ def apply(
             insert(_TABLES["selection_changes"]),
             [{"revision": revision, "kind": k, "key": key} for k, key in sorted(plan.left)],
         )
+    record_moves(connection, plan.moved, revision)
     if plan.deleted:
         connection.execute(
             delete(_ARTICLES).where(_ARTICLES.c.pk.in_([pk for pk, _uid, _slug in plan.deleted]))

@@ -530,6 +530,8 @@ class _Batch:
             raise NotFoundError(f"slug: no article {item.target!r}; 'feeder list' shows the slugs")
         current.deleted = True
         self._left(current, (), None)
+        if current.pk is not None:
+            self.plan.moved.add(current.pk)
         del self.by_slug[current.slug]
         if current.pk is not None:
             self.plan.deleted.append((current.pk, current.uid, current.stored_slug or current.slug))
@@ -657,7 +659,9 @@ class _Batch:
             if match.stored_slug == match.slug:
                 self.plan.renamed.append((match.uid, match.slug))
         match.relink = match.relink or _tag_slugs(values["tags"]) != _tag_slugs(match.tags)
-        self._left(match, values["tags"], values["author"])
+        left = self._left(match, values["tags"], values["author"])
+        if match.pk is not None and (left or values["published_at"] != match.published_at):
+            self.plan.moved.add(match.pk)  # its archive pages are known by where it was
         for key, value in values.items():
             setattr(match, key, value)
         match.updated_at = updated_at
@@ -665,14 +669,17 @@ class _Batch:
 
     def _left(
         self, current: _Current, tags: tuple[tuple[str, str], ...], author: Person | None
-    ) -> None:
-        """Note the tags and author ``current`` no longer has: their feeds change too."""
+    ) -> bool:
+        """Note the tags and author ``current`` no longer has: their feeds change too.
+
+        True when it leaves any.
+        """
         kept = set(_tag_slugs(tags))
-        self.plan.left.update(
-            ("tag", slug) for slug in _tag_slugs(current.tags) if slug not in kept
-        )
+        left = {("tag", slug) for slug in _tag_slugs(current.tags) if slug not in kept}
         if current.author is not None and (author is None or author.name != current.author.name):
-            self.plan.left.add(("author", current.author.name))
+            left.add(("author", current.author.name))
+        self.plan.left.update(left)
+        return bool(left)
 
     def _insert(self, item: Intent, slug: str) -> _Current:
         published = item.published or self.now

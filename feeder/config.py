@@ -89,6 +89,10 @@ class FeedsConfig:
     summary_only: tuple[str, ...] = ()
     # How a browser shows a feed: an XSLT page, CSS on the XML, or raw XML.
     stylesheet: str = "xslt"
+    # RFC 5005 archives: every entry of a selection with more than max_items, in fixed
+    # pages of archive_page_size entries numbered from the oldest (archive/<n>/...).
+    archives: bool = True
+    archive_page_size: int = 50
 
 
 @dataclass(frozen=True)
@@ -330,6 +334,8 @@ def _validate(config: Config, flat: dict[str, tuple[Any, str]]) -> Config:
         raise fail("feeds.formats", 'must name at least one format, e.g. ["rss", "atom"]')
     if feeds.max_bytes < 10_000:
         raise fail("feeds.max_bytes", f"must be at least 10000, got {feeds.max_bytes}")
+    if feeds.archive_page_size < 1:
+        raise fail("feeds.archive_page_size", f"must be at least 1, got {feeds.archive_page_size}")
     if feeds.stylesheet not in STYLESHEETS:
         raise fail("feeds.stylesheet", f"must be one of {', '.join(STYLESHEETS)}")
     if not _LANGUAGE.match(config.language):

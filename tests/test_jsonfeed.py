@@ -233,7 +233,7 @@ def test_unknown_channel_links_are_not_written() -> None:
     chan = json_channel()
     others = (
         Link("related", "https://related.example/"),
-        # Not mapped to next_url yet: see _LINK_KEYS in the renderer.
+        # Newer items: never next_url, which JSON Feed keeps for older ones (_LINK_KEYS).
         Link("next-archive", "https://example.org/blog/archive/2.json", MEDIA_TYPE),
     )
     data = render(chan=dataclasses.replace(chan, links=chan.links + others))

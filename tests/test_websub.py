@@ -221,11 +221,17 @@ def test_the_topics_are_the_public_urls_of_the_feeds_written() -> None:
         "feeds.opml",
         "feed.xsl",
         "rss.xml",
+        # Archive pages are fetched once by readers walking the history, never subscribed to.
+        "archive/3/rss.xml",
+        "tags/news/archive/12/atom.xml",
+        # A tag named "archive" is a tag like any other.
+        "tags/archive/rss.xml",
     ]
     assert changed_topics(config, written) == [
         "https://example.org/blog/rss.xml",
         "https://example.org/blog/tags/news/atom.xml",
         "https://example.org/blog/authors/bo/feed.json",
+        "https://example.org/blog/tags/archive/rss.xml",
     ]
 
 

@@ -26,7 +26,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.resources import files
@@ -46,6 +46,14 @@ from feeder._records import (
 from feeder.config import Config
 from feeder.entries import Entry, FeedLink, Link, SiteInfo
 from feeder.errors import PublishError
+from feeder.publishing.archives import (
+    Archives,
+    Page,
+    archive_links,
+    page_path,
+    remove_archive,
+    subscription_links,
+)
 from feeder.publishing.feeds import (
     FORMATS,
     OPML,
@@ -220,12 +228,28 @@ class _Feed:
     config: Config
     created: datetime
     stylesheets: tuple[Link, ...]
+    #: An archive page's path (feeder.publishing.archives); "" for the feed itself.
+    page: str = ""
+    #: RFC 5005 links: to the archive, or an archive page's to the feed and its neighbours.
+    history: tuple[Link, ...] = ()
+
+    @property
+    def path(self) -> str:
+        return self.page or self.spec.path
 
     def render(self, entries: Sequence[Entry]) -> bytes:
         channel = channel_for(
             self.config, self.spec, entries, site_created=self.created, group=self.group
         )
-        document = FeedDocument(channel, entries, self.group.summary_only, self.stylesheets)
+        if self.page:  # the same feed (same id), at the page's own address
+            own = Link("self", self.config.url(self.page), self.spec.format.media_type)
+            links = (own, *(link for link in channel.links if link.rel != "self"))
+            channel = dataclasses.replace(channel, links=links + self.history)
+        elif self.history:
+            channel = dataclasses.replace(channel, links=channel.links + self.history)
+        document = FeedDocument(
+            channel, entries, self.group.summary_only, self.stylesheets, archive=bool(self.page)
+        )
         return self.spec.format.render(document)
 
 
@@ -245,18 +269,19 @@ def _render_feed(feed: _Feed, entries: Sequence[Entry], writer: _Writer) -> None
         entries = good
         data = feed.render(entries)
     limit = feed.config.feeds.max_bytes
-    if len(data) > limit and len(entries) > 1:
+    # An archive page carries its whole page: its place in the chain is what it holds.
+    if len(data) > limit and len(entries) > 1 and not feed.page:
         size = len(data)
         data, kept = _within(feed, entries, limit)
         log.info(
             "%s: %d entries make %d bytes, over feeds.max_bytes (%d); it carries the newest %d",
-            feed.spec.path,
+            feed.path,
             len(entries),
             size,
             limit,
             kept,
         )
-    writer.write(feed.spec.path, data)
+    writer.write(feed.path, data)
 
 
 def _within(feed: _Feed, entries: Sequence[Entry], limit: int) -> tuple[bytes, int]:
@@ -404,11 +429,16 @@ def _publish_group(
     site: SiteInfo,
     created: datetime,
     writer: _Writer,
+    archives: Archives,
 ) -> list[Entry]:
+    newest_page = archives.publish(group)
     entries = _newest(reader, group.selection, config, now, writer)
     stylesheets = stylesheet_links(config)
     for spec in group.specs:
-        _render_feed(_Feed(spec, group, config, created, stylesheets), entries, writer)
+        history = subscription_links(config, group, spec, newest_page)
+        _render_feed(
+            _Feed(spec, group, config, created, stylesheets, history=history), entries, writer
+        )
     if group.kind != "site":
         page = render_group(
             site, group.title, group.description, feed_links(config, group), entries
@@ -421,6 +451,7 @@ def _remove_group(directory: str, writer: _Writer) -> None:
     """Remove what a tag's or author's directory held (it has nothing published any more)."""
     for name in _GROUP_FILES:
         writer.remove(directory + name)
+    remove_archive(directory, writer)
     with contextlib.suppress(OSError):
         (writer.root / directory).rmdir()
 
@@ -527,7 +558,11 @@ def run_build(
         )
         tags, authors, slugs = _safe_groups(reader, config, now, writer)
         groups = feed_groups(config, tags, authors, slugs)
+        archives = Archives(
+            reader, config, now, writer, _page_renderer(config, state.created_at, writer), full=full
+        )
         if full:
+            archives.forget_all_but(groups)
             wanted = groups
             _full_pages(reader.published(now), config, site, writer)
             for pk, slug, reason in reader.undated():
@@ -542,9 +577,14 @@ def run_build(
                 config, groups, touched, reader.changed_selections(state.built_revision),
                 slugs, writer,
             )  # fmt: skip
+            archives.touched(touched.values())
+            archives.moved(reader.moved_since(state.built_revision))
+            archives.forget_gone(groups)
         newest: list[Entry] = []
         for group in wanted:
-            entries = _publish_group(group, reader, config, now, site, state.created_at, writer)
+            entries = _publish_group(
+                group, reader, config, now, site, state.created_at, writer, archives
+            )
             if group.kind == "site":
                 newest = entries
         _shared_files(config, site, groups, newest, writer)
@@ -563,6 +603,7 @@ def run_build(
         errors=tuple(writer.errors),
     )
     with storage.write() as recorder:
+        archives.store(recorder)
         recorder.record_build(
             revision=report.revision,
             now=now,
@@ -572,6 +613,35 @@ def run_build(
             error=report.errors[0] if report.errors else None,
         )
     return report
+
+
+def _page_renderer(
+    config: Config, created: datetime, writer: _Writer
+) -> Callable[[FeedGroup, Page], None]:
+    """Renders an archive page of a group in each of its formats."""
+    stylesheets = stylesheet_links(config)
+
+    def render(group: FeedGroup, page: Page) -> None:
+        # Newest first inside a page, as in every feed document.
+        entries = [
+            entry
+            for record in reversed(page.records)
+            if (entry := _entry(record, config, writer)) is not None
+        ]
+        newest = page.number if page.newest else page.number + 1
+        for spec in group.specs:
+            feed = _Feed(
+                spec,
+                group,
+                config,
+                created,
+                stylesheets,
+                page=page_path(group, page.number, spec),
+                history=archive_links(config, group, spec, page.number, newest),
+            )
+            _render_feed(feed, entries, writer)
+
+    return render
 
 
 def _touched_groups(

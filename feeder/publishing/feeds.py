@@ -66,6 +66,8 @@ class FeedDocument:
     summary_only: bool = False
     #: ``<?xml-stylesheet?>`` for browsers, in order: href and type (XML formats only).
     stylesheets: tuple[Link, ...] = ()
+    #: An RFC 5005 archive page (fh:archive), not the feed readers subscribe to.
+    archive: bool = False
 
 
 Renderer = Callable[[FeedDocument], bytes]
@@ -87,7 +89,11 @@ FORMATS: dict[str, FeedFormat] = {
         _rss.MEDIA_TYPE,
         "rss.xml",
         lambda doc: render.render_rss(
-            doc.channel, doc.entries, summary_only=doc.summary_only, stylesheets=doc.stylesheets
+            doc.channel,
+            doc.entries,
+            summary_only=doc.summary_only,
+            stylesheets=doc.stylesheets,
+            archive=doc.archive,
         ),
     ),
     "atom": FeedFormat(
@@ -96,7 +102,11 @@ FORMATS: dict[str, FeedFormat] = {
         _atom.MEDIA_TYPE,
         "atom.xml",
         lambda doc: render.render_atom(
-            doc.channel, doc.entries, summary_only=doc.summary_only, stylesheets=doc.stylesheets
+            doc.channel,
+            doc.entries,
+            summary_only=doc.summary_only,
+            stylesheets=doc.stylesheets,
+            archive=doc.archive,
         ),
     ),
     "json": FeedFormat(
@@ -105,7 +115,7 @@ FORMATS: dict[str, FeedFormat] = {
         _jsonfeed.MEDIA_TYPE,
         "feed.json",
         lambda doc: _jsonfeed.render_json_feed(
-            doc.channel, doc.entries, summary_only=doc.summary_only
+            doc.channel, doc.entries, summary_only=doc.summary_only, archive=doc.archive
         ),
     ),
 }

@@ -86,12 +86,20 @@ def changed_topics(config: Config, written: Iterable[str]) -> list[str]:
 
     A feed is a file named as a format names its feeds (rss.xml, atom.xml,
     feed.json), wherever it is: the rule the server serves feed media types by.
-    Pages, the OPML list and stylesheets are not WebSub topics.
+    Pages, the OPML list and stylesheets are not WebSub topics, nor are archive
+    pages (RFC 5005): nobody subscribes to them, readers fetch them once.
     """
+    from feeder.publishing.archives import ARCHIVE_DIR
     from feeder.publishing.feeds import FORMATS
 
     names = {feed.file for feed in FORMATS.values()}
-    return list(dict.fromkeys(config.url(p) for p in written if PurePosixPath(p).name in names))
+
+    def topic(path: str) -> bool:
+        parts = PurePosixPath(path).parts
+        archived = len(parts) >= 3 and parts[-3] == ARCHIVE_DIR and parts[-2].isdigit()
+        return parts[-1] in names and not archived
+
+    return list(dict.fromkeys(config.url(p) for p in written if topic(p)))
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from feeder.publishing.render._common import (
     utc,
     with_stylesheets,
 )
+from feeder.publishing.render._history import add_history
 
 __all__ = ["MEDIA_TYPE", "render_atom"]
 
@@ -26,12 +27,15 @@ def render_atom(
     *,
     summary_only: bool = False,
     stylesheets: Sequence[Link] = (),
+    archive: bool = False,
 ) -> bytes:
     """The Atom document for ``entries``, newest first as given. Same input, same bytes.
 
     ``summary_only``: entries carry their summary and no content.
+    ``archive``: an RFC 5005 archive document (``fh:archive``).
     """
     fg = generator(channel, alternate_first=True)
+    add_history(fg, channel.links, archive=archive, rss=False)
     if channel.description:
         fg.subtitle(clean_text(channel.description))
     fg.author(person(channel.author))

@@ -19,6 +19,7 @@ from feeder.publishing.render._common import (
     utc,
     with_stylesheets,
 )
+from feeder.publishing.render._history import add_history
 
 __all__ = ["MEDIA_TYPE", "render_rss"]
 
@@ -75,14 +76,17 @@ def render_rss(
     *,
     summary_only: bool = False,
     stylesheets: Sequence[Link] = (),
+    archive: bool = False,
 ) -> bytes:
     """The RSS document for ``entries``, newest first as given. Same input, same bytes.
 
     ``summary_only``: items carry their summary (description) and no content:encoded.
+    ``archive``: an RFC 5005 archive document (``fh:archive``).
     """
     fg = generator(channel, alternate_first=False)
     fg.load_extension("dc", atom=False, rss=True)
     fg.register_extension("dcterms", _Dcterms, _DctermsEntry, atom=False, rss=True)
+    add_history(fg, channel.links, archive=archive, rss=True)
     fg.description(clean_text(channel.description) or clean_text(channel.title))
     hubs = [clean_text(link.href) for link in channel.links if link.rel == "hub"]
     if hubs:
