@@ -44,8 +44,9 @@ from feeder._records import (
     who,
 )
 from feeder.config import Config
-from feeder.entries import Entry, Link, SiteInfo
+from feeder.entries import Entry, Link, PodcastChannel, SiteInfo
 from feeder.errors import PublishError
+from feeder.publishing import podcast as _podcast
 from feeder.publishing.feeds import (
     FORMATS,
     OPML,
@@ -60,7 +61,8 @@ from feeder.publishing.feeds import (
     site_info,
     stylesheet_links,
 )
-from feeder.publishing.files import remove, sweep_temp, write_if_changed
+from feeder.publishing.files import copy_if_changed, remove, sweep_temp, write_if_changed
+from feeder.publishing.media import MediaFiles
 from feeder.publishing.render import render_article
 from feeder.publishing.render.opml import Outline, render_opml
 from feeder.publishing.render.page import Listing, render_group, render_index
@@ -129,6 +131,9 @@ def output_fingerprint(config: Config) -> str:
         "feeds": dataclasses.asdict(config.feeds),
         "output_dir": str(config.output_dir),
     }
+    podcast = _podcast.settings(config)
+    if podcast is not None:  # only then: other sites keep their fingerprint
+        shaping["podcast"] = podcast
     encoded = json.dumps(shaping, sort_keys=True, ensure_ascii=False).encode()
     return hashlib.sha256(encoded).hexdigest()[:32]
 
@@ -144,6 +149,7 @@ class _Writer:
         self.unchanged = 0
         self.errors: list[str] = []
         self._reported: set[object] = set()
+        self.media: MediaFiles | None = None
 
     def _inside(self, relative: str) -> Path:
         """``relative`` under the root; refused if it (or a symlinked folder) leads out."""
@@ -159,6 +165,13 @@ class _Writer:
 
     def write(self, relative: str, data: bytes) -> None:
         if write_if_changed(self._inside(relative), data):
+            self.written.append(relative)
+        else:
+            self.unchanged += 1
+
+    def copy(self, relative: str, source: Path, size: int) -> None:
+        """Publish the file ``source`` (a media file) at ``relative``, when it is not there."""
+        if copy_if_changed(self._inside(relative), source, size):
             self.written.append(relative)
         else:
             self.unchanged += 1
@@ -181,10 +194,13 @@ class _Writer:
 
 def _entry(record: StoredArticle, config: Config, writer: _Writer) -> Entry | None:
     try:
-        return entry_of(record, config)
+        entry = entry_of(record, config)
     except RowProblem as problem:
         writer.left_out(record, problem)
         return None
+    if writer.media is not None and (entry.enclosures or entry.episode):
+        writer.media.publish(entry)  # what is published somewhere has its files published
+    return entry
 
 
 def _newest(
@@ -218,12 +234,18 @@ class _Feed:
     config: Config
     created: datetime
     stylesheets: tuple[Link, ...]
+    podcast: PodcastChannel | None = None
 
     def render(self, entries: Sequence[Entry]) -> bytes:
+        if self.podcast is not None:
+            # PSP-1: every item of a podcast feed has an enclosure; the others are articles.
+            entries = [entry for entry in entries if entry.enclosures]
         channel = channel_for(
             self.config, self.spec, entries, site_created=self.created, group=self.group
         )
-        document = FeedDocument(channel, entries, self.group.summary_only, self.stylesheets)
+        document = FeedDocument(
+            channel, entries, self.group.summary_only, self.stylesheets, self.podcast
+        )
         return self.spec.format.render(document)
 
 
@@ -402,11 +424,13 @@ def _publish_group(
     site: SiteInfo,
     created: datetime,
     writer: _Writer,
+    podcasts: _podcast.Podcasts | None = None,
 ) -> list[Entry]:
     entries = _newest(reader, group.selection, config, now, writer)
     stylesheets = stylesheet_links(config)
     for spec in group.specs:
-        _render_feed(_Feed(spec, group, config, created, stylesheets), entries, writer)
+        podcast = podcasts.channel(group.kind, spec.path, spec.format.name) if podcasts else None
+        _render_feed(_Feed(spec, group, config, created, stylesheets, podcast), entries, writer)
     if group.kind != "site":
         page = render_group(
             site, group.title, group.description, feed_links(config, group), entries
@@ -502,6 +526,7 @@ def run_build(
     """
     started = time.perf_counter()
     writer = _Writer(config.output_dir)
+    media = writer.media = MediaFiles(config, writer.copy, writer.remove, writer.problem)
     site = site_info(config)
     fingerprint = output_fingerprint(config)
     try:
@@ -519,6 +544,9 @@ def run_build(
         )
         tags, authors, slugs = _safe_groups(reader, config, now, writer)
         groups = feed_groups(config, tags, authors, slugs)
+        podcasts = None
+        if config.podcast.enabled:
+            podcasts = _podcast.Podcasts(config, reader.podcast_guids(), media, writer.problem)
         if full:
             wanted = groups
             _full_pages(reader.published(now), config, site, writer)
@@ -536,12 +564,15 @@ def run_build(
             )  # fmt: skip
         newest: list[Entry] = []
         for group in wanted:
-            entries = _publish_group(group, reader, config, now, site, state.created_at, writer)
+            entries = _publish_group(
+                group, reader, config, now, site, state.created_at, writer, podcasts
+            )
             if group.kind == "site":
                 newest = entries
         _shared_files(config, site, groups, newest, writer)
         if full:
             _stale_groups(groups, config, writer)
+            media.sweep()
     if full:
         sweep_temp(config.output_dir)
     report = BuildReport(
@@ -555,6 +586,8 @@ def run_build(
         errors=tuple(writer.errors),
     )
     with storage.write() as recorder:
+        if podcasts is not None and podcasts.minted:
+            recorder.store_podcast_guids(podcasts.minted, now)
         recorder.record_build(
             revision=report.revision,
             now=now,

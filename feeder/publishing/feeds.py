@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from db import Selection
 from feeder._ids import slugify
 from feeder.config import Config
-from feeder.entries import Channel, Entry, FeedLink, Link, Person, SiteInfo
+from feeder.entries import Channel, Entry, FeedLink, Link, Person, PodcastChannel, SiteInfo
 from feeder.publishing import render
 from feeder.publishing.render import atom as _atom
 from feeder.publishing.render import jsonfeed as _jsonfeed
@@ -66,6 +66,8 @@ class FeedDocument:
     summary_only: bool = False
     #: ``<?xml-stylesheet?>`` for browsers, in order: href and type (XML formats only).
     stylesheets: tuple[Link, ...] = ()
+    #: Podcast mode: what the channel adds (RSS only), see feeder.publishing.podcast.
+    podcast: PodcastChannel | None = None
 
 
 Renderer = Callable[[FeedDocument], bytes]
@@ -87,7 +89,11 @@ FORMATS: dict[str, FeedFormat] = {
         _rss.MEDIA_TYPE,
         "rss.xml",
         lambda doc: render.render_rss(
-            doc.channel, doc.entries, summary_only=doc.summary_only, stylesheets=doc.stylesheets
+            doc.channel,
+            doc.entries,
+            summary_only=doc.summary_only,
+            stylesheets=doc.stylesheets,
+            podcast=doc.podcast,
         ),
     ),
     "atom": FeedFormat(

@@ -14,6 +14,7 @@ from feeder.publishing.render._common import (
     utc,
     with_stylesheets,
 )
+from feeder.publishing.render._media import add_atom_enclosures, prepare_atom
 
 __all__ = ["MEDIA_TYPE", "render_atom"]
 
@@ -35,6 +36,7 @@ def render_atom(
     if channel.description:
         fg.subtitle(clean_text(channel.description))
     fg.author(person(channel.author))
+    prepare_atom(fg, entries)
     for entry in entries:
         fe = fg.add_entry(order="append")
         fe.id(clean_text(entry.id))
@@ -49,5 +51,6 @@ def render_atom(
         fe.updated(utc(entry.updated))
         for tag in entry.tags:
             fe.category(term=clean_text(tag.slug), label=clean_line(tag.name))
+        add_atom_enclosures(fe, entry)
     data: bytes = fg.atom_str(pretty=True)
     return with_stylesheets(data, stylesheets)
