@@ -178,11 +178,16 @@ def _is_url(source: str) -> bool:
 
 
 def media_values(
-    given: Media | str | os.PathLike[str], role: str, base: Path | None = None
+    given: Media | str | os.PathLike[str],
+    role: str,
+    base: Path | None = None,
+    *,
+    paths: bool = True,
 ) -> tuple[MediaValues, LocalFile | None]:
     """The stored values of one media file, and the local file to publish, if it is one.
 
     ``base``: what a relative path is relative to (default: the working directory).
+    ``paths``: whether a local path may be given at all (not in another publisher's feed).
     """
     spec = given if isinstance(given, Media) else Media(os.fspath(given))
     field, type_field, length_field = _fields(role)
@@ -201,6 +206,8 @@ def media_values(
                 f"give it with --{type_field} (e.g. audio/mpeg)"
             )
         return MediaValues(role, url, None, media_type, length), None
+    if not paths:
+        check_link(source, field)  # says that it is no http(s) URL
     return _local(Path(source), base, role, media_type, length)
 
 
@@ -359,6 +366,8 @@ def all_media(
     transcripts: Iterable[Media | str | os.PathLike[str]] = (),
     chapters: Media | str | os.PathLike[str] | None = None,
     base: Path | None = None,
+    *,
+    paths: bool = True,
 ) -> tuple[tuple[MediaValues, ...], tuple[LocalFile, ...]]:
     """Every media file of an article in stored order (enclosures, transcripts, chapters)."""
     values: list[MediaValues] = []
@@ -370,7 +379,7 @@ def all_media(
     if chapters is not None and chapters != "":
         given.append((chapters, "chapters"))
     for item, role in given:
-        value, local = media_values(item, role, base)
+        value, local = media_values(item, role, base, paths=paths)
         values.append(value)
         if local is not None:
             files.append(local)

@@ -184,7 +184,7 @@ def _new(
     html = _sanitised(content, url, config)
     given = media or MediaFields()
     values, files = _media.all_media(
-        given.enclosures, given.transcripts, given.chapters, given.base
+        given.enclosures, given.transcripts, given.chapters, given.base, paths=given.paths
     )
     return Intent(
         kind=kind,
@@ -214,7 +214,8 @@ def _new(
 class MediaFields:
     """The media files and episode fields of an article, as a writer gives them (unchecked).
 
-    ``base``: what relative paths are relative to (the input file's directory).
+    ``base``: what relative paths are relative to (the input file's directory);
+    ``paths``: whether local paths may be given (not by another publisher's feed).
     """
 
     enclosures: Sequence[MediaInput] = ()
@@ -225,6 +226,7 @@ class MediaFields:
     season: object = None
     type: object = None
     base: Path | None = None
+    paths: bool = True
 
 
 def add_intent(
