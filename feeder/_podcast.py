@@ -136,6 +136,7 @@ CATEGORIES: dict[str, tuple[str, ...]] = {
     "TV & Film": ("After Shows", "Film History", "Film Interviews", "Film Reviews", "TV Reviews"),
 }
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+_DESCRIPTION_BYTES = 4000
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -226,10 +227,17 @@ def check(
     fail: Callable[[str, str], ConfigError],
     root: Path,
     formats: tuple[str, ...],
+    description: str = "",
 ) -> PodcastConfig:
     """``podcast`` checked (when podcast mode is on); ``given(key)``: whether a key was set."""
     if not podcast.enabled:
         return podcast
+    if len(description.encode("utf-8")) > _DESCRIPTION_BYTES:
+        raise fail(
+            "description",
+            f"is {len(description.encode('utf-8'))} bytes; a podcast's description holds at "
+            f"most {_DESCRIPTION_BYTES} (PSP-1): shorten it",
+        )
     for key in ("image", "category", "explicit"):
         if not given(f"podcast.{key}"):
             raise fail(

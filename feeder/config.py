@@ -395,7 +395,12 @@ def _validate(config: Config, flat: dict[str, tuple[Any, str]]) -> Config:
     if "podcast.enabled" not in flat and any(key.startswith("podcast.") for key in flat):
         podcast = dataclasses.replace(podcast, enabled=True)
     podcast = _podcast.check(
-        podcast, lambda key: key in flat, fail, config.root, config.feeds.formats
+        podcast,
+        lambda key: key in flat,
+        fail,
+        config.root,
+        config.feeds.formats,
+        config.description,
     )
     return dataclasses.replace(
         config,
