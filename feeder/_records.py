@@ -11,6 +11,7 @@ publishes the rest.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import NamedTuple
 from urllib.parse import urljoin, urlsplit
@@ -153,6 +154,13 @@ def _media_values(value: StoredMedia) -> MediaValues:
     )
 
 
+def _in_role_order(media: Iterable[MediaValues]) -> tuple[MediaValues, ...]:
+    """Enclosures, then transcripts, then chapters (the order writers give them in);
+    within a role, as stored."""
+    order = {role: n for n, role in enumerate(_media.ROLES)}
+    return tuple(sorted(media, key=lambda value: order.get(value.role, len(order))))
+
+
 def _episode_values(value: StoredEpisode | None) -> EpisodeValues | None:
     if value is None:
         return None
@@ -206,7 +214,7 @@ def readable(record: StoredArticle) -> Fields:
         published_at=record.published_at,
         updated_at=record.updated_at,
         created_at=record.created_at,
-        media=tuple(_media_values(value) for value in record.media),
+        media=_in_role_order(_media_values(value) for value in record.media),
         episode=_episode_values(record.episode),
     )
 

@@ -176,6 +176,14 @@ def test_an_edit_that_changes_enclosures_is_visible_and_a_repeat_changes_nothing
         1800,
         4,
     )
+    full = site.edit_article(
+        "show", transcripts=[CDN + "a.vtt"], chapters=CDN + "a.json", enclosures=[CDN + "a.mp3"]
+    )
+    revision = site.revision()
+    again = site.edit_article(
+        "show", chapters=CDN + "a.json", transcripts=[CDN + "a.vtt"], enclosures=[CDN + "a.mp3"]
+    )
+    assert again == full and site.revision() == revision
     cleared = site.edit_article("show", enclosures=[], duration=None)
     assert cleared.enclosures == ()
     assert cleared.episode is not None and cleared.episode.duration is None
@@ -583,6 +591,7 @@ def test_front_matter_and_json_lines_give_the_same_fields(site: Site, tmp_path: 
         "  - audio/ep.mp3\n"
         f"  - {{url: '{CDN}ep.ogg', length: 77}}\n"
         f"transcripts: {CDN}ep.srt\n"
+        f"chapters: {{url: '{CDN}ep.json', type: application/json}}\n"
         "duration: '0:10:00'\n"
         "episode: 3\n"
         "---\nNotes.\n"
