@@ -169,6 +169,10 @@ class _Writer:
         else:
             self.unchanged += 1
 
+    def kept(self) -> None:
+        """Count a file that was found as it should be, without writing or reading it."""
+        self.unchanged += 1
+
     def copy(self, relative: str, source: Path, size: int) -> None:
         """Publish the file ``source`` (a media file) at ``relative``, when it is not there."""
         if copy_if_changed(self._inside(relative), source, size):
@@ -526,7 +530,9 @@ def run_build(
     """
     started = time.perf_counter()
     writer = _Writer(config.output_dir)
-    media = writer.media = MediaFiles(config, writer.copy, writer.remove, writer.problem)
+    media = writer.media = MediaFiles(
+        config, writer.copy, writer.remove, writer.problem, writer.kept
+    )
     site = site_info(config)
     fingerprint = output_fingerprint(config)
     try:

@@ -28,7 +28,8 @@ class MediaFiles:
 
     ``copy(relative, source, size)`` writes a file inside the output directory
     and ``remove(relative)`` deletes one (the build's writer, which keeps every
-    path inside it); ``problem(key, message)`` reports once.
+    path inside it); ``kept()`` counts a file that was already there;
+    ``problem(key, message)`` reports once.
     """
 
     def __init__(
@@ -37,11 +38,13 @@ class MediaFiles:
         copy: Callable[[str, Path, int], None],
         remove: Callable[[str], None],
         problem: Callable[[object, str], None],
+        kept: Callable[[], None] = lambda: None,
     ) -> None:
         self._config = config
         self._copy = copy
         self._remove = remove
         self._problem = problem
+        self._kept = kept
         self._done: set[str] = set()  # files (<hash>/<name>) published by this build
 
     def publish(self, entry: Entry) -> None:
@@ -54,10 +57,19 @@ class MediaFiles:
         for item in files:
             if item.file is not None and item.file not in self._done:
                 self._done.add(item.file)
-                self._from_store(item.file, entry)
+                self._from_store(item.file, item.length, entry)
 
-    def _from_store(self, file: str, entry: Entry) -> None:
+    def _from_store(self, file: str, length: int | None, entry: Entry) -> None:
         target = _media.published_path(file)
+        if length is not None:
+            # Most builds find every file in place: one stat, nothing written. (Only
+            # reading: a file that must be written goes through the writer's checks.)
+            try:
+                if (self._config.output_dir / target).stat().st_size == length:
+                    self._kept()
+                    return
+            except OSError:
+                pass
         source = self._config.media_dir / file
         try:
             size = source.stat().st_size
