@@ -217,7 +217,7 @@ def image_digest(path: Path) -> str:
 
 def published_image(path: Path) -> str:
     """Where the local artwork is published: ``<hash>/<name>`` under ``media/``."""
-    suffix = path.suffix.lower()
+    suffix = ".jpg" if path.suffix.lower() == ".jpeg" else path.suffix.lower()  # PSP-1's names
     return f"{image_digest(path)[:16]}/{slugify(path.stem, max_length=100) or 'artwork'}{suffix}"
 
 

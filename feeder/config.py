@@ -389,6 +389,13 @@ def _validate(config: Config, flat: dict[str, tuple[Any, str]]) -> Config:
     media_dir = config.media_dir
     if not media_dir.is_absolute():
         media_dir = config.root / media_dir
+    served, store = output_dir.resolve(), media_dir.resolve()
+    if store == served or served in store.parents:
+        raise fail(
+            "media_dir",
+            f"{str(media_dir)!r} is inside output_dir: keep the media store out of the served "
+            "directory (a full build removes what it did not publish there), e.g. 'media'",
+        )
     database_url = config.database_url or f"sqlite:///{config.root / 'feeder.db'}"
     database_url = _absolute_sqlite(database_url, config.root, fail)
     podcast = config.podcast

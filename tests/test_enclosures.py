@@ -21,8 +21,9 @@ from click.testing import CliRunner, Result
 from lxml import etree
 from sqlalchemy import text
 
-from feeder import Draft, InputError, Media, Site
+from feeder import ConfigError, Draft, InputError, Media, Site
 from feeder.cli import cli
+from feeder.config import load
 from feeder.server import OutputFiles, Server, media_type_of
 from tests.conftest import START, FakeClock
 from tests.feedcheck import parse_feed
@@ -81,6 +82,59 @@ def test_a_local_file_is_read_stored_and_published_with_the_site(
     assert "media/" + local.file in report.written
     assert (site.config.output_dir / "media" / local.file).read_bytes() == data
     assert site.get_article(article.slug) == article
+
+
+def test_the_media_store_must_not_be_inside_the_output_directory(site: Site) -> None:
+    path = site.config.root / "feeder.toml"
+    path.write_text('media_dir = "public/media"\n' + path.read_text(encoding="utf-8"))
+    with pytest.raises(ConfigError) as refused:
+        load(path, environ={})
+    assert str(refused.value).startswith(f"{path}: media_dir: '{site.config.root}/public/media'")
+
+
+def test_add_edit_and_import_store_the_same_media_rows(site: Site, tmp_path: Path) -> None:
+    given = [Media(CDN + "a.mp3", length=5), CDN + "b.ogg"]
+    site.add_article("Added", enclosures=given, duration=61, episode=2, chapters=CDN + "c.json")
+    site.add_article("Edited")
+    chapters = CDN + "c.json"
+    site.edit_article("edited", enclosures=given, duration="1:01", episode=2, chapters=chapters)
+    draft = Draft(
+        origin="x.jsonl:1",
+        title="Imported",
+        enclosures=tuple(m if isinstance(m, Media) else Media(m) for m in given),
+        duration="61",
+        episode="2",
+        chapters=Media(CDN + "c.json"),
+    )
+    assert site.import_drafts([draft]).ok
+    with site.storage.engine.connect() as connection:
+        media = connection.execute(
+            text(
+                "SELECT a.slug, m.role, m.position, m.url, m.file, m.media_type, m.length "
+                "FROM article_media m JOIN articles a ON a.pk = m.article_pk "
+                "ORDER BY a.slug, m.role, m.position"
+            )
+        ).all()
+        episodes = connection.execute(
+            text(
+                "SELECT a.slug, e.duration, e.number, e.season, e.episode_type "
+                "FROM article_episodes e JOIN articles a ON a.pk = e.article_pk ORDER BY a.slug"
+            )
+        ).all()
+    rows: dict[str, list[tuple[Any, ...]]] = {}
+    for slug, *values in media:
+        rows.setdefault(slug, []).append(tuple(values))
+    assert (
+        rows["added"]
+        == rows["edited"]
+        == rows["imported"]
+        == [
+            ("chapters", 0, CDN + "c.json", None, "application/json+chapters", None),
+            ("enclosure", 0, CDN + "a.mp3", None, "audio/mpeg", 5),
+            ("enclosure", 1, CDN + "b.ogg", None, "audio/ogg", None),
+        ]
+    )
+    assert [tuple(row[1:]) for row in episodes] == [(61, 2, None, None)] * 3
 
 
 def test_two_different_files_with_the_same_name_do_not_collide(site: Site, tmp_path: Path) -> None:
