@@ -45,6 +45,7 @@ __all__ = [
     "episode_type",
     "episode_values",
     "guess_type",
+    "in_role_order",
     "is_safe_file",
     "keep",
     "media_values",
@@ -123,6 +124,15 @@ class LocalFile(NamedTuple):
 def _fields(role: str) -> tuple[str, str, str]:
     """What a role's value, type and length are called in messages (the flags' names)."""
     return role, f"{role}-type", f"{role}-length"
+
+
+_ROLE_ORDER = {role: n for n, role in enumerate(ROLES)}
+
+
+def in_role_order(media: Iterable[MediaValues]) -> tuple[MediaValues, ...]:
+    """Enclosures, then transcripts, then chapters (the order writers give them in);
+    within a role, the order they have. Unknown roles (a row another program wrote) last."""
+    return tuple(sorted(media, key=lambda value: _ROLE_ORDER.get(value.role, len(ROLES))))
 
 
 def check_media_type(value: str, field: str) -> str:

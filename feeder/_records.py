@@ -11,7 +11,6 @@ publishes the rest.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import NamedTuple
 from urllib.parse import urljoin, urlsplit
@@ -154,15 +153,6 @@ def _media_values(value: StoredMedia) -> MediaValues:
     )
 
 
-_ROLE_ORDER = {role: n for n, role in enumerate(_media.ROLES)}
-
-
-def _in_role_order(media: Iterable[MediaValues]) -> tuple[MediaValues, ...]:
-    """Enclosures, then transcripts, then chapters (the order writers give them in);
-    within a role, as stored."""
-    return tuple(sorted(media, key=lambda value: _ROLE_ORDER.get(value.role, len(_ROLE_ORDER))))
-
-
 def _episode_values(value: StoredEpisode | None) -> EpisodeValues | None:
     if value is None:
         return None
@@ -216,7 +206,7 @@ def readable(record: StoredArticle) -> Fields:
         published_at=record.published_at,
         updated_at=record.updated_at,
         created_at=record.created_at,
-        media=_in_role_order([_media_values(value) for value in record.media])
+        media=_media.in_role_order([_media_values(value) for value in record.media])
         if record.media
         else (),
         episode=_episode_values(record.episode),

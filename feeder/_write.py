@@ -526,9 +526,7 @@ def _edited_media(stored: tuple[MediaValues, ...], item: Intent) -> tuple[MediaV
     if not item.media_roles:
         return stored
     kept = [value for value in stored if value.role not in item.media_roles]
-    order = {role: n for n, role in enumerate(_media.ROLES)}
-    # Stable: within a role, the order given (or stored) stays.
-    return tuple(sorted([*kept, *item.media], key=lambda value: order.get(value.role, 99)))
+    return _media.in_role_order([*kept, *item.media])
 
 
 def _edited_episode(stored: EpisodeValues | None, item: Intent) -> EpisodeValues | None:
