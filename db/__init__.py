@@ -28,12 +28,16 @@ from db.pings import PingOutcome as PingOutcome
 from db.queries import Selection as Selection
 from db.records import StateRecord as StateRecord
 from db.records import StoredArticle as StoredArticle
+from db.records import StoredEpisode as StoredEpisode
+from db.records import StoredMedia as StoredMedia
 from db.records import StoredPerson as StoredPerson
 from db.records import StoredRemoval as StoredRemoval
 from db.storage import Reader as Reader
 from db.storage import Storage as Storage
 from db.storage import Writer as Writer
 from db.writes import ArticleValues as ArticleValues
+from db.writes import EpisodeValues as EpisodeValues
+from db.writes import MediaValues as MediaValues
 from db.writes import PersonValues as PersonValues
 from db.writes import WritePlan as WritePlan
 
@@ -43,9 +47,11 @@ __all__ = [
     "ArticleValues",
     "Author",
     "Clash",
+    "EpisodeValues",
     "HubRecord",
     "Lock",
     "LockUnavailable",
+    "MediaValues",
     "Missing",
     "PageBounds",
     "PersonValues",
@@ -59,6 +65,8 @@ __all__ = [
     "Storage",
     "StorageFailure",
     "StoredArticle",
+    "StoredEpisode",
+    "StoredMedia",
     "StoredPerson",
     "StoredRemoval",
     "Tag",

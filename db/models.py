@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -85,6 +86,54 @@ class Article(Base):
         Index("ix_articles_author_published", "author_pk", "published_at", "pk"),
         Index("ix_articles_revision", "revision"),
     )
+
+
+class ArticleMedia(Base):
+    """A media file of an article: an enclosure, a transcript or a chapters file (0006).
+
+    Either ``url`` (hosted elsewhere) or ``file`` (``<hash>/<name>`` in the site's
+    media store, published under ``media/``) is set.
+    """
+
+    __tablename__ = "article_media"
+
+    pk: Mapped[int] = mapped_column(primary_key=True)
+    article_pk: Mapped[int] = mapped_column(ForeignKey("articles.pk", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(20))  # "enclosure", "transcript", "chapters"
+    position: Mapped[int] = mapped_column(Integer)
+    url: Mapped[str | None] = mapped_column(String(2000))
+    file: Mapped[str | None] = mapped_column(String(300))
+    media_type: Mapped[str] = mapped_column(String(255))
+    length: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        Index("ix_article_media_article", "article_pk", "role", "position", unique=True),
+    )
+
+
+class ArticleEpisode(Base):
+    """The podcast episode fields of an article that has any (0006)."""
+
+    __tablename__ = "article_episodes"
+
+    article_pk: Mapped[int] = mapped_column(
+        ForeignKey("articles.pk", ondelete="CASCADE"), primary_key=True
+    )
+    duration: Mapped[int | None] = mapped_column(Integer)  # seconds
+    number: Mapped[int | None] = mapped_column(Integer)
+    season: Mapped[int | None] = mapped_column(Integer)
+    episode_type: Mapped[str | None] = mapped_column(String(20))
+
+
+class PodcastGuid(Base):
+    """A feed's podcast:guid, minted once from its URL and kept when the URL moves (0006)."""
+
+    __tablename__ = "podcast_guids"
+
+    path: Mapped[str] = mapped_column(String(500), primary_key=True)  # in the output directory
+    guid: Mapped[str] = mapped_column(String(36))
+    seed: Mapped[str] = mapped_column(String(2000))  # the feed URL it was minted from
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Removal(Base):
@@ -200,4 +249,7 @@ LIMITS: dict[str, int] = {
     "author email": _length(Base.metadata.tables["authors"], "email"),
     "author uri": _length(Base.metadata.tables["authors"], "uri"),
     "tag": _length(Base.metadata.tables["tags"], "name"),
+    "media url": _length(Base.metadata.tables["article_media"], "url"),
+    "media file": _length(Base.metadata.tables["article_media"], "file"),
+    "media type": _length(Base.metadata.tables["article_media"], "media_type"),
 }

@@ -143,6 +143,10 @@ class Reader:
     def moved_since(self, revision: int) -> list[tuple[str, str, Position]]:
         return pages.moved_since(self._connection, revision)
 
+    def podcast_guids(self) -> dict[str, object]:
+        """Each feed's stored podcast:guid, by its path (values as stored)."""
+        return writes.podcast_guids(self._connection)
+
 
 class Writer(Reader):
     """Lookups and writes inside one write transaction (its revision moves once)."""
@@ -191,6 +195,10 @@ class Writer(Reader):
 
     def forget_pages(self, names: Collection[tuple[str, str]]) -> None:
         pages.forget_pages(self._connection, names)
+
+    def store_podcast_guids(self, minted: dict[str, tuple[str, str]], now: datetime) -> None:
+        """Keep newly minted podcast guids (path: (guid, seed URL)); stored ones stay."""
+        writes.store_podcast_guids(self._connection, minted, now)
 
     def record_daemon(self, pid: int, host: str, now: datetime) -> None:
         writes.record_daemon(self._connection, pid, host, now)

@@ -14,6 +14,9 @@ if TYPE_CHECKING:
     from feeder.articles import Article as Article
     from feeder.config import Config as Config
     from feeder.config import load as load_config
+    from feeder.entries import Enclosure as Enclosure
+    from feeder.entries import Episode as Episode
+    from feeder.entries import Media as Media
     from feeder.entries import Person as Person
     from feeder.entries import TagRef as TagRef
     from feeder.errors import ConfigError as ConfigError
@@ -40,10 +43,13 @@ _EXPORTS = {
     "ConfigError": ("feeder.errors", "ConfigError"),
     "ConflictError": ("feeder.errors", "ConflictError"),
     "Draft": ("feeder.importing.formats", "Draft"),
+    "Enclosure": ("feeder.entries", "Enclosure"),
+    "Episode": ("feeder.entries", "Episode"),
     "FeederError": ("feeder.errors", "FeederError"),
     "ImportReport": ("feeder.importing.importer", "ImportReport"),
     "InputError": ("feeder.errors", "InputError"),
     "LockedError": ("feeder.errors", "LockedError"),
+    "Media": ("feeder.entries", "Media"),
     "NotFoundError": ("feeder.errors", "NotFoundError"),
     "Person": ("feeder.entries", "Person"),
     "PingPolicy": ("feeder.publishing.websub", "PingPolicy"),
@@ -63,10 +69,13 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "Draft",
+    "Enclosure",
+    "Episode",
     "FeederError",
     "ImportReport",
     "InputError",
     "LockedError",
+    "Media",
     "NotFoundError",
     "Person",
     "PingPolicy",

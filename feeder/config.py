@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from db.engine import normalise_url
+from feeder import _podcast
 from feeder._ids import EMAIL, check_authority
 from feeder.errors import ConfigError
 
@@ -27,6 +28,7 @@ __all__ = [
     "AuthorConfig",
     "Config",
     "ContentConfig",
+    "PodcastConfig",
     "ScheduleConfig",
     "ServerConfig",
     "create_config",
@@ -96,6 +98,30 @@ class FeedsConfig:
 
 
 @dataclass(frozen=True)
+class PodcastConfig:
+    """Podcast mode: the RSS feeds of ``feeds`` meet PSP-1 (feeder._podcast checks these).
+
+    On as soon as ``[podcast]`` has a key (or a FEEDER_PODCAST_* variable is set),
+    unless ``enabled = false``.
+    """
+
+    enabled: bool = False
+    image: str = ""  # the artwork: an http(s) URL, or a JPEG/PNG file published with the site
+    category: tuple[str, ...] = ()  # Apple's: "Technology", "Arts/Books"
+    explicit: bool = False
+    author: str = ""  # itunes:author (default: the site author)
+    owner_name: str = ""  # itunes:owner (default: the author)
+    owner_email: str = ""  # itunes:owner and podcast:locked's owner (default: author.email)
+    locked: bool = True  # podcast:locked: other hosts may not import the feed
+    type: str = "episodic"  # or "serial"
+    complete: bool = False  # no more episodes will come
+    funding: str = ""  # podcast:funding URL
+    funding_text: str = ""
+    guid: str = ""  # podcast:guid kept from a previous host (default: minted once)
+    feeds: tuple[str, ...] = ("site",)  # which kinds of RSS feed are podcasts
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything a site needs; paths are absolute once loaded."""
 
@@ -105,6 +131,8 @@ class Config:
     language: str = "en"
     id_authority: str = ""
     output_dir: Path = Path("public")
+    # Where local media files given to --enclosure are kept (content-addressed copies).
+    media_dir: Path = Path("media")
     max_items: int = 50
     database_url: str = ""
     timezone: str = ""
@@ -115,6 +143,7 @@ class Config:
     feeds: FeedsConfig = field(default_factory=FeedsConfig)
     # WebSub hubs every feed names and every build tells about changed feeds.
     websub_hub: tuple[str, ...] = ()
+    podcast: PodcastConfig = field(default_factory=PodcastConfig)
     # Where feeder.toml lives; relative paths in it are relative to this.
     root: Path = Path(".")
 
@@ -146,6 +175,7 @@ _SECTIONS: dict[str, type] = {
     "server": ServerConfig,
     "content": ContentConfig,
     "feeds": FeedsConfig,
+    "podcast": PodcastConfig,
 }
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # Overrides come from command-line flags; name the flag the user typed.
@@ -365,12 +395,35 @@ def _validate(config: Config, flat: dict[str, tuple[Any, str]]) -> Config:
     output_dir = config.output_dir
     if not output_dir.is_absolute():
         output_dir = config.root / output_dir
+    media_dir = config.media_dir
+    if not media_dir.is_absolute():
+        media_dir = config.root / media_dir
+    served, store = output_dir.resolve(), media_dir.resolve()
+    if store == served or served in store.parents:
+        raise fail(
+            "media_dir",
+            f"{str(media_dir)!r} is inside output_dir: keep the media store out of the served "
+            "directory (a full build removes what it did not publish there), e.g. 'media'",
+        )
     database_url = config.database_url or f"sqlite:///{config.root / 'feeder.db'}"
     database_url = _absolute_sqlite(database_url, config.root, fail)
+    podcast = config.podcast
+    if "podcast.enabled" not in flat and any(key.startswith("podcast.") for key in flat):
+        podcast = dataclasses.replace(podcast, enabled=True)
+    podcast = _podcast.check(
+        podcast,
+        lambda key: key in flat,
+        fail,
+        config.root,
+        config.feeds.formats,
+        config.description,
+    )
     return dataclasses.replace(
         config,
+        podcast=podcast,
         base_url=base_url,
         output_dir=output_dir,
+        media_dir=media_dir,
         database_url=database_url,
         websub_hub=websub_hub,
     )

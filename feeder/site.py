@@ -27,6 +27,7 @@ from db import Clash, HubRecord, Missing, Storage, StorageFailure, owner
 from feeder import _write
 from feeder import config as _config
 from feeder._records import RowProblem, article_of
+from feeder._write import MediaInput
 from feeder.articles import Article
 from feeder.config import Config
 from feeder.entries import Person
@@ -285,12 +286,25 @@ class Site:
         published: str | datetime | None = None,
         updated: str | datetime | None = None,
         id: str | None = None,
+        enclosures: Sequence[MediaInput] = (),
+        transcripts: Sequence[MediaInput] = (),
+        chapters: MediaInput | None = None,
+        duration: int | str | None = None,
+        episode: int | None = None,
+        season: int | None = None,
+        episode_type: str | None = None,
     ) -> Article:
         """Store a new article and return it; nothing is stored if any field is bad.
 
         ``published`` in the future schedules the article. ``id`` keeps an
         existing feed id (when moving from another publisher); otherwise a
         tag: URI is minted once and never changes.
+
+        ``enclosures``, ``transcripts`` and ``chapters`` are URLs, local paths
+        or :class:`feeder.Media` values: a local file is copied into the media
+        store and published with the site. ``duration`` (seconds or H:MM:SS),
+        ``episode``, ``season`` and ``episode_type`` (full, trailer, bonus)
+        describe a podcast episode.
         """
         intent = _write.add_intent(
             self.config,
@@ -304,6 +318,15 @@ class Site:
             published=published,
             updated=updated,
             id=id,
+            media=_write.MediaFields(
+                enclosures=tuple(enclosures),
+                transcripts=tuple(transcripts),
+                chapters=chapters,
+                duration=duration,
+                number=episode,
+                season=season,
+                type=episode_type,
+            ),
         )
         with storage_errors():
             stored, _counts = self._write_one(intent)
@@ -321,12 +344,21 @@ class Site:
         author: str | Person | None = _UNSET,
         tags: Iterable[str] = _UNSET,
         published: str | datetime = _UNSET,
+        enclosures: Sequence[MediaInput] = _UNSET,
+        transcripts: Sequence[MediaInput] = _UNSET,
+        chapters: MediaInput | None = _UNSET,
+        duration: int | str | None = _UNSET,
+        episode: int | None = _UNSET,
+        season: int | None = _UNSET,
+        episode_type: str | None = _UNSET,
     ) -> Article:
         """Change some fields of an article; its id never changes.
 
         ``updated_at`` moves only when something a reader sees changed; an
         edit that changes nothing writes nothing. ``link=None`` or
-        ``author=None`` clears them.
+        ``author=None`` clears them. ``enclosures`` and ``transcripts``
+        replace the stored ones (``()`` removes them); an episode field given
+        as None clears it.
         """
         intent = _write.edit_intent(
             self.config,
@@ -339,6 +371,13 @@ class Site:
             author=author,
             tags=tags,
             published=published,
+            enclosures=enclosures if enclosures is _UNSET else tuple(enclosures),
+            transcripts=transcripts if transcripts is _UNSET else tuple(transcripts),
+            chapters=chapters,
+            duration=duration,
+            episode=episode,
+            season=season,
+            episode_type=episode_type,
         )
         with storage_errors():
             stored, _counts = self._write_one(intent)

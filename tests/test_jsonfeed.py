@@ -30,7 +30,7 @@ from feeder.entries import Channel, Entry, Link, Person, TagRef
 from feeder.publishing.render import jsonfeed
 from feeder.publishing.render.jsonfeed import MEDIA_TYPE, render_json_feed
 from tests.feedcheck import parse_feed
-from tests.test_render import BASE_URL, ENTRIES, at
+from tests.test_render import BASE_URL, ENTRIES, at, dirty_media
 
 GOLDEN = Path(__file__).parent / "golden" / "feed.json"
 UPDATE_GOLDEN = os.environ.get("FEEDER_UPDATE_GOLDEN") == "1"
@@ -466,6 +466,9 @@ def _entry_with(field: str, change: Callable[[str], str]) -> Entry:
         )
     if field == "tags":
         return dataclasses.replace(entry, tags=(TagRef(change("food"), change("Food")),))
+    if field in ("enclosures", "episode"):
+        enclosures, episode = dirty_media(change)
+        return dataclasses.replace(entry, enclosures=enclosures, episode=episode)
     changes: dict[str, Any] = {field: change(getattr(entry, field))}
     return dataclasses.replace(entry, **changes)
 
@@ -504,6 +507,8 @@ def test_text_field_lists_are_complete() -> None:
         "tags",
         "published",
         "updated",
+        "enclosures",
+        "episode",
     }
     assert {f.name for f in dataclasses.fields(Channel)} - set(CHANNEL_TEXT_FIELDS) == {
         "links",
@@ -513,7 +518,7 @@ def test_text_field_lists_are_complete() -> None:
 
 
 @pytest.mark.parametrize("summary_only", [False, True])
-@pytest.mark.parametrize("field", [*ENTRY_TEXT_FIELDS, "author", "tags"])
+@pytest.mark.parametrize("field", [*ENTRY_TEXT_FIELDS, "author", "tags", "enclosures"])
 def test_forbidden_characters_in_an_entry_field_are_removed(field: str, summary_only: bool) -> None:
     dirty = render([_entry_with(field, _dirty), *ENTRIES[1:]], summary_only=summary_only)
     _assert_clean(dirty)

@@ -44,8 +44,9 @@ from feeder._records import (
     who,
 )
 from feeder.config import Config
-from feeder.entries import Entry, FeedLink, Link, SiteInfo
+from feeder.entries import Entry, FeedLink, Link, PodcastChannel, SiteInfo
 from feeder.errors import PublishError
+from feeder.publishing import podcast as _podcast
 from feeder.publishing.archives import (
     Archives,
     Page,
@@ -68,7 +69,8 @@ from feeder.publishing.feeds import (
     site_info,
     stylesheet_links,
 )
-from feeder.publishing.files import remove, sweep_temp, write_if_changed
+from feeder.publishing.files import copy_if_changed, remove, sweep_temp, write_if_changed
+from feeder.publishing.media import MediaFiles
 from feeder.publishing.render import render_article
 from feeder.publishing.render.opml import Outline, render_opml
 from feeder.publishing.render.page import Listing, render_group, render_index
@@ -139,6 +141,9 @@ def output_fingerprint(config: Config) -> str:
     }
     if config.websub_hub:  # absent without hubs: those sites keep their fingerprint
         shaping["websub_hub"] = list(config.websub_hub)
+    podcast = _podcast.settings(config)
+    if podcast is not None:  # only then: other sites keep their fingerprint
+        shaping["podcast"] = podcast
     encoded = json.dumps(shaping, sort_keys=True, ensure_ascii=False).encode()
     return hashlib.sha256(encoded).hexdigest()[:32]
 
@@ -154,6 +159,7 @@ class _Writer:
         self.unchanged = 0
         self.errors: list[str] = []
         self._reported: set[object] = set()
+        self.media: MediaFiles | None = None
 
     def _inside(self, relative: str) -> Path:
         """``relative`` under the root; refused if it (or a symlinked folder) leads out."""
@@ -169,6 +175,17 @@ class _Writer:
 
     def write(self, relative: str, data: bytes) -> None:
         if write_if_changed(self._inside(relative), data):
+            self.written.append(relative)
+        else:
+            self.unchanged += 1
+
+    def kept(self) -> None:
+        """Count a file that was found as it should be, without writing or reading it."""
+        self.unchanged += 1
+
+    def copy(self, relative: str, source: Path, size: int) -> None:
+        """Publish the file ``source`` (a media file) at ``relative``, when it is not there."""
+        if copy_if_changed(self._inside(relative), source, size):
             self.written.append(relative)
         else:
             self.unchanged += 1
@@ -191,10 +208,13 @@ class _Writer:
 
 def _entry(record: StoredArticle, config: Config, writer: _Writer) -> Entry | None:
     try:
-        return entry_of(record, config)
+        entry = entry_of(record, config)
     except RowProblem as problem:
         writer.left_out(record, problem)
         return None
+    if writer.media is not None and (entry.enclosures or entry.episode):
+        writer.media.publish(entry)  # what is published somewhere has its files published
+    return entry
 
 
 def _newest(
@@ -232,12 +252,17 @@ class _Feed:
     page: str = ""
     #: RFC 5005 links: to the archive, or an archive page's to the feed and its neighbours.
     history: tuple[Link, ...] = ()
+    #: Podcast mode: what the channel adds (feeder.publishing.podcast).
+    podcast: PodcastChannel | None = None
 
     @property
     def path(self) -> str:
         return self.page or self.spec.path
 
     def render(self, entries: Sequence[Entry]) -> bytes:
+        if self.podcast is not None:
+            # PSP-1: every item of a podcast feed has an enclosure; the others are articles.
+            entries = [entry for entry in entries if entry.enclosures]
         channel = channel_for(
             self.config, self.spec, entries, site_created=self.created, group=self.group
         )
@@ -248,7 +273,12 @@ class _Feed:
         elif self.history:
             channel = dataclasses.replace(channel, links=channel.links + self.history)
         document = FeedDocument(
-            channel, entries, self.group.summary_only, self.stylesheets, archive=bool(self.page)
+            channel,
+            entries,
+            self.group.summary_only,
+            self.stylesheets,
+            archive=bool(self.page),
+            podcast=self.podcast,
         )
         return self.spec.format.render(document)
 
@@ -430,15 +460,16 @@ def _publish_group(
     created: datetime,
     writer: _Writer,
     archives: Archives,
+    podcasts: _podcast.Podcasts | None = None,
 ) -> list[Entry]:
     newest_page = archives.publish(group)
     entries = _newest(reader, group.selection, config, now, writer)
     stylesheets = stylesheet_links(config)
     for spec in group.specs:
         history = subscription_links(config, group, spec, newest_page)
-        _render_feed(
-            _Feed(spec, group, config, created, stylesheets, history=history), entries, writer
-        )
+        podcast = podcasts.channel(group.kind, spec.path, spec.format.name) if podcasts else None
+        feed = _Feed(spec, group, config, created, stylesheets, history=history, podcast=podcast)
+        _render_feed(feed, entries, writer)
     if group.kind != "site":
         page = render_group(
             site, group.title, group.description, feed_links(config, group), entries
@@ -541,6 +572,9 @@ def run_build(
     """
     started = time.perf_counter()
     writer = _Writer(config.output_dir)
+    media = writer.media = MediaFiles(
+        config, writer.copy, writer.remove, writer.problem, writer.kept
+    )
     site = site_info(config)
     fingerprint = output_fingerprint(config)
     try:
@@ -561,6 +595,9 @@ def run_build(
         archives = Archives(
             reader, config, now, writer, _page_renderer(config, state.created_at, writer), full=full
         )
+        podcasts = None
+        if config.podcast.enabled:
+            podcasts = _podcast.Podcasts(config, reader.podcast_guids(), media, writer.problem)
         if full:
             archives.forget_all_but(groups)
             wanted = groups
@@ -583,13 +620,14 @@ def run_build(
         newest: list[Entry] = []
         for group in wanted:
             entries = _publish_group(
-                group, reader, config, now, site, state.created_at, writer, archives
+                group, reader, config, now, site, state.created_at, writer, archives, podcasts
             )
             if group.kind == "site":
                 newest = entries
         _shared_files(config, site, groups, newest, writer)
         if full:
             _stale_groups(groups, config, writer)
+            media.sweep()
     if full:
         sweep_temp(config.output_dir)
     report = BuildReport(
@@ -604,6 +642,8 @@ def run_build(
     )
     with storage.write() as recorder:
         archives.store(recorder)
+        if podcasts is not None and podcasts.minted:
+            recorder.store_podcast_guids(podcasts.minted, now)
         recorder.record_build(
             revision=report.revision,
             now=now,

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from db import Selection
 from feeder._ids import slugify
 from feeder.config import Config
-from feeder.entries import Channel, Entry, FeedLink, Link, Person, SiteInfo
+from feeder.entries import Channel, Entry, FeedLink, Link, Person, PodcastChannel, SiteInfo
 from feeder.publishing import render
 from feeder.publishing.render import atom as _atom
 from feeder.publishing.render import jsonfeed as _jsonfeed
@@ -68,6 +68,8 @@ class FeedDocument:
     stylesheets: tuple[Link, ...] = ()
     #: An RFC 5005 archive page (fh:archive), not the feed readers subscribe to.
     archive: bool = False
+    #: Podcast mode: what the channel adds (RSS only), see feeder.publishing.podcast.
+    podcast: PodcastChannel | None = None
 
 
 Renderer = Callable[[FeedDocument], bytes]
@@ -94,6 +96,7 @@ FORMATS: dict[str, FeedFormat] = {
             summary_only=doc.summary_only,
             stylesheets=doc.stylesheets,
             archive=doc.archive,
+            podcast=doc.podcast,
         ),
     ),
     "atom": FeedFormat(

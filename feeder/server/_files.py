@@ -21,6 +21,8 @@ StaticFiles finds the file and refuses paths that leave the directory;
 - gzip for clients that accept it. A gzipped body is a different representation,
   so it gets a different ETag (``"<hash>-gzip"``): a cache must never answer a
   client that cannot decode gzip with bytes it stored for one that can;
+- byte ranges (``Range``, ``206``, ``416``, ``If-Range``) for audio, video,
+  images and PDF, which are never gzipped: :mod:`feeder.server._ranges`;
 - memory bounded in bytes, whatever the files weigh: small files are cached
   (with their gzipped form) up to ``CACHE_BYTES`` in all; bigger ones are
   streamed from their open file and never held whole.
@@ -54,6 +56,8 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
+
+from feeder.server._ranges import UNSATISFIABLE, ByteRange, is_ranged, requested_range
 
 __all__ = [
     "FEED_NAMES",
@@ -114,6 +118,7 @@ SERVED_TYPES = {
     ".mp4": "video/mp4",
     ".m4v": "video/mp4",
     ".webm": "video/webm",
+    ".mov": "video/quicktime",
     ".pdf": "application/pdf",
     ".woff2": "font/woff2",
     ".woff": "font/woff",
@@ -150,13 +155,26 @@ class _Variant:
 
 
 class _Stream(Response):
-    """A big file sent from its open descriptor in chunks; the file is closed at the end."""
+    """A big file sent from its open descriptor in chunks; the file is closed at the end.
 
-    def __init__(self, file: IO[bytes], length: int, headers: Mapping[str, str], media: str):
-        super().__init__(None, media_type=media, headers=dict(headers))
+    ``offset``: where the bytes sent start (a byte range), ``length`` how many.
+    """
+
+    def __init__(
+        self,
+        file: IO[bytes],
+        length: int,
+        headers: Mapping[str, str],
+        media: str,
+        *,
+        offset: int = 0,
+        status_code: int = 200,
+    ):
+        super().__init__(None, status_code=status_code, media_type=media, headers=dict(headers))
         self.headers["content-length"] = str(length)
         self._file = file
         self._length = length
+        self._offset = offset
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -170,6 +188,8 @@ class _Stream(Response):
             if scope["method"] == "HEAD":
                 await send({"type": "http.response.body", "body": b""})
                 return
+            if self._offset:
+                await anyio.to_thread.run_sync(self._file.seek, self._offset)
             left = self._length
             while left > 0:
                 chunk = await anyio.to_thread.run_sync(self._file.read, min(STREAM_CHUNK, left))
@@ -249,9 +269,11 @@ class OutputFiles(StaticFiles):
                 # Browsers show application/rss+xml and application/atom+xml as text and
                 # apply no stylesheet; as XML, they render the feed's readable page.
                 served = _Served("application/xml; charset=utf-8", "-page", ("Accept",), link)
-        return self._serve(full_path, served, request)
+        return self._serve(full_path, served, request, scope["method"])
 
-    def _serve(self, full_path: str, served: _Served, request: Headers) -> Response:
+    def _serve(
+        self, full_path: str, served: _Served, request: Headers, method: str = "GET"
+    ) -> Response:
         try:
             fd = os.open(full_path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
@@ -264,7 +286,7 @@ class OutputFiles(StaticFiles):
                 return _not_found()
             if info.st_size > CACHE_FILE_MAX:
                 handed_over = True  # the response closes it when the body is sent
-                return self._stream(file, info, served, request)
+                return self._stream(file, info, served, request, method)
             key = (info.st_dev, info.st_ino, info.st_mtime_ns, info.st_size)
             with self._cache_lock:
                 variant = self._cache.get(key)
@@ -275,7 +297,7 @@ class OutputFiles(StaticFiles):
         finally:
             if not handed_over:
                 file.close()
-        response = self._file_response(served, variant, request)
+        response = self._file_response(served, variant, request, method)
         self._remember(key, variant)
         return response
 
@@ -319,21 +341,47 @@ class OutputFiles(StaticFiles):
         return headers
 
     def _stream(
-        self, file: IO[bytes], info: os.stat_result, served: _Served, request: Headers
+        self,
+        file: IO[bytes],
+        info: os.stat_result,
+        served: _Served,
+        request: Headers,
+        method: str = "GET",
     ) -> Response:
         # Too big to hash on every request: the tag names this version of the file,
         # which a build only ever replaces by renaming a new file over it.
         identity = f"{info.st_dev}:{info.st_ino}:{info.st_mtime_ns}:{info.st_size}".encode()
         tag = f'"f-{hashlib.blake2b(identity, digest_size=12).hexdigest()}{served.tag}"'
         headers = self._validators(tag, info.st_mtime, False, served)
+        ranged = is_ranged(served.media_type)
+        if ranged:
+            headers["Accept-Ranges"] = "bytes"
         if not_modified(request, tag, info.st_mtime):
             file.close()
             return Response(status_code=304, headers=headers)
+        size = info.st_size
+        part = requested_range(request, method, size, tag, info.st_mtime) if ranged else None
+        if part is UNSATISFIABLE:
+            file.close()
+            return _unsatisfiable(info.st_size, headers)
+        if part is not None:
+            headers["Content-Range"] = part.content_range
+            return _Stream(
+                file,
+                part.length,
+                headers,
+                served.media_type,
+                offset=part.start,
+                status_code=206,
+            )
         return _Stream(file, info.st_size, headers, served.media_type)
 
-    def _file_response(self, served: _Served, variant: _Variant, request: Headers) -> Response:
+    def _file_response(
+        self, served: _Served, variant: _Variant, request: Headers, method: str = "GET"
+    ) -> Response:
         media_type = served.media_type
-        compressible = (
+        ranged = is_ranged(media_type)
+        compressible = not ranged and (
             media_type.startswith(_COMPRESSIBLE) or "+xml" in media_type or ("+json" in media_type)
         )
         use_gzip = (
@@ -343,8 +391,17 @@ class OutputFiles(StaticFiles):
         )
         etag = f'"{variant.tag}{served.tag}{"-gzip" if use_gzip else ""}"'
         headers = self._validators(etag, variant.mtime, compressible, served)
+        if ranged:
+            headers["Accept-Ranges"] = "bytes"
         if not_modified(request, etag, variant.mtime):
             return Response(status_code=304, headers=headers)
+        if ranged:
+            size = len(variant.data)
+            part = requested_range(request, method, size, etag, variant.mtime)
+            if part is UNSATISFIABLE:
+                return _unsatisfiable(size, headers)
+            if part is not None:
+                return _partial(variant.data, part, media_type, headers)
         if use_gzip:
             headers["Content-Encoding"] = "gzip"
         body = variant.gzipped if use_gzip else variant.data
@@ -394,6 +451,22 @@ def wants_a_page(accept: str) -> bool:
 
 def _not_found() -> Response:
     return PlainTextResponse("Not Found", status_code=404)
+
+
+def _partial(data: bytes, part: ByteRange, media_type: str, headers: dict[str, str]) -> Response:
+    headers = {**headers, "Content-Range": part.content_range}
+    return Response(
+        data[part.start : part.end + 1], status_code=206, media_type=media_type, headers=headers
+    )
+
+
+def _unsatisfiable(size: int, headers: dict[str, str]) -> Response:
+    """416: no byte of the file is in the range asked for; says how big the file is."""
+    return PlainTextResponse(
+        "Range Not Satisfiable\n",
+        status_code=416,
+        headers={**headers, "Content-Range": f"bytes */{size}"},
+    )
 
 
 def accepts_gzip(accept_encoding: str) -> bool:

@@ -15,6 +15,7 @@ from feeder.publishing.render._common import (
     with_stylesheets,
 )
 from feeder.publishing.render._history import add_history
+from feeder.publishing.render._media import add_atom_enclosures, prepare_atom
 
 __all__ = ["MEDIA_TYPE", "render_atom"]
 
@@ -39,6 +40,7 @@ def render_atom(
     if channel.description:
         fg.subtitle(clean_text(channel.description))
     fg.author(person(channel.author))
+    prepare_atom(fg, entries)
     for entry in entries:
         fe = fg.add_entry(order="append")
         fe.id(clean_text(entry.id))
@@ -53,5 +55,6 @@ def render_atom(
         fe.updated(utc(entry.updated))
         for tag in entry.tags:
             fe.category(term=clean_text(tag.slug), label=clean_line(tag.name))
+        add_atom_enclosures(fe, entry)
     data: bytes = fg.atom_str(pretty=True)
     return with_stylesheets(data, stylesheets)

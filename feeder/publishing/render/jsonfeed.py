@@ -15,7 +15,7 @@ from typing import TypeAlias
 from urllib.parse import quote
 
 from feeder._text import clean_line, clean_text
-from feeder.entries import Channel, Entry, Person
+from feeder.entries import Channel, Enclosure, Entry, Person
 from feeder.publishing.render._common import body_html, summary_of, utc
 
 __all__ = ["ARCHIVE_EXTENSION", "MEDIA_TYPE", "VERSION", "render_json_feed"]
@@ -109,7 +109,21 @@ def _item(entry: Entry, *, summary_only: bool) -> Json:
     tags = [name for name in (clean_line(tag.name) for tag in entry.tags) if name]
     if tags:
         item["tags"] = tags
+    if entry.enclosures:
+        duration = entry.episode.duration if entry.episode is not None else None
+        item["attachments"] = [_attachment(e, duration) for e in entry.enclosures]
     return item
+
+
+def _attachment(enclosure: Enclosure, duration: int | None) -> Json:
+    """An attachment; an episode's duration goes with its audio and video files."""
+    media_type = clean_text(enclosure.media_type)
+    attachment: Json = {"url": clean_text(enclosure.url), "mime_type": media_type}
+    if enclosure.length is not None:
+        attachment["size_in_bytes"] = enclosure.length
+    if duration is not None and media_type.startswith(("audio/", "video/")):
+        attachment["duration_in_seconds"] = duration
+    return attachment
 
 
 def _author(person: Person) -> Json:

@@ -11,7 +11,7 @@ from typing import Any
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 
 from feeder._text import clean_line, clean_text
-from feeder.entries import Channel, Entry, Link
+from feeder.entries import Channel, Entry, Link, PodcastChannel
 from feeder.publishing.render._common import (
     body_html,
     generator,
@@ -20,6 +20,8 @@ from feeder.publishing.render._common import (
     with_stylesheets,
 )
 from feeder.publishing.render._history import add_history
+from feeder.publishing.render._media import add_rss_enclosures, prepare_rss
+from feeder.publishing.render.podcast import add_episode, make_podcast
 
 __all__ = ["MEDIA_TYPE", "render_rss"]
 
@@ -77,16 +79,21 @@ def render_rss(
     summary_only: bool = False,
     stylesheets: Sequence[Link] = (),
     archive: bool = False,
+    podcast: PodcastChannel | None = None,
 ) -> bytes:
     """The RSS document for ``entries``, newest first as given. Same input, same bytes.
 
     ``summary_only``: items carry their summary (description) and no content:encoded.
     ``archive``: an RFC 5005 archive document (``fh:archive``).
+    ``podcast``: a podcast feed (PSP-1), with the itunes and podcast namespaces.
     """
     fg = generator(channel, alternate_first=False)
     fg.load_extension("dc", atom=False, rss=True)
     fg.register_extension("dcterms", _Dcterms, _DctermsEntry, atom=False, rss=True)
     add_history(fg, channel.links, archive=archive, rss=True)
+    prepare_rss(fg, entries)
+    if podcast is not None:
+        make_podcast(fg, podcast)
     fg.description(clean_text(channel.description) or clean_text(channel.title))
     hubs = [clean_text(link.href) for link in channel.links if link.rel == "hub"]
     if hubs:
@@ -107,6 +114,9 @@ def render_rss(
         fe.dcterms.modified(utc(entry.updated))
         for tag in entry.tags:
             fe.category(term=clean_line(tag.name))
+        add_rss_enclosures(fe, entry)
+        if podcast is not None:
+            add_episode(fe, entry)
     return with_stylesheets(_title_references(fg.rss_str(pretty=True)), stylesheets)
 
 
