@@ -52,13 +52,16 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# Figures for the daemon (1k to 1M articles) and for bulk import; several minutes.
+# Figures for the daemon (1k to 1M articles), bulk import, the server and WebSub pings;
+# several minutes.
 bench: $(STAMP)
 	$(BIN)/python bench/bench_startup.py
 	$(BIN)/python bench/bench_daemon.py
 	$(BIN)/python bench/bench_import.py
 	$(BIN)/python bench/bench_server.py
 	$(BIN)/python bench/bench_feeds.py
+	$(BIN)/python bench/bench_websub.py
+	$(BIN)/python bench/bench_media.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

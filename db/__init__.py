@@ -19,18 +19,28 @@ from db.models import Author as Author
 from db.models import Removal as Removal
 from db.models import State as State
 from db.models import Tag as Tag
+from db.models import WebSubPing as WebSubPing
+from db.pages import PageBounds as PageBounds
+from db.pages import Position as Position
+from db.pages import selection_key as selection_key
+from db.pings import HubRecord as HubRecord
+from db.pings import PingOutcome as PingOutcome
 from db.queries import Selection as Selection
 from db.records import BuildState as BuildState
 from db.records import DaemonRecord as DaemonRecord
 from db.records import OutputRecord as OutputRecord
 from db.records import StateRecord as StateRecord
 from db.records import StoredArticle as StoredArticle
+from db.records import StoredEpisode as StoredEpisode
+from db.records import StoredMedia as StoredMedia
 from db.records import StoredPerson as StoredPerson
 from db.records import StoredRemoval as StoredRemoval
 from db.storage import Reader as Reader
 from db.storage import Storage as Storage
 from db.storage import Writer as Writer
 from db.writes import ArticleValues as ArticleValues
+from db.writes import EpisodeValues as EpisodeValues
+from db.writes import MediaValues as MediaValues
 from db.writes import PersonValues as PersonValues
 from db.writes import WritePlan as WritePlan
 
@@ -42,11 +52,17 @@ __all__ = [
     "BuildState",
     "Clash",
     "DaemonRecord",
+    "EpisodeValues",
+    "HubRecord",
     "Lock",
     "LockUnavailable",
+    "MediaValues",
     "Missing",
     "OutputRecord",
+    "PageBounds",
     "PersonValues",
+    "PingOutcome",
+    "Position",
     "Reader",
     "Removal",
     "Selection",
@@ -55,11 +71,15 @@ __all__ = [
     "Storage",
     "StorageFailure",
     "StoredArticle",
+    "StoredEpisode",
+    "StoredMedia",
     "StoredPerson",
     "StoredRemoval",
     "Tag",
+    "WebSubPing",
     "WritePlan",
     "Writer",
     "create_engine",
     "owner",
+    "selection_key",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -87,6 +88,54 @@ class Article(Base):
     )
 
 
+class ArticleMedia(Base):
+    """A media file of an article: an enclosure, a transcript or a chapters file (0006).
+
+    Either ``url`` (hosted elsewhere) or ``file`` (``<hash>/<name>`` in the site's
+    media store, published under ``media/``) is set.
+    """
+
+    __tablename__ = "article_media"
+
+    pk: Mapped[int] = mapped_column(primary_key=True)
+    article_pk: Mapped[int] = mapped_column(ForeignKey("articles.pk", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(20))  # "enclosure", "transcript", "chapters"
+    position: Mapped[int] = mapped_column(Integer)
+    url: Mapped[str | None] = mapped_column(String(2000))
+    file: Mapped[str | None] = mapped_column(String(300))
+    media_type: Mapped[str] = mapped_column(String(255))
+    length: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        Index("ix_article_media_article", "article_pk", "role", "position", unique=True),
+    )
+
+
+class ArticleEpisode(Base):
+    """The podcast episode fields of an article that has any (0006)."""
+
+    __tablename__ = "article_episodes"
+
+    article_pk: Mapped[int] = mapped_column(
+        ForeignKey("articles.pk", ondelete="CASCADE"), primary_key=True
+    )
+    duration: Mapped[int | None] = mapped_column(Integer)  # seconds
+    number: Mapped[int | None] = mapped_column(Integer)
+    season: Mapped[int | None] = mapped_column(Integer)
+    episode_type: Mapped[str | None] = mapped_column(String(20))
+
+
+class PodcastGuid(Base):
+    """A feed's podcast:guid, minted once from its URL and kept when the URL moves (0006)."""
+
+    __tablename__ = "podcast_guids"
+
+    path: Mapped[str] = mapped_column(String(500), primary_key=True)  # in the output directory
+    guid: Mapped[str] = mapped_column(String(36))
+    seed: Mapped[str] = mapped_column(String(2000))  # the feed URL it was minted from
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class Removal(Base):
     """An article that left the site (deleted, or renamed away from a slug).
 
@@ -105,14 +154,36 @@ class Removal(Base):
 
 
 class SelectionChange(Base):
-    """A tag or author that a write took an article away from (see migration 0004)."""
+    """A selection that a write took an article away from (migrations 0004 and 0005).
+
+    With ``published_at`` and ``article_pk``: where in the selection the article
+    was before the write (its key as stored), so the range it left is known.
+    """
 
     __tablename__ = "selection_changes"
 
     pk: Mapped[int] = mapped_column(primary_key=True)
     revision: Mapped[int] = mapped_column(Integer, index=True)
-    kind: Mapped[str] = mapped_column(String(10))  # "tag" or "author"
-    key: Mapped[str] = mapped_column(String(500))  # the tag's slug, the author's name
+    kind: Mapped[str] = mapped_column(String(10))  # "site", "tag" or "author"
+    key: Mapped[str] = mapped_column(String(500))  # "", the tag's slug, the author's name
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    article_pk: Mapped[int | None] = mapped_column(Integer)
+
+
+class ArchivePage(Base):
+    """Where one closed page of a selection ends, or (no key) that its pages are out.
+
+    See migration 0005: a closed page keeps its last key for good.
+    """
+
+    __tablename__ = "archive_pages"
+
+    kind: Mapped[str] = mapped_column(String(10), primary_key=True)  # as in selection_changes
+    key: Mapped[str] = mapped_column(String(500), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    last_published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_pk: Mapped[int | None] = mapped_column(Integer)
 
 
 class State(Base):
@@ -185,6 +256,27 @@ class Daemon(Base):
     last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class WebSubPing(Base):
+    """What one WebSub hub was last told about one feed (see migration 0009).
+
+    ``owed_since`` is set while a change of the feed has not reached the hub; a
+    ping that could not be sent is sent again by a later build.
+    """
+
+    __tablename__ = "websub_pings"
+
+    hub: Mapped[str] = mapped_column(String(2000), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(2000), primary_key=True)
+    owed_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Failed attempts since the change was owed.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_ok_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The failure not made good since (cleared when the hub takes a ping for the feed).
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
 def _length(table: Table, column: str) -> int:
     length = getattr(table.c[column].type, "length", None)
     assert isinstance(length, int)
@@ -200,4 +292,7 @@ LIMITS: dict[str, int] = {
     "author email": _length(Base.metadata.tables["authors"], "email"),
     "author uri": _length(Base.metadata.tables["authors"], "uri"),
     "tag": _length(Base.metadata.tables["tags"], "name"),
+    "media url": _length(Base.metadata.tables["article_media"], "url"),
+    "media file": _length(Base.metadata.tables["article_media"], "file"),
+    "media type": _length(Base.metadata.tables["article_media"], "media_type"),
 }

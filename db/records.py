@@ -20,7 +20,18 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Select, select, type_coerce
 from sqlalchemy.types import NullType
 
-from db.models import Article, Author, Daemon, Output, Removal, State, Tag, article_tags
+from db.models import (
+    Article,
+    ArticleEpisode,
+    ArticleMedia,
+    Author,
+    Daemon,
+    Output,
+    Removal,
+    State,
+    Tag,
+    article_tags,
+)
 
 __all__ = [
     "BuildState",
@@ -28,6 +39,8 @@ __all__ = [
     "OutputRecord",
     "StateRecord",
     "StoredArticle",
+    "StoredEpisode",
+    "StoredMedia",
     "StoredPerson",
     "StoredRemoval",
     "article_columns",
@@ -52,6 +65,27 @@ class StoredPerson:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredMedia:
+    """One ``article_media`` row (an enclosure, a transcript, chapters), as stored."""
+
+    role: object
+    url: object
+    file: object
+    media_type: object
+    length: object
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEpisode:
+    """An ``article_episodes`` row, as stored."""
+
+    duration: object
+    number: object
+    season: object
+    episode_type: object
+
+
+@dataclass(frozen=True, slots=True)
 class StoredArticle:
     """One ``articles`` row and its author and tags, exactly as stored."""
 
@@ -72,6 +106,9 @@ class StoredArticle:
     problems: tuple[str, ...] = ()
     #: ``published_at`` as stored: where a keyset page of newest-first rows resumes.
     published_key: Any = None
+    #: Its media files by role, then position.
+    media: tuple[StoredMedia, ...] = ()
+    episode: StoredEpisode | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,10 +187,55 @@ def read_articles(connection: Connection, query: Select[Any]) -> list[StoredArti
         .order_by(article_tags.c.article_pk, Tag.__table__.c.slug)
     ):
         tags[article_pk].append((slug, name))
-    return [_record(row, tuple(tags[row.pk])) for row in rows]
+    media, episodes = _media(connection, list(tags))
+    return [
+        _record(row, tuple(tags[row.pk]), tuple(media.get(row.pk, ())), episodes.get(row.pk))
+        for row in rows
+    ]
 
 
-def _record(row: Any, tags: tuple[tuple[object, object], ...]) -> StoredArticle:
+_M = ArticleMedia.__table__.c
+_E = ArticleEpisode.__table__.c
+
+
+def _media(
+    connection: Connection, pks: list[int]
+) -> tuple[dict[int, list[StoredMedia]], dict[int, StoredEpisode]]:
+    """The media rows and episode fields of the articles ``pks``, values as stored.
+
+    Selected without their types' conversions: another program may have put text
+    in a number column, and that must fail its article, not the query.
+    """
+    media: dict[int, list[StoredMedia]] = {}
+    for row in connection.execute(
+        select(
+            _M.article_pk,
+            *(raw(_M[name]) for name in ("role", "url", "file", "media_type", "length")),
+        )
+        .where(_M.article_pk.in_(pks))
+        .order_by(_M.article_pk, _M.role, _M.position)
+    ):
+        media.setdefault(row.article_pk, []).append(
+            StoredMedia(row.role, row.url, row.file, row.media_type, row.length)
+        )
+    episodes = {
+        row.article_pk: StoredEpisode(row.duration, row.number, row.season, row.episode_type)
+        for row in connection.execute(
+            select(
+                _E.article_pk,
+                *(raw(_E[name]) for name in ("duration", "number", "season", "episode_type")),
+            ).where(_E.article_pk.in_(pks))
+        )
+    }
+    return media, episodes
+
+
+def _record(
+    row: Any,
+    tags: tuple[tuple[object, object], ...],
+    media: tuple[StoredMedia, ...] = (),
+    episode: StoredEpisode | None = None,
+) -> StoredArticle:
     problems: list[str] = []
     dates: dict[str, datetime | None] = {}
     for name in _DATES:
@@ -183,6 +265,8 @@ def _record(row: Any, tags: tuple[tuple[object, object], ...]) -> StoredArticle:
         revision=row.revision,
         problems=tuple(problems),
         published_key=row.published_at,
+        media=media,
+        episode=episode,
     )
 
 

@@ -9,7 +9,7 @@ every failure comes out as a :class:`db.errors.StorageFailure`.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -17,11 +17,13 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from db import migrate, queries, writes
+from db import migrate, pages, pings, queries, writes
 from db.engine import create as create_engine
 from db.engine import database_file, for_writing
 from db.errors import Clash, Missing, StorageFailure, one_line
 from db.locks import Lock, lock_for
+from db.pages import PageBounds, Position
+from db.pings import HubRecord, PingOutcome
 from db.queries import Selection, Status
 from db.records import (
     BuildState,
@@ -130,6 +132,45 @@ class Reader:
     def changed_selections(self, revision: int) -> set[tuple[str, str]]:
         return queries.changed_selections(self._connection, revision)
 
+    def owed_pings(self, hub: str) -> list[tuple[str, datetime]]:
+        return pings.owed(self._connection, hub)
+
+    def ping_summary(self, hubs: Sequence[str]) -> list[HubRecord]:
+        return pings.summary(self._connection, hubs)
+
+    # -- archive pages (db.pages) ------------------------------------------------
+
+    def range_rows(
+        self,
+        selection: Selection,
+        now: datetime,
+        *,
+        after: Position | None = None,
+        until: Position | None = None,
+    ) -> Iterator[StoredArticle]:
+        return pages.range_rows(self._connection, selection, now, after=after, until=until)
+
+    def positions_after(
+        self, selection: Selection, now: datetime, after: Position | None, limit: int
+    ) -> list[Position]:
+        return pages.positions_after(self._connection, selection, now, after, limit)
+
+    def count_up_to(self, selection: Selection, now: datetime, cap: int) -> int:
+        return pages.count_up_to(self._connection, selection, now, cap)
+
+    def page_bounds(self, selection: Selection) -> PageBounds | None:
+        return pages.page_bounds(self._connection, selection)
+
+    def paged_selections(self) -> set[tuple[str, str]]:
+        return pages.paged_selections(self._connection)
+
+    def moved_since(self, revision: int) -> list[tuple[str, str, Position]]:
+        return pages.moved_since(self._connection, revision)
+
+    def podcast_guids(self) -> dict[str, object]:
+        """Each feed's stored podcast:guid, by its path (values as stored)."""
+        return writes.podcast_guids(self._connection)
+
 
 class Writer(Reader):
     """Lookups and writes inside one write transaction (its revision moves once)."""
@@ -194,6 +235,16 @@ class Writer(Reader):
     def record_error(self, output: str, message: str, now: datetime) -> None:
         writes.record_error(self._connection, output, message, now)
 
+    def store_pages(self, selection: Selection, bounds: PageBounds | None) -> None:
+        pages.store_pages(self._connection, selection, bounds)
+
+    def forget_pages(self, names: Collection[tuple[str, str]]) -> None:
+        pages.forget_pages(self._connection, names)
+
+    def store_podcast_guids(self, minted: dict[str, tuple[str, str]], now: datetime) -> None:
+        """Keep newly minted podcast guids (path: (guid, seed URL)); stored ones stay."""
+        writes.store_podcast_guids(self._connection, minted, now)
+
     def forget_output(self, output: str) -> bool:
         return writes.forget_output(self._connection, output)
 
@@ -202,6 +253,9 @@ class Writer(Reader):
 
     def clear_daemon(self, daemon_id: str) -> None:
         writes.clear_daemon(self._connection, daemon_id)
+
+    def record_pings(self, outcomes: Iterable[PingOutcome]) -> None:
+        pings.record(self._connection, outcomes)
 
 
 class Storage:

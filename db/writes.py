@@ -18,12 +18,28 @@ from sqlalchemy import Connection, case, delete, func, insert, or_, select, upda
 from sqlalchemy.sql.expression import bindparam
 
 from db.bulk import insert_many
-from db.models import Article, Author, Base, Daemon, Output, Removal, State, Tag, article_tags
+from db.models import (
+    Article,
+    ArticleEpisode,
+    ArticleMedia,
+    Author,
+    Base,
+    Daemon,
+    Output,
+    PodcastGuid,
+    Removal,
+    State,
+    Tag,
+    article_tags,
+)
+from db.pages import record_moves
 from db.queries import STATE_PK
 from db.records import DaemonRecord, StoredArticle, article_columns, read_articles
 
 __all__ = [
     "ArticleValues",
+    "EpisodeValues",
+    "MediaValues",
     "PersonValues",
     "WritePlan",
     "apply",
@@ -37,6 +53,7 @@ __all__ = [
     "record_daemon",
     "record_error",
     "release_output",
+    "store_podcast_guids",
     "taken_slugs",
     "taken_uids",
 ]
@@ -49,6 +66,9 @@ _REMOVALS = _TABLES[Removal.__tablename__]
 _STATE = _TABLES[State.__tablename__]
 _OUTPUTS = _TABLES[Output.__tablename__]
 _DAEMONS = _TABLES[Daemon.__tablename__]
+_MEDIA = _TABLES[ArticleMedia.__tablename__]
+_EPISODES = _TABLES[ArticleEpisode.__tablename__]
+_GUIDS = _TABLES[PodcastGuid.__tablename__]
 
 
 # -- the state row ---------------------------------------------------------------------
@@ -229,6 +249,25 @@ class PersonValues:
 
 
 @dataclass(frozen=True, slots=True)
+class MediaValues:
+    """One media file of an article: ``url`` (hosted elsewhere) or ``file`` (in the store)."""
+
+    role: str  # "enclosure", "transcript", "chapters"
+    url: str | None
+    file: str | None
+    media_type: str
+    length: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeValues:
+    duration: int | None = None
+    number: int | None = None
+    season: int | None = None
+    episode_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ArticleValues:
     """Every stored field of one article (its author by name, its tags as (slug, name))."""
 
@@ -243,6 +282,9 @@ class ArticleValues:
     published_at: datetime
     updated_at: datetime
     created_at: datetime
+    #: Its media files, in order within each role.
+    media: tuple[MediaValues, ...] = ()
+    episode: EpisodeValues | None = None
 
 
 @dataclass
@@ -262,6 +304,11 @@ class WritePlan:
     details: dict[str, PersonValues] = field(default_factory=dict)
     #: ("tag", slug) or ("author", name) that an article left: their feeds must change
     left: set[tuple[str, str]] = field(default_factory=set)
+    #: stored articles this plan moves in or out of a selection (another publication
+    #: instant, a tag or author left, a deletion): where they were is recorded first
+    moved: set[int] = field(default_factory=set)
+    #: pks of updated articles whose media files or episode fields changed
+    media_changed: set[int] = field(default_factory=set)
 
     def __bool__(self) -> bool:
         return bool(self.inserts or self.updates or self.renamed or self.deleted or self.details)
@@ -326,6 +373,7 @@ def apply(
             insert(_TABLES["selection_changes"]),
             [{"revision": revision, "kind": k, "key": key} for k, key in sorted(plan.left)],
         )
+    record_moves(connection, plan.moved, revision)
     if plan.deleted:
         connection.execute(
             delete(_ARTICLES).where(_ARTICLES.c.pk.in_([pk for pk, _uid, _slug in plan.deleted]))
@@ -366,7 +414,87 @@ def apply(
         + [(pk, values) for pk, values in zip(new_pks, plan.inserts, strict=True) if values.tags],
         replace=[pk for pk, _values in relinked],
     )
+    remedia = [(pk, values) for pk, values, _relink in plan.updates if pk in plan.media_changed]
+    _write_media(
+        connection,
+        remedia
+        + [
+            (pk, values)
+            for pk, values in zip(new_pks, plan.inserts, strict=True)
+            if values.media or values.episode
+        ],
+        replace=[pk for pk, _values in remedia],
+    )
     return revision
+
+
+def _write_media(
+    connection: Connection, written: list[tuple[int, ArticleValues]], *, replace: list[int]
+) -> None:
+    """Give each article in ``written`` exactly its media files and episode fields."""
+    if replace:
+        connection.execute(delete(_MEDIA).where(_MEDIA.c.article_pk.in_(replace)))
+        connection.execute(delete(_EPISODES).where(_EPISODES.c.article_pk.in_(replace)))
+    media = []
+    for pk, values in written:
+        positions: dict[str, int] = {}
+        for item in values.media:
+            position = positions[item.role] = positions.get(item.role, -1) + 1
+            media.append(
+                {
+                    "article_pk": pk,
+                    "role": item.role,
+                    "position": position,
+                    "url": item.url,
+                    "file": item.file,
+                    "media_type": item.media_type,
+                    "length": item.length,
+                }
+            )
+    if media:
+        insert_many(connection, _MEDIA, _MEDIA_COLUMNS, media)
+    episodes = [
+        {"article_pk": pk, **_episode_columns(values.episode)}
+        for pk, values in written
+        if values.episode is not None
+    ]
+    if episodes:
+        connection.execute(insert(_EPISODES), episodes)
+
+
+_MEDIA_COLUMNS = ("article_pk", "role", "position", "url", "file", "media_type", "length")
+
+
+def _episode_columns(episode: EpisodeValues) -> dict[str, Any]:
+    return {
+        "duration": episode.duration,
+        "number": episode.number,
+        "season": episode.season,
+        "episode_type": episode.episode_type,
+    }
+
+
+def podcast_guids(connection: Connection) -> dict[str, object]:
+    """The stored podcast:guid of each feed, by its path in the output directory."""
+    return dict(connection.execute(select(_GUIDS.c.path, _GUIDS.c.guid)).all())
+
+
+def store_podcast_guids(
+    connection: Connection, minted: dict[str, tuple[str, str]], now: datetime
+) -> None:
+    """Keep ``minted`` (path: (guid, the URL it was made from)); a stored guid is never replaced."""
+    if not minted:
+        return
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert_ = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    connection.execute(
+        insert_(_GUIDS).on_conflict_do_nothing(index_elements=[_GUIDS.c.path]),
+        [
+            {"path": path, "guid": guid, "seed": seed, "created_at": now}
+            for path, (guid, seed) in sorted(minted.items())
+        ],
+    )
 
 
 # Every column of a new article but its pk.

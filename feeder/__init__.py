@@ -14,6 +14,9 @@ if TYPE_CHECKING:
     from feeder.articles import Article as Article
     from feeder.config import Config as Config
     from feeder.config import load as load_config
+    from feeder.entries import Enclosure as Enclosure
+    from feeder.entries import Episode as Episode
+    from feeder.entries import Media as Media
     from feeder.entries import Person as Person
     from feeder.entries import TagRef as TagRef
     from feeder.errors import ConfigError as ConfigError
@@ -27,6 +30,8 @@ if TYPE_CHECKING:
     from feeder.importing.formats import Draft as Draft
     from feeder.importing.importer import ImportReport as ImportReport
     from feeder.publishing.build import BuildReport as BuildReport
+    from feeder.publishing.websub import PingPolicy as PingPolicy
+    from feeder.publishing.websub import PingReport as PingReport
     from feeder.site import DaemonStatus as DaemonStatus
     from feeder.site import OutputStatus as OutputStatus
     from feeder.site import Site as Site
@@ -41,13 +46,18 @@ _EXPORTS = {
     "ConflictError": ("feeder.errors", "ConflictError"),
     "DaemonStatus": ("feeder.site", "DaemonStatus"),
     "Draft": ("feeder.importing.formats", "Draft"),
+    "Enclosure": ("feeder.entries", "Enclosure"),
+    "Episode": ("feeder.entries", "Episode"),
     "FeederError": ("feeder.errors", "FeederError"),
     "ImportReport": ("feeder.importing.importer", "ImportReport"),
     "InputError": ("feeder.errors", "InputError"),
     "LockedError": ("feeder.errors", "LockedError"),
+    "Media": ("feeder.entries", "Media"),
     "NotFoundError": ("feeder.errors", "NotFoundError"),
     "OutputStatus": ("feeder.site", "OutputStatus"),
     "Person": ("feeder.entries", "Person"),
+    "PingPolicy": ("feeder.publishing.websub", "PingPolicy"),
+    "PingReport": ("feeder.publishing.websub", "PingReport"),
     "PublishError": ("feeder.errors", "PublishError"),
     "Site": ("feeder.site", "Site"),
     "SiteStatus": ("feeder.site", "SiteStatus"),
@@ -64,13 +74,18 @@ __all__ = [
     "ConflictError",
     "DaemonStatus",
     "Draft",
+    "Enclosure",
+    "Episode",
     "FeederError",
     "ImportReport",
     "InputError",
     "LockedError",
+    "Media",
     "NotFoundError",
     "OutputStatus",
     "Person",
+    "PingPolicy",
+    "PingReport",
     "PublishError",
     "Site",
     "SiteStatus",

@@ -15,13 +15,14 @@ from datetime import datetime
 from typing import NamedTuple
 from urllib.parse import urljoin, urlsplit
 
-from db import StoredArticle, StoredPerson
+from db import EpisodeValues, MediaValues, StoredArticle, StoredEpisode, StoredMedia, StoredPerson
+from feeder import _media
 from feeder._content import sanitize_html
 from feeder._ids import is_safe_slug
 from feeder._text import clean_text
 from feeder.articles import Article
 from feeder.config import Config
-from feeder.entries import Entry, Person, TagRef
+from feeder.entries import Enclosure, Entry, Episode, Person, TagRef
 
 __all__ = [
     "ARTICLES_DIR",
@@ -123,6 +124,46 @@ class Fields(NamedTuple):
     published_at: datetime
     updated_at: datetime
     created_at: datetime
+    media: tuple[MediaValues, ...] = ()
+    episode: EpisodeValues | None = None
+
+
+def _whole(field: str, value: object) -> int | None:
+    """A stored number column: a whole number, or None; RowProblem for anything else."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RowProblem(f"{field}: {value!r} is not a whole number")
+    return value
+
+
+def _media_values(value: StoredMedia) -> MediaValues:
+    role = text("media role", value.role).strip()
+    field = role if role in _media.ROLES else "media"
+    url = text(field, value.url).strip() or None
+    file = text(f"{field} file", value.file).strip() or None
+    return MediaValues(
+        role=role,
+        url=url,
+        file=file,
+        media_type=text(f"{field} type", value.media_type).strip(),
+        length=_whole(f"{field} length", value.length),
+    )
+
+
+def _episode_values(value: StoredEpisode | None) -> EpisodeValues | None:
+    if value is None:
+        return None
+    kind = text("episode type", value.episode_type).strip() or None
+    episode = EpisodeValues(
+        duration=_whole("duration", value.duration),
+        number=_whole("episode", value.number),
+        season=_whole("season", value.season),
+        episode_type=kind,
+    )
+    return None if episode == EpisodeValues() else episode
 
 
 def _person(value: StoredPerson | None) -> Person | None:
@@ -165,7 +206,71 @@ def readable(record: StoredArticle) -> Fields:
         published_at=record.published_at,
         updated_at=record.updated_at,
         created_at=record.created_at,
+        media=_media.in_role_order([_media_values(value) for value in record.media])
+        if record.media
+        else (),
+        episode=_episode_values(record.episode),
     )
+
+
+def _enclosure(value: MediaValues, config: Config, *, checked: bool) -> Enclosure:
+    """A stored media file as published; with ``checked``, RowProblem unless it can be."""
+    field = value.role
+    if not checked:
+        url = value.url or (config.url(_media.published_path(value.file)) if value.file else "")
+        return Enclosure(url, value.media_type, value.length, value.file)
+    if value.role not in _media.ROLES:
+        raise RowProblem(f"media role: {value.role[:30]!r} is not one of {', '.join(_media.ROLES)}")
+    if (value.url is None) == (value.file is None):
+        raise RowProblem(f"{field}: has both a url and a file, or neither")
+    if value.file is not None:
+        if not _media.is_safe_file(value.file):
+            shown = value.file if len(value.file) <= 60 else value.file[:59] + "…"
+            raise RowProblem(f"{field} file: {shown!r} is not a file name feeder made")
+        url = config.url(_media.published_path(value.file))
+    else:
+        url = web_url(field, value.url, config.base_url)
+    try:
+        media_type = _media.check_media_type(value.media_type, f"{field} type")
+    except ValueError as exc:
+        raise RowProblem(str(exc).split(";")[0]) from None
+    if value.length is not None and value.length < 0:
+        raise RowProblem(f"{field} length: {value.length} is negative")
+    return Enclosure(url, media_type, value.length, value.file)
+
+
+def _episode(
+    fields: Fields, config: Config, *, checked: bool
+) -> tuple[tuple[Enclosure, ...], Episode | None]:
+    """The enclosures and the episode (None when there is nothing of one) of a row."""
+    media = [_enclosure(value, config, checked=checked) for value in fields.media]
+    roles = [value.role for value in fields.media]
+    enclosures = tuple(m for m, role in zip(media, roles, strict=True) if role == "enclosure")
+    transcripts = tuple(m for m, role in zip(media, roles, strict=True) if role == "transcript")
+    chapters = next((m for m, role in zip(media, roles, strict=True) if role == "chapters"), None)
+    stored = fields.episode or EpisodeValues()
+    if checked:
+        for name, number, least in (
+            ("duration", stored.duration, 0),
+            ("episode", stored.number, 1),
+            ("season", stored.season, 1),
+        ):
+            if number is not None and number < least:
+                raise RowProblem(f"{name}: {number} is less than {least}")
+        if stored.episode_type is not None and stored.episode_type not in _media.EPISODE_TYPES:
+            raise RowProblem(
+                f"episode type: {stored.episode_type[:30]!r} is not one of "
+                f"{', '.join(_media.EPISODE_TYPES)}"
+            )
+    episode = Episode(
+        duration=stored.duration,
+        number=stored.number,
+        season=stored.season,
+        type=stored.episode_type,
+        transcripts=transcripts,
+        chapters=chapters,
+    )
+    return enclosures, None if episode == Episode() else episode
 
 
 def url_of(config: Config, slug: str, link: str | None) -> str:
@@ -180,6 +285,7 @@ def article_of(record: StoredArticle, config: Config) -> Article:
         url = url_of(config, fields.slug, fields.link)
     except RowProblem:
         url = fields.link or ""  # shown as stored; the build leaves such a row out
+    enclosures, episode = _episode(fields, config, checked=False)
     return Article(
         id=fields.uid,
         slug=fields.slug,
@@ -193,6 +299,8 @@ def article_of(record: StoredArticle, config: Config) -> Article:
         published_at=fields.published_at,
         updated_at=fields.updated_at,
         created_at=fields.created_at,
+        enclosures=enclosures,
+        episode=episode,
     )
 
 
@@ -225,6 +333,7 @@ def entry_of(record: StoredArticle, config: Config) -> Entry:
         author = Person(
             author.name, author.email, web_url("author uri", author.uri, config.base_url)
         )
+    enclosures, episode = _episode(fields, config, checked=True)
     return Entry(
         id=fields.uid,
         slug=slug,
@@ -237,6 +346,8 @@ def entry_of(record: StoredArticle, config: Config) -> Entry:
         tags=tuple(TagRef(checked_slug(tag, "tag slug"), name) for tag, name in fields.tags),
         published=fields.published_at,
         updated=fields.updated_at,
+        enclosures=enclosures,
+        episode=episode,
     )
 
 

@@ -15,7 +15,9 @@ them. The rules live here once:
 - ids are minted once (``tag:`` URIs) and never reused, not even after a
   deletion; slugs derived from titles get ``-2``, ``-3``... when taken;
 - ``updated_at`` moves only when something a reader sees changed; the site's
-  revision moves once per transaction that writes anything.
+  revision moves once per transaction that writes anything;
+- media files given as local paths are copied into the site's media store
+  before their article is written (never in a dry run): feeder._media.
 
 A batch is looked up with one query, decided in memory and written by
 :meth:`db.Writer.apply` with a few statements, so a one-article ``add`` and a
@@ -24,14 +26,26 @@ A batch is looked up with one query, decided in memory and written by
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-from db import ArticleValues, Clash, PersonValues, StoredArticle, WritePlan, Writer
+from db import (
+    ArticleValues,
+    Clash,
+    EpisodeValues,
+    MediaValues,
+    PersonValues,
+    StoredArticle,
+    WritePlan,
+    Writer,
+)
+from feeder import _media
 from feeder._content import derive_summary, sanitize_html
 from feeder._fields import (
     article_link,
@@ -48,7 +62,7 @@ from feeder._ids import check_slug, mint_tag_uri, slugify
 from feeder._records import RowProblem, article_path, readable
 from feeder._text import clean_text
 from feeder.config import Config
-from feeder.entries import Person
+from feeder.entries import Media, Person
 from feeder.errors import ConflictError, FeederError, InputError, NotFoundError
 
 __all__ = [
@@ -57,6 +71,8 @@ __all__ = [
     "Counts",
     "Intent",
     "Kind",
+    "MediaFields",
+    "MediaInput",
     "add_intent",
     "delete_intent",
     "edit_intent",
@@ -65,6 +81,8 @@ __all__ = [
 ]
 
 Kind = Literal["add", "upsert", "edit", "delete"]
+#: A media file as a writer gives it: a URL or a path, alone or with its type and length.
+MediaInput = Media | str | os.PathLike[str]
 
 
 class _Unset:
@@ -108,6 +126,15 @@ class Intent(NamedTuple):
     published: datetime | None  # None: now (add, upsert) or as stored
     updated: datetime | None
     uid: str | None
+    #: Media files (enclosures, transcripts, chapters) in stored order. An edit
+    #: replaces those of the roles in ``media_roles`` and keeps the others.
+    media: tuple[MediaValues, ...] = ()
+    media_roles: frozenset[str] = frozenset(_media.ROLES)
+    #: Episode fields (None: none). An edit changes only those in ``episode_fields``.
+    episode: EpisodeValues | None = None
+    episode_fields: frozenset[str] = frozenset(("duration", "number", "season", "episode_type"))
+    #: Local files to copy into the media store before the article is written.
+    files: tuple[_media.LocalFile, ...] = ()
 
 
 @lru_cache(maxsize=4096)  # bulk imports repeat the same few tag lists
@@ -142,6 +169,7 @@ def _new(
     published: str | datetime | None,
     updated: str | datetime | None,
     uid: str | None,
+    media: MediaFields | None = None,
 ) -> Intent:
     title = check_title(title, config.content.max_title_chars)
     check_content_size(content, config.content)
@@ -154,6 +182,10 @@ def _new(
     slug_base = "" if given_slug else slugify(title) or "article"
     url = _url(config, given_slug or slug_base, checked_link)
     html = _sanitised(content, url, config)
+    given = media or MediaFields()
+    values, files = _media.all_media(
+        given.enclosures, given.transcripts, given.chapters, given.base, paths=given.paths
+    )
     return Intent(
         kind=kind,
         origin=origin,
@@ -172,7 +204,29 @@ def _new(
         published=when,
         updated=updated_at,
         uid=uid,
+        media=values,
+        episode=_media.episode_values(given.duration, given.number, given.season, given.type),
+        files=files,
     )
+
+
+@dataclass(frozen=True)
+class MediaFields:
+    """The media files and episode fields of an article, as a writer gives them (unchecked).
+
+    ``base``: what relative paths are relative to (the input file's directory);
+    ``paths``: whether local paths may be given (not by another publisher's feed).
+    """
+
+    enclosures: Sequence[MediaInput] = ()
+    transcripts: Sequence[MediaInput] = ()
+    chapters: MediaInput | None = None
+    duration: object = None
+    number: object = None
+    season: object = None
+    type: object = None
+    base: Path | None = None
+    paths: bool = True
 
 
 def add_intent(
@@ -188,6 +242,7 @@ def add_intent(
     published: str | datetime | None = None,
     updated: str | datetime | None = None,
     id: str | None = None,
+    media: MediaFields | None = None,
 ) -> Intent:
     """A new article (``feeder add``): a taken slug or id is a conflict."""
     return _new(
@@ -204,6 +259,7 @@ def add_intent(
         published=published,
         updated=updated,
         uid=check_id(id) if id else None,
+        media=media,
     )
 
 
@@ -222,6 +278,7 @@ def import_intent(
     updated: str | datetime | None,
     id: str | None,
     foreign_id: bool,
+    media: MediaFields | None = None,
 ) -> Intent:
     """An imported article: added, or matched by id (else slug) and updated if it differs."""
     try:
@@ -251,6 +308,7 @@ def import_intent(
             published=published,
             updated=updated,
             uid=uid,
+            media=media,
         )
     except InputError as exc:
         raise InputError(f"{origin}: {exc}") from None
@@ -268,8 +326,19 @@ def edit_intent(
     author: str | Person | None = UNSET,
     tags: Iterable[str] = UNSET,
     published: str | datetime = UNSET,
+    enclosures: Sequence[MediaInput] = UNSET,
+    transcripts: Sequence[MediaInput] = UNSET,
+    chapters: MediaInput | None = UNSET,
+    duration: object = UNSET,
+    episode: object = UNSET,
+    season: object = UNSET,
+    episode_type: object = UNSET,
 ) -> Intent:
-    """Changes to the article ``slug``; fields left UNSET keep their stored values."""
+    """Changes to the article ``slug``; fields left UNSET keep their stored values.
+
+    ``enclosures``, ``transcripts`` and ``chapters`` replace the stored ones
+    (empty: none); an episode field given as None or "" clears it.
+    """
     checked_title = UNSET if title is UNSET else check_title(title, config.content.max_title_chars)
     checked_slug = UNSET if new_slug is UNSET else check_slug(new_slug)
     checked_link = UNSET if link is UNSET else article_link(link) if link else None
@@ -288,6 +357,34 @@ def edit_intent(
     checked_summary: Any = UNSET if summary is UNSET else _summary(summary)
     checked_tags: Any = UNSET if tags is UNSET else _tags_of(tuple(tags))
     when: Any = UNSET if published is UNSET else parse_when(published, "published", config.zone)
+    roles: dict[str, Sequence[MediaInput]] = {}
+    if enclosures is not UNSET:
+        roles["enclosure"] = enclosures
+    if transcripts is not UNSET:
+        roles["transcript"] = transcripts
+    if chapters is not UNSET:
+        roles["chapters"] = (chapters,) if chapters else ()
+    media, files = _media.all_media(
+        roles.get("enclosure", ()),
+        roles.get("transcript", ()),
+        next(iter(roles.get("chapters", ())), None),
+    )
+    changed = EpisodeValues(
+        duration=None if duration is UNSET else _media.parse_duration(duration),
+        number=None if episode is UNSET else _media.positive(episode, "episode"),
+        season=None if season is UNSET else _media.positive(season, "season"),
+        episode_type=None if episode_type is UNSET else _media.episode_type(episode_type),
+    )
+    given = frozenset(
+        name
+        for name, value in (
+            ("duration", duration),
+            ("number", episode),
+            ("season", season),
+            ("episode_type", episode_type),
+        )
+        if value is not UNSET
+    )
     return Intent(
         kind="edit",
         origin="",
@@ -306,6 +403,11 @@ def edit_intent(
         published=when,
         updated=None,
         uid=None,
+        media=media,
+        media_roles=frozenset(roles),
+        episode=changed,
+        episode_fields=given,
+        files=files,
     )
 
 
@@ -360,9 +462,12 @@ class _Current:
     published_at: datetime
     updated_at: datetime
     created_at: datetime
+    media: tuple[MediaValues, ...] = ()
+    episode: EpisodeValues | None = None
     stored_slug: str | None = None  # the slug in the database (None: not stored yet)
     minted: bool = False  # the id was minted here and may need a suffix to be unique
     relink: bool = False  # its tag links must be rewritten
+    remedia: bool = False  # its media files and episode fields must be rewritten
     deleted: bool = False
 
     @classmethod
@@ -389,6 +494,8 @@ class _Current:
             published_at=fields.published_at,
             updated_at=fields.updated_at,
             created_at=fields.created_at,
+            media=fields.media,
+            episode=fields.episode,
             stored_slug=fields.slug,
         )
 
@@ -405,11 +512,35 @@ class _Current:
             published_at=self.published_at,
             updated_at=self.updated_at,
             created_at=self.created_at,
+            media=self.media,
+            episode=self.episode,
         )
 
 
 def _tag_slugs(tags: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
     return tuple(slug for slug, _name in tags)
+
+
+def _edited_media(stored: tuple[MediaValues, ...], item: Intent) -> tuple[MediaValues, ...]:
+    """The stored media files with those of the roles the edit gives replaced."""
+    if not item.media_roles:
+        return stored
+    kept = [value for value in stored if value.role not in item.media_roles]
+    return _media.in_role_order([*kept, *item.media])
+
+
+def _edited_episode(stored: EpisodeValues | None, item: Intent) -> EpisodeValues | None:
+    """The stored episode fields with those the edit gives replaced."""
+    given, changed, old = item.episode_fields, item.episode, stored or EpisodeValues()
+    if not given or changed is None:
+        return stored
+    edited = EpisodeValues(
+        duration=changed.duration if "duration" in given else old.duration,
+        number=changed.number if "number" in given else old.number,
+        season=changed.season if "season" in given else old.season,
+        episode_type=changed.episode_type if "episode_type" in given else old.episode_type,
+    )
+    return None if edited == EpisodeValues() else edited
 
 
 class _Batch:
@@ -530,6 +661,8 @@ class _Batch:
             raise NotFoundError(f"slug: no article {item.target!r}; 'feeder list' shows the slugs")
         current.deleted = True
         self._left(current, (), None)
+        if current.pk is not None:
+            self.plan.moved.add(current.pk)
         del self.by_slug[current.slug]
         if current.pk is not None:
             self.plan.deleted.append((current.pk, current.uid, current.stored_slug or current.slug))
@@ -575,6 +708,8 @@ class _Batch:
             "author": item.author,
             "tags": item.tags,
             "published_at": published,
+            "media": item.media,
+            "episode": item.episode,
         }
         if item.updated is not None:
             updated_at = max(item.updated, published)
@@ -619,6 +754,8 @@ class _Batch:
             "author": match.author if item.author is UNSET else item.author,
             "tags": match.tags if item.tags is UNSET else item.tags,
             "published_at": published,
+            "media": _edited_media(match.media, item),
+            "episode": _edited_episode(match.episode, item),
         }
         if not self._changed(match, values, item):
             self._done(None, match, item)
@@ -657,7 +794,13 @@ class _Batch:
             if match.stored_slug == match.slug:
                 self.plan.renamed.append((match.uid, match.slug))
         match.relink = match.relink or _tag_slugs(values["tags"]) != _tag_slugs(match.tags)
-        self._left(match, values["tags"], values["author"])
+        match.remedia = match.remedia or (values["media"], values["episode"]) != (
+            match.media,
+            match.episode,
+        )
+        left = self._left(match, values["tags"], values["author"])
+        if match.pk is not None and (left or values["published_at"] != match.published_at):
+            self.plan.moved.add(match.pk)  # its archive pages are known by where it was
         for key, value in values.items():
             setattr(match, key, value)
         match.updated_at = updated_at
@@ -665,14 +808,17 @@ class _Batch:
 
     def _left(
         self, current: _Current, tags: tuple[tuple[str, str], ...], author: Person | None
-    ) -> None:
-        """Note the tags and author ``current`` no longer has: their feeds change too."""
+    ) -> bool:
+        """Note the tags and author ``current`` no longer has: their feeds change too.
+
+        True when it leaves any.
+        """
         kept = set(_tag_slugs(tags))
-        self.plan.left.update(
-            ("tag", slug) for slug in _tag_slugs(current.tags) if slug not in kept
-        )
+        left = {("tag", slug) for slug in _tag_slugs(current.tags) if slug not in kept}
         if current.author is not None and (author is None or author.name != current.author.name):
-            self.plan.left.add(("author", current.author.name))
+            left.add(("author", current.author.name))
+        self.plan.left.update(left)
+        return bool(left)
 
     def _insert(self, item: Intent, slug: str) -> _Current:
         published = item.published or self.now
@@ -691,6 +837,8 @@ class _Batch:
             published_at=published,
             updated_at=max(item.updated or published, published),
             created_at=self.now,
+            media=item.media,
+            episode=item.episode,
         )
         self.by_uid[current.uid] = current
         self.by_slug[current.slug] = current
@@ -752,12 +900,42 @@ class _Batch:
             for current in written
             if current.pk is not None
         ]
+        self.plan.media_changed = {
+            current.pk for current in written if current.pk is not None and current.remedia
+        }
         self.writer.apply(self.plan, self.now)
         # After writing: a minted id may have had to become unique.
         self.counts.changes.extend(
             Change(action, current.slug, current.uid, origin)
             for action, current, origin in self.pending
         )
+
+
+def _with_files(
+    batch: Sequence[Intent | FeederError], config: Config, strict: bool
+) -> Sequence[Intent | FeederError]:
+    """``batch`` with the local media files of its intents copied into the media store.
+
+    An intent whose file cannot be stored becomes its error (raised when ``strict``).
+    A file stored for an article that is then refused stays in the store: the
+    store is content-addressed, so it is only ever reused, never wrong.
+    """
+    if not any(isinstance(item, Intent) and item.files for item in batch):
+        return batch
+    kept: list[Intent | FeederError] = []
+    for item in batch:
+        if isinstance(item, Intent) and item.files:
+            try:
+                for local in item.files:
+                    _media.keep(local, config.media_dir)
+            except InputError as exc:
+                error = InputError(f"{item.origin}: {exc}") if item.origin else exc
+                if strict:
+                    raise error from None
+                kept.append(error)
+                continue
+        kept.append(item)
+    return kept
 
 
 def write(
@@ -785,11 +963,15 @@ def write(
         if strict or dry_run:
             with storage_writer(commit=not dry_run) as writer:
                 for batch in batches:
+                    if not dry_run:
+                        batch = _with_files(batch, config, strict)
                     _Batch(writer, config, now, counts, strict).apply(batch)
                     if progress is not None:
                         progress(len(batch))
         else:
             for batch in batches:
+                # Copied before the transaction, which then holds the write lock only briefly.
+                batch = _with_files(batch, config, strict)
                 with storage_writer(commit=True) as writer:
                     _Batch(writer, config, now, counts, strict).apply(batch)
                 if progress is not None:

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from feeder._content import reading_minutes, word_count
-from feeder.entries import Person, TagRef
+from feeder.entries import Enclosure, Episode, Person, TagRef
 
 __all__ = ["Article"]
 
@@ -28,6 +28,10 @@ class Article:
     published_at: datetime
     updated_at: datetime
     created_at: datetime
+    #: Media files attached to it (RSS enclosures, Atom enclosure links, JSON attachments).
+    enclosures: tuple[Enclosure, ...] = ()
+    #: Podcast episode fields, transcripts and chapters (None when it has none).
+    episode: Episode | None = None
 
     def is_scheduled(self, now: datetime) -> bool:
         """Whether the article is still waiting for its publication instant."""
@@ -63,7 +67,24 @@ class Article:
             "created": self.created_at.isoformat(),
             "word_count": self.word_count,
             "reading_minutes": self.reading_minutes,
+            "enclosures": [_media(item) for item in self.enclosures],
+            "episode": None if self.episode is None else _episode(self.episode),
         }
         if now is not None:
             data["status"] = "scheduled" if self.is_scheduled(now) else "published"
         return data
+
+
+def _media(item: Enclosure) -> dict[str, Any]:
+    return {"url": item.url, "type": item.media_type, "length": item.length}
+
+
+def _episode(episode: Episode) -> dict[str, Any]:
+    return {
+        "duration": episode.duration,
+        "episode": episode.number,
+        "season": episode.season,
+        "episode_type": episode.type,
+        "transcripts": [_media(item) for item in episode.transcripts],
+        "chapters": None if episode.chapters is None else _media(episode.chapters),
+    }

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from db.engine import normalise_url
+from feeder import _podcast
 from feeder._ids import EMAIL, check_authority
 from feeder.errors import ConfigError
 
@@ -27,6 +28,7 @@ __all__ = [
     "AuthorConfig",
     "Config",
     "ContentConfig",
+    "PodcastConfig",
     "ScheduleConfig",
     "ServerConfig",
     "create_config",
@@ -89,6 +91,34 @@ class FeedsConfig:
     summary_only: tuple[str, ...] = ()
     # How a browser shows a feed: an XSLT page, CSS on the XML, or raw XML.
     stylesheet: str = "xslt"
+    # RFC 5005 archives: every entry of a selection with more than max_items, in fixed
+    # pages of archive_page_size entries numbered from the oldest (archive/<n>/...).
+    archives: bool = True
+    archive_page_size: int = 50
+
+
+@dataclass(frozen=True)
+class PodcastConfig:
+    """Podcast mode: the RSS feeds of ``feeds`` meet PSP-1 (feeder._podcast checks these).
+
+    On as soon as ``[podcast]`` has a key (or a FEEDER_PODCAST_* variable is set),
+    unless ``enabled = false``.
+    """
+
+    enabled: bool = False
+    image: str = ""  # the artwork: an http(s) URL, or a JPEG/PNG file published with the site
+    category: tuple[str, ...] = ()  # Apple's: "Technology", "Arts/Books"
+    explicit: bool = False
+    author: str = ""  # itunes:author (default: the site author)
+    owner_name: str = ""  # itunes:owner (default: the author)
+    owner_email: str = ""  # itunes:owner and podcast:locked's owner (default: author.email)
+    locked: bool = True  # podcast:locked: other hosts may not import the feed
+    type: str = "episodic"  # or "serial"
+    complete: bool = False  # no more episodes will come
+    funding: str = ""  # podcast:funding URL
+    funding_text: str = ""
+    guid: str = ""  # podcast:guid kept from a previous host (default: minted once)
+    feeds: tuple[str, ...] = ("site",)  # which kinds of RSS feed are podcasts
 
 
 @dataclass(frozen=True)
@@ -101,6 +131,8 @@ class Config:
     language: str = "en"
     id_authority: str = ""
     output_dir: Path = Path("public")
+    # Where local media files given to --enclosure are kept (content-addressed copies).
+    media_dir: Path = Path("media")
     max_items: int = 50
     database_url: str = ""
     timezone: str = ""
@@ -109,6 +141,9 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     content: ContentConfig = field(default_factory=ContentConfig)
     feeds: FeedsConfig = field(default_factory=FeedsConfig)
+    # WebSub hubs every feed names and every build tells about changed feeds.
+    websub_hub: tuple[str, ...] = ()
+    podcast: PodcastConfig = field(default_factory=PodcastConfig)
     # Where feeder.toml lives; relative paths in it are relative to this.
     root: Path = Path(".")
 
@@ -140,6 +175,7 @@ _SECTIONS: dict[str, type] = {
     "server": ServerConfig,
     "content": ContentConfig,
     "feeds": FeedsConfig,
+    "podcast": PodcastConfig,
 }
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # Overrides come from command-line flags; name the flag the user typed.
@@ -328,6 +364,8 @@ def _validate(config: Config, flat: dict[str, tuple[Any, str]]) -> Config:
         raise fail("feeds.formats", 'must name at least one format, e.g. ["rss", "atom"]')
     if feeds.max_bytes < 10_000:
         raise fail("feeds.max_bytes", f"must be at least 10000, got {feeds.max_bytes}")
+    if feeds.archive_page_size < 1:
+        raise fail("feeds.archive_page_size", f"must be at least 1, got {feeds.archive_page_size}")
     if feeds.stylesheet not in STYLESHEETS:
         raise fail("feeds.stylesheet", f"must be one of {', '.join(STYLESHEETS)}")
     if not _LANGUAGE.match(config.language):
@@ -353,14 +391,67 @@ def _validate(config: Config, flat: dict[str, tuple[Any, str]]) -> Config:
                 "timezone",
                 f"unknown time zone {config.timezone!r}; use an IANA name like 'Europe/Berlin'",
             ) from None
+    websub_hub = _hub_urls(config.websub_hub, lambda message: fail("websub_hub", message))
     output_dir = config.output_dir
     if not output_dir.is_absolute():
         output_dir = config.root / output_dir
+    media_dir = config.media_dir
+    if not media_dir.is_absolute():
+        media_dir = config.root / media_dir
+    served, store = output_dir.resolve(), media_dir.resolve()
+    if store == served or served in store.parents:
+        raise fail(
+            "media_dir",
+            f"{str(media_dir)!r} is inside output_dir: keep the media store out of the served "
+            "directory (a full build removes what it did not publish there), e.g. 'media'",
+        )
     database_url = config.database_url or f"sqlite:///{config.root / 'feeder.db'}"
     database_url = _absolute_sqlite(database_url, config.root, fail)
-    return dataclasses.replace(
-        config, base_url=base_url, output_dir=output_dir, database_url=database_url
+    podcast = config.podcast
+    if "podcast.enabled" not in flat and any(key.startswith("podcast.") for key in flat):
+        podcast = dataclasses.replace(podcast, enabled=True)
+    podcast = _podcast.check(
+        podcast,
+        lambda key: key in flat,
+        fail,
+        config.root,
+        config.feeds.formats,
+        config.description,
     )
+    return dataclasses.replace(
+        config,
+        podcast=podcast,
+        base_url=base_url,
+        output_dir=output_dir,
+        media_dir=media_dir,
+        database_url=database_url,
+        websub_hub=websub_hub,
+    )
+
+
+# What a hub URL may hold as it is: RFC 3986 characters. It goes into every feed and into
+# HTTP Link headers, where a space, a quote or an angle bracket would end it early.
+_URL_CHARACTERS = re.compile(r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+$")
+
+
+def _hub_urls(hubs: tuple[str, ...], fail: Any) -> tuple[str, ...]:
+    """The hubs, each checked, in the order given and each once."""
+    example = "use e.g. 'https://pubsubhubbub.appspot.com/'"
+    for hub in hubs:
+        try:
+            parts = urlsplit(hub)
+            parts.port  # noqa: B018  (a port that is no number raises here)
+        except ValueError:
+            raise fail(f"{hub!r} is not a URL; {example}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise fail(f"{hub!r} is not an absolute http(s) URL; {example}")
+        if not _URL_CHARACTERS.match(hub):
+            raise fail(f"{hub!r} has characters a URL cannot hold as they are; percent-encode them")
+        if parts.username is not None or parts.password is not None:
+            raise fail(f"{hub!r} carries a user name or password, which every feed would publish")
+        if parts.fragment:
+            raise fail(f"{hub!r} has a #fragment, which never reaches the hub; remove it")
+    return tuple(dict.fromkeys(hubs))
 
 
 def _absolute_sqlite(url: str, root: Path, fail: Any) -> str:
@@ -383,6 +474,8 @@ id_authority = {authority}
 output_dir = "public"
 max_items = 50
 # database_url = "postgresql+psycopg://user@host/dbname"  (default: feeder.db here)
+# WebSub hubs to tell of every change (one URL or a list):
+# websub_hub = "https://pubsubhubbub.appspot.com/"
 
 [author]
 name = {author}

@@ -5,7 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-__all__ = ["Channel", "Entry", "FeedLink", "Link", "Person", "SiteInfo", "TagRef"]
+__all__ = [
+    "Channel",
+    "Enclosure",
+    "Entry",
+    "Episode",
+    "FeedLink",
+    "Link",
+    "Media",
+    "Person",
+    "PodcastChannel",
+    "SiteInfo",
+    "TagRef",
+]
 
 
 @dataclass(frozen=True)
@@ -22,6 +34,45 @@ class TagRef:
 
 
 @dataclass(frozen=True)
+class Media:
+    """A media file to attach to an article, as given: a URL, or a local file to publish.
+
+    ``source`` is an http(s) URL or a path. For a path, feeder reads the length
+    and the type from the file and publishes a copy with the site; for a URL the
+    type is guessed from its extension unless given, and ``length`` (bytes) is
+    what you say it is (None: unknown, written as 0 where a format requires it).
+    """
+
+    source: str
+    media_type: str | None = None
+    length: int | None = None
+
+
+@dataclass(frozen=True)
+class Enclosure:
+    """A media file of an article (an enclosure, a transcript, chapters), as published."""
+
+    url: str
+    media_type: str
+    length: int | None = None  # bytes; None when unknown
+    #: ``<hash>/<name>`` in the site's media store when feeder publishes the file itself
+    #: (under ``media/`` in the output directory); None for a file hosted elsewhere.
+    file: str | None = None
+
+
+@dataclass(frozen=True)
+class Episode:
+    """What makes an article a podcast episode, beyond its enclosures."""
+
+    duration: int | None = None  # seconds
+    number: int | None = None
+    season: int | None = None
+    type: str | None = None  # "full", "trailer" or "bonus"
+    transcripts: tuple[Enclosure, ...] = ()
+    chapters: Enclosure | None = None
+
+
+@dataclass(frozen=True)
 class Entry:
     """One article as every feed format sees it."""
 
@@ -35,6 +86,8 @@ class Entry:
     tags: tuple[TagRef, ...]
     published: datetime
     updated: datetime
+    enclosures: tuple[Enclosure, ...] = ()
+    episode: Episode | None = None
 
 
 @dataclass(frozen=True)
@@ -84,3 +137,21 @@ class SiteInfo:
     language: str
     home_url: str
     feeds: tuple[FeedLink, ...]
+
+
+@dataclass(frozen=True)
+class PodcastChannel:
+    """What a podcast feed adds to its channel (PSP-1: the itunes and podcast namespaces)."""
+
+    guid: str
+    image: str  # an absolute URL of the artwork
+    categories: tuple[tuple[str, ...], ...]  # ("Technology",), ("Arts", "Books")
+    explicit: bool
+    author: str
+    owner_name: str = ""
+    owner_email: str = ""
+    locked: bool = True
+    type: str = "episodic"  # or "serial"
+    complete: bool = False
+    funding_url: str = ""
+    funding_text: str = ""

@@ -23,10 +23,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
-from db import Clash, DaemonRecord, Missing, OutputRecord, Storage, StorageFailure, owner
+from db import (
+    Clash,
+    DaemonRecord,
+    HubRecord,
+    Missing,
+    OutputRecord,
+    Storage,
+    StorageFailure,
+    owner,
+)
 from feeder import _write
 from feeder import config as _config
 from feeder._records import RowProblem, article_of
+from feeder._write import MediaInput
 from feeder.articles import Article
 from feeder.config import Config
 from feeder.entries import Person
@@ -35,6 +45,7 @@ from feeder.errors import ConflictError, InputError, NotFoundError, PublishError
 if TYPE_CHECKING:
     from feeder.importing.importer import ImportReport, Item, Progress
     from feeder.publishing.build import BuildReport
+    from feeder.publishing.websub import HubStatus, Pinger, PingPolicy, PingReport
 
 __all__ = [
     "Clock",
@@ -52,6 +63,8 @@ _UNSET: Any = _write.UNSET
 Status = Literal["all", "published", "scheduled"]
 #: How long :meth:`Site.build` waits for a build that is running (the daemon's, say).
 BUILD_WAIT_SECONDS = 60.0
+#: How long :meth:`Site.close` waits for WebSub pings still on their way.
+PINGS_CLOSE_SECONDS = 10.0
 
 
 def utc_now() -> datetime:
@@ -119,6 +132,8 @@ class SiteStatus:
     output_id: str | None = None
     outputs: tuple[OutputStatus, ...] = ()
     daemons: tuple[DaemonStatus, ...] = ()
+    #: Each WebSub hub of the site: its last success and failure, what it is owed.
+    websub: tuple[HubStatus, ...] = ()
 
 
 @contextmanager
@@ -182,10 +197,19 @@ def _unreadable(slug: object, reason: object) -> str:
 class Site:
     """A site: its settings and its database. Use :meth:`open` or :meth:`init`."""
 
-    def __init__(self, config: Config, storage: Storage, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        config: Config,
+        storage: Storage,
+        clock: Clock = utc_now,
+        *,
+        ping_policy: PingPolicy | None = None,
+    ) -> None:
         self.config = config
         self.storage = storage
         self._clock = clock
+        self._ping_policy = ping_policy
+        self._pinger: Pinger | None = None
 
     # -- opening -------------------------------------------------------------
 
@@ -197,6 +221,7 @@ class Site:
         database_url: str | None = None,
         clock: Clock = utc_now,
         create: bool = False,
+        ping_policy: PingPolicy | None = None,
     ) -> Site:
         """Open the site described by ``config`` (a Config or a path to feeder.toml).
 
@@ -204,6 +229,7 @@ class Site:
         database that does not exist, or holds no feeder site, is refused with a
         :class:`StorageError` (only :meth:`init`, or ``create=True``, makes one):
         a moved or mistyped database must not quietly become an empty site.
+        ``ping_policy`` says how WebSub pings are timed out and retried.
         """
         if not isinstance(config, Config):
             config = _config.load(config, overrides={"database_url": database_url})
@@ -216,7 +242,7 @@ class Site:
         now = clock().astimezone(UTC)
         with storage_errors():
             storage = Storage.open(config.database_url, now=now, create=create)
-        return cls(config, storage, clock)
+        return cls(config, storage, clock, ping_policy=ping_policy)
 
     @classmethod
     def init(
@@ -239,6 +265,9 @@ class Site:
         return cls.open(path, database_url=database_url, clock=clock, create=True)
 
     def close(self) -> None:
+        """Close the database, after up to ``PINGS_CLOSE_SECONDS`` for WebSub pings on
+        their way (what is not delivered by then, the next build sends)."""
+        self.stop_pings(PINGS_CLOSE_SECONDS)
         self.storage.close()
 
     def __enter__(self) -> Site:
@@ -255,7 +284,7 @@ class Site:
 
     def with_config(self, config: Config) -> Site:
         """The same database and clock with other settings (a reloaded feeder.toml)."""
-        return Site(config, self.storage, self._clock)
+        return Site(config, self.storage, self._clock, ping_policy=self._ping_policy)
 
     # -- reading -------------------------------------------------------------
 
@@ -317,6 +346,7 @@ class Site:
             daemons = tuple(_daemon_status(d) for d in reader.daemons())
             next_scheduled = reader.next_due(self.now())
             articles = reader.count()
+            websub = self._hub_status(reader.ping_summary(self.config.websub_hub))
         mine = next((o for o in found if o.id == output_id), None)
         leaders = [d for d in daemons if d.role == "leader" and d.output_id == output_id]
         leader = max(leaders, key=lambda d: d.heartbeat) if output_id and leaders else None
@@ -336,6 +366,7 @@ class Site:
             output_id=output_id,
             outputs=tuple(found),
             daemons=daemons,
+            websub=websub,
         )
 
     def forget_output(self, output_id: str) -> None:
@@ -351,6 +382,14 @@ class Site:
             raise NotFoundError(
                 f"output: no output directory {output_id!r}; 'feeder status' lists them"
             )
+
+    @staticmethod
+    def _hub_status(records: Sequence[HubRecord]) -> tuple[HubStatus, ...]:
+        if not records:
+            return ()
+        from feeder.publishing.websub import HubStatus
+
+        return tuple(HubStatus.of(record) for record in records)
 
     # -- writing -------------------------------------------------------------
 
@@ -375,12 +414,25 @@ class Site:
         published: str | datetime | None = None,
         updated: str | datetime | None = None,
         id: str | None = None,
+        enclosures: Sequence[MediaInput] = (),
+        transcripts: Sequence[MediaInput] = (),
+        chapters: MediaInput | None = None,
+        duration: int | str | None = None,
+        episode: int | None = None,
+        season: int | None = None,
+        episode_type: str | None = None,
     ) -> Article:
         """Store a new article and return it; nothing is stored if any field is bad.
 
         ``published`` in the future schedules the article. ``id`` keeps an
         existing feed id (when moving from another publisher); otherwise a
         tag: URI is minted once and never changes.
+
+        ``enclosures``, ``transcripts`` and ``chapters`` are URLs, local paths
+        or :class:`feeder.Media` values: a local file is copied into the media
+        store and published with the site. ``duration`` (seconds or H:MM:SS),
+        ``episode``, ``season`` and ``episode_type`` (full, trailer, bonus)
+        describe a podcast episode.
         """
         intent = _write.add_intent(
             self.config,
@@ -394,6 +446,15 @@ class Site:
             published=published,
             updated=updated,
             id=id,
+            media=_write.MediaFields(
+                enclosures=tuple(enclosures),
+                transcripts=tuple(transcripts),
+                chapters=chapters,
+                duration=duration,
+                number=episode,
+                season=season,
+                type=episode_type,
+            ),
         )
         with storage_errors():
             stored, _counts = self._write_one(intent)
@@ -411,12 +472,21 @@ class Site:
         author: str | Person | None = _UNSET,
         tags: Iterable[str] = _UNSET,
         published: str | datetime = _UNSET,
+        enclosures: Sequence[MediaInput] = _UNSET,
+        transcripts: Sequence[MediaInput] = _UNSET,
+        chapters: MediaInput | None = _UNSET,
+        duration: int | str | None = _UNSET,
+        episode: int | None = _UNSET,
+        season: int | None = _UNSET,
+        episode_type: str | None = _UNSET,
     ) -> Article:
         """Change some fields of an article; its id never changes.
 
         ``updated_at`` moves only when something a reader sees changed; an
         edit that changes nothing writes nothing. ``link=None`` or
-        ``author=None`` clears them.
+        ``author=None`` clears them. ``enclosures`` and ``transcripts``
+        replace the stored ones (``()`` removes them); an episode field given
+        as None clears it.
         """
         intent = _write.edit_intent(
             self.config,
@@ -429,6 +499,13 @@ class Site:
             author=author,
             tags=tags,
             published=published,
+            enclosures=enclosures if enclosures is _UNSET else tuple(enclosures),
+            transcripts=transcripts if transcripts is _UNSET else tuple(transcripts),
+            chapters=chapters,
+            duration=duration,
+            episode=episode,
+            season=season,
+            episode_type=episode_type,
         )
         with storage_errors():
             stored, _counts = self._write_one(intent)
@@ -459,7 +536,7 @@ class Site:
         lock = publish_lock(self.storage, self.config, writer, output)
         with storage_errors():
             try:
-                return build_exclusively(
+                report = build_exclusively(
                     self.storage,
                     self.config,
                     lock,
@@ -471,6 +548,48 @@ class Site:
                 )
             finally:
                 lock.close()
+        self._ping(report)
+        return report
+
+    # -- WebSub pings (feeder.publishing.websub) ---------------------------------------
+
+    def _ping(self, report: BuildReport) -> None:
+        """Tell the hubs about the feeds ``report`` wrote, in the background."""
+        if not self.config.websub_hub:
+            return
+        from feeder.publishing import websub
+
+        if self._pinger is None:
+            self._pinger = websub.Pinger(self.storage, clock=self.now, policy=self._ping_policy)
+        topics = websub.changed_topics(self.config, report.written)
+        self._pinger.submit(self.config.websub_hub, topics)
+
+    def wait_for_pings(self, timeout: float | None = None) -> PingReport:
+        """Wait until the hubs took (or refused) every ping the builds so far sent.
+
+        :meth:`build` returns as soon as the files are written and pings the
+        ``websub_hub`` hubs in the background, retrying failures. This waits up to
+        ``timeout`` seconds (None: until each ping is settled) and returns what
+        became of the pings since the last report.
+        """
+        from feeder.publishing.websub import PingReport
+
+        if self._pinger is None:
+            return PingReport()
+        return self._pinger.wait(timeout)
+
+    def stop_pings(self, wait: float = 0.0) -> PingReport:
+        """Wait up to ``wait`` seconds for pings on their way, then stop pinging.
+
+        What is not delivered by then is kept as owed in the database and sent by
+        the next build (here, by ``feeder build`` or by the daemon).
+        """
+        from feeder.publishing.websub import PingReport
+
+        pinger, self._pinger = self._pinger, None
+        if pinger is None:
+            return PingReport()
+        return pinger.stop(wait)
 
     # -- importing (feeder import, feeder import-feed) -------------------------------
 

@@ -16,6 +16,9 @@ that directory's publish lock for each build. When a worker died or was
 abandoned halfway, the queue takes the lock itself to remove what it left: its
 temp files, and its mark (see feeder.publishing.fence), since a worker that is
 known to be dead has surely stopped writing.
+
+The feeds a build changed are handed to the WebSub pinger, which tells the hubs
+from threads of its own: a slow hub never delays the next build.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from feeder.errors import FeederError
 from feeder.publishing import outputs
 from feeder.publishing.build import BuildReport
 from feeder.publishing.files import sweep_temp
+from feeder.publishing.websub import Pinger, changed_topics
 from feeder.site import Site
 from jobs.build_process import Builder, BuildFailed, WorkerDied, describe_error
 from jobs.logs import Throttle
@@ -57,6 +61,7 @@ class BuildQueue:
         publish_lock: Lock | None = None,
         writer: str | None = None,
         arm: Arm | None = None,
+        pinger: Pinger | None = None,
     ) -> None:
         """``output``: the id of the output directory (default: identify site's one).
 
@@ -67,6 +72,7 @@ class BuildQueue:
         self.arm: Arm = arm or (lambda _when: None)
         self._builder = builder
         self._output = output
+        self._pinger = pinger
         self._lock = publish_lock
         self._writer = writer
         self._cond = threading.Condition()
@@ -232,7 +238,14 @@ class BuildQueue:
                 extra={"fields": _report_fields(report, why)},
             )
             self._report_new(report)
+            self._ping(report)
         self._rearm()
+
+    def _ping(self, report: BuildReport) -> None:
+        """Hand the feeds the build changed to the pinger (it returns at once)."""
+        config = self.site.config
+        if self._pinger is not None and config.websub_hub:
+            self._pinger.submit(config.websub_hub, changed_topics(config, report.written))
 
     def _report_new(self, report: BuildReport) -> None:
         """Log each row a build left out once, not on every build that meets it again.

@@ -17,8 +17,9 @@
    daemon take over, and stands by again. (Its worker stops writing on its
    own before the next one starts: see feeder.publishing.fence.)
 5. On SIGTERM or SIGINT: stop the timers, let the running build finish or
-   abandon it (no temp file is left either way), stop the server, exit 0, all
-   within ``STOP_SECONDS``.
+   abandon it (no temp file is left either way), give up WebSub pings still on
+   their way (noting them as owed to the next build), stop the server, exit 0,
+   all within ``STOP_SECONDS``.
 
 Each daemon keeps a row of its own in the database (role, output directory,
 heartbeat, last error) for ``feeder status`` (see :func:`daemon_info`), so
@@ -48,6 +49,7 @@ from feeder.publishing import outputs
 from feeder.publishing.exclusive import publish_lock
 from feeder.publishing.feeds import site_feeds
 from feeder.publishing.outputs import OutputChanged
+from feeder.publishing.websub import Pinger
 from feeder.server import OutputFiles, Server
 from feeder.site import DaemonStatus, Site, SiteStatus
 from jobs.build_process import ProcessBuilder, describe_error
@@ -230,7 +232,7 @@ class Daemon:
     def _serve_while_waiting(self, config: Config) -> None:
         if self._server is not None or not self.options.serve or self._serve_failed:
             return
-        server = Server.for_config(OutputFiles(config.output_dir), config)
+        server = Server.for_config(_output_files(config), config)
         try:
             server.start()
         except ConfigError as exc:
@@ -301,17 +303,19 @@ class Daemon:
         if self._server is not None:
             server, self._server = self._server, None
             files = server.files
-            files.configure(config.output_dir)
+            files.configure(config.output_dir, hubs=config.websub_hub, base_url=config.base_url)
         else:
-            files = OutputFiles(config.output_dir)
+            files = _output_files(config)
             if self.options.serve:
                 server = Server.for_config(files, config)
+        pinger = Pinger(site.storage, clock=site.now)
         publisher = BuildQueue(
             site,
             ProcessBuilder(self.options.logs, self._worker),
             output=output,
             publish_lock=publish_lock(site.storage, config, self._owner, output),
             writer=self._worker,
+            pinger=pinger,
         )
         schedule = schedule_publisher(
             publisher,
@@ -343,6 +347,7 @@ class Daemon:
             if server is not None:
                 server.begin_stop()
             publisher.stop(BUILD_GRACE_SECONDS)
+            pinger.stop()
             if server is not None:
                 server.stop(timeout=1.0)
             lock.release()
@@ -467,9 +472,14 @@ class Daemon:
                 poll_interval=new.schedule.poll_interval,
                 rebuild_interval=new.schedule.rebuild_interval,
             )
-            files.configure(new.output_dir)
+            files.configure(new.output_dir, hubs=new.websub_hub, base_url=new.base_url)
             publisher.request(full=True, reason="reload")
         log.info("reloaded %s", new.root / CONFIG_NAME)
+
+
+def _output_files(config: Config) -> OutputFiles:
+    """The output directory to serve, feeds with their WebSub Link headers."""
+    return OutputFiles(config.output_dir, hubs=config.websub_hub, base_url=config.base_url)
 
 
 @dataclass(frozen=True)

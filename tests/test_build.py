@@ -149,17 +149,19 @@ def test_only_changed_files_are_rewritten_after_an_edit(site: Site, clock: FakeC
     before = stamps(small.config.output_dir)
     clock.advance(hours=1)
 
-    # Out of the feeds (max_items=2): only its own page changes.
+    # Out of the feeds (max_items=2): only its own page and the archive page holding it.
+    archive = {"archive/1/rss.xml", "archive/1/atom.xml", "archive/1/feed.json"}
     report = small.edit_article("oldest", content="<p>o2</p>") and small.build()
     after = stamps(small.config.output_dir)
-    assert report.written == ("articles/oldest.html",)
-    assert {k for k in after if after[k] != before[k]} == {"articles/oldest.html"}
+    assert set(report.written) == {"articles/oldest.html", *archive}
+    assert {k for k in after if after[k] != before[k]} == {"articles/oldest.html", *archive}
 
-    # In the feeds: the feeds, the index and its page, nothing else.
+    # In the feeds: the feeds, the index, its page and its archive page, nothing else.
     report = small.edit_article("newest", title="Newest!") and small.build()
     final = stamps(small.config.output_dir)
     changed = {k for k in final if final[k] != after[k]}
-    assert changed == {"rss.xml", "atom.xml", "feed.json", "index.html", "articles/newest.html"}
+    feeds = {"rss.xml", "atom.xml", "feed.json", "index.html", "articles/newest.html"}
+    assert changed == feeds | archive
     assert set(report.written) == changed
 
 

@@ -127,6 +127,27 @@ def test_config_is_frozen(tmp_path: Path) -> None:
         config.title = "x"  # type: ignore[misc]
 
 
+def test_websub_hubs_are_one_url_or_a_list_kept_in_order(tmp_path: Path) -> None:
+    one = 'title = "T"\nwebsub_hub = "https://pubsubhubbub.appspot.com/"\n'
+    assert load(write(tmp_path, one), environ={}).websub_hub == (
+        "https://pubsubhubbub.appspot.com/",
+    )
+    several = (
+        'title = "T"\nwebsub_hub = ["https://b.example/hub?site=1", "http://a.example/",'
+        ' "https://b.example/hub?site=1"]\n'
+    )
+    assert load(write(tmp_path, several), environ={}).websub_hub == (
+        "https://b.example/hub?site=1",  # the hub URL exactly as given, each once
+        "http://a.example/",
+    )
+    env = {"FEEDER_WEBSUB_HUB": "https://a.example/, https://b.example/"}
+    assert load(write(tmp_path, 'title = "T"\n'), environ=env).websub_hub == (
+        "https://a.example/",
+        "https://b.example/",
+    )
+    assert load(write(tmp_path, 'title = "T"\n'), environ={}).websub_hub == ()
+
+
 def test_url_joins_base_url_and_path() -> None:
     config = Config(base_url="https://example.org/blog/")
     assert config.url("rss.xml") == "https://example.org/blog/rss.xml"
@@ -172,6 +193,15 @@ def test_url_joins_base_url_and_path() -> None:
         ('title = "T"\n', {"FEEDER_MAX_ITEMS": "lots"}, "FEEDER_MAX_ITEMS"),
         ('title = "T"\n', {"FEEDER_SERVER_PORT": "-5"}, "FEEDER_SERVER_PORT"),
         ('title = "T"\n', {"FEEDER_BASE_URL": "nope"}, "FEEDER_BASE_URL"),
+        ('title = "T"\nwebsub_hub = "hub.example"\n', {}, "websub_hub"),
+        ('title = "T"\nwebsub_hub = "ftp://hub.example/"\n', {}, "websub_hub"),
+        ('title = "T"\nwebsub_hub = ["https://hub.example/", 3]\n', {}, "websub_hub"),
+        ('title = "T"\nwebsub_hub = "https://hub.example/a b"\n', {}, "percent-encode"),
+        ('title = "T"\nwebsub_hub = "https://hub.example/<x>"\n', {}, "percent-encode"),
+        ('title = "T"\nwebsub_hub = "https://me:secret@hub.example/"\n', {}, "password"),
+        ('title = "T"\nwebsub_hub = "https://hub.example/#top"\n', {}, "fragment"),
+        ('title = "T"\nwebsub_hub = "https://hub.example:99999/"\n', {}, "websub_hub"),
+        ('title = "T"\n', {"FEEDER_WEBSUB_HUB": "https://ok.example/,nope"}, "FEEDER_WEBSUB_HUB"),
     ],
 )
 def test_bad_values_are_one_line_errors_naming_the_key(

@@ -738,9 +738,10 @@ def test_bookkeeping_is_kept_until_every_output_directory_built_past_it(
     one.build()
     two.build()
     site.edit_article("tagged", tags=["news"])  # the article leaves the tag 'old'
-    assert _changes(site) == 1
+    kept = _changes(site)
+    assert kept > 0
     one.build()
-    assert _changes(site) == 1, "the second directory has not built past it yet"
+    assert _changes(site) == kept, "the second directory has not built past it yet"
     report = two.build()
     assert not report.full and "tags/old/rss.xml" in report.removed
     assert _changes(site) == 0

@@ -65,7 +65,7 @@ from tests.faults_support import (
     wait_for,
 )
 from tests.feedcheck import parse_feed
-from tests.test_daemon import process_gone, worker_of
+from tests.test_daemon import archive_files, process_gone, worker_of
 
 FEEDS = ("rss.xml", "atom.xml")
 # Starting a daemon, spawning its build worker and the first build take a couple of
@@ -651,8 +651,10 @@ def test_kill_9_at_random_points_of_ten_builds_leaves_only_complete_files(
     assert daemon.stop() == 0
     assert temp_files(site.public) == [], f"temp files were not swept {why}"
     # A page per article, and at the top the feeds (RSS, Atom, JSON), the index, the
-    # OPML list and the two stylesheets (the articles have no tags or authors).
-    assert assert_complete(site.public) == len(acknowledged) + 7
+    # OPML list and the two stylesheets (the articles have no tags or authors), and the
+    # site's archive pages.
+    expected = len(acknowledged) + 7 + archive_files(len(acknowledged))
+    assert assert_complete(site.public) == expected
     pages = {p.stem for p in (site.public / "articles").glob("*.html")}
     assert pages == set(acknowledged), f"pages lost or left over {why}"
     for path in site.public.rglob("*.html"):

@@ -143,7 +143,8 @@ REFUSALS: list[Any] = [
         (),
         65,
         "{path}: front matter: unknown key 'date'; known keys: title, slug, link, summary, "
-        "author, tags, published, updated, id (check the spelling)",
+        "author, tags, published, updated, id, enclosures, transcripts, chapters, duration, "
+        "episode, season, episode_type (check the spelling)",
         id="unknown-front-matter-key",
     ),
     pytest.param(

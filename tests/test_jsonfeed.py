@@ -30,7 +30,7 @@ from feeder.entries import Channel, Entry, Link, Person, TagRef
 from feeder.publishing.render import jsonfeed
 from feeder.publishing.render.jsonfeed import MEDIA_TYPE, render_json_feed
 from tests.feedcheck import parse_feed
-from tests.test_render import BASE_URL, ENTRIES, at
+from tests.test_render import BASE_URL, ENTRIES, at, dirty_media
 
 GOLDEN = Path(__file__).parent / "golden" / "feed.json"
 UPDATE_GOLDEN = os.environ.get("FEEDER_UPDATE_GOLDEN") == "1"
@@ -130,6 +130,13 @@ def check_json_feed(feed: Any) -> None:
             assert isinstance(feed[key], str) and feed[key], key
     if "authors" in feed:
         _check_authors(feed["authors"])
+    if "hubs" in feed:
+        # "type" and "url" are required and strings in every hub object.
+        hubs = feed["hubs"]
+        assert isinstance(hubs, list) and hubs
+        for hub in hubs:
+            assert isinstance(hub, dict) and set(hub) == {"type", "url"}, hub
+            assert all(isinstance(value, str) and value for value in hub.values()), hub
     for item in feed["items"]:
         assert isinstance(item, dict)
         assert set(item) <= ITEM_KEYS, sorted(set(item) - ITEM_KEYS)
@@ -225,14 +232,27 @@ def test_empty_description_and_language_are_left_out() -> None:
 def test_unknown_channel_links_are_not_written() -> None:
     chan = json_channel()
     others = (
-        Link("hub", "https://hub.example/websub"),
         Link("related", "https://related.example/"),
-        # Not mapped to next_url yet: see _LINK_KEYS in the renderer.
+        # Newer items: never next_url, which JSON Feed keeps for older ones (_LINK_KEYS).
         Link("next-archive", "https://example.org/blog/archive/2.json", MEDIA_TYPE),
     )
     data = render(chan=dataclasses.replace(chan, links=chan.links + others))
     assert data == render(chan=chan)
-    assert b"hub.example" not in data and b"archive" not in data
+    assert b"related.example" not in data and b"archive" not in data
+
+
+def test_hub_links_are_written_as_websub_hubs_after_language() -> None:
+    chan = json_channel()
+    hubs = (Link("hub", "https://hub.example/websub"), Link("hub", "https://other.example/?a=1&b"))
+    feed = document(chan=dataclasses.replace(chan, links=chan.links + hubs))
+    check_json_feed(feed)
+    assert feed["hubs"] == [
+        {"type": "WebSub", "url": "https://hub.example/websub"},
+        {"type": "WebSub", "url": "https://other.example/?a=1&b"},
+    ]
+    # In the order the specification lists the top-level keys.
+    assert list(feed).index("language") < list(feed).index("hubs") < list(feed).index("items")
+    assert "hubs" not in document(chan=chan)
 
 
 def test_channel_id_and_updated_are_not_written() -> None:
@@ -446,6 +466,9 @@ def _entry_with(field: str, change: Callable[[str], str]) -> Entry:
         )
     if field == "tags":
         return dataclasses.replace(entry, tags=(TagRef(change("food"), change("Food")),))
+    if field in ("enclosures", "episode"):
+        enclosures, episode = dirty_media(change)
+        return dataclasses.replace(entry, enclosures=enclosures, episode=episode)
     changes: dict[str, Any] = {field: change(getattr(entry, field))}
     return dataclasses.replace(entry, **changes)
 
@@ -484,6 +507,8 @@ def test_text_field_lists_are_complete() -> None:
         "tags",
         "published",
         "updated",
+        "enclosures",
+        "episode",
     }
     assert {f.name for f in dataclasses.fields(Channel)} - set(CHANNEL_TEXT_FIELDS) == {
         "links",
@@ -493,7 +518,7 @@ def test_text_field_lists_are_complete() -> None:
 
 
 @pytest.mark.parametrize("summary_only", [False, True])
-@pytest.mark.parametrize("field", [*ENTRY_TEXT_FIELDS, "author", "tags"])
+@pytest.mark.parametrize("field", [*ENTRY_TEXT_FIELDS, "author", "tags", "enclosures"])
 def test_forbidden_characters_in_an_entry_field_are_removed(field: str, summary_only: bool) -> None:
     dirty = render([_entry_with(field, _dirty), *ENTRIES[1:]], summary_only=summary_only)
     _assert_clean(dirty)

@@ -24,7 +24,17 @@ import time_machine
 from lxml import etree
 
 from feeder.config import Config
-from feeder.entries import Channel, Entry, FeedLink, Link, Person, SiteInfo, TagRef
+from feeder.entries import (
+    Channel,
+    Enclosure,
+    Entry,
+    Episode,
+    FeedLink,
+    Link,
+    Person,
+    SiteInfo,
+    TagRef,
+)
 from feeder.publishing.feeds import FORMATS, FeedDocument, channel_for, site_feeds, site_info
 from feeder.publishing.render import render_article, render_atom, render_index, render_rss
 from tests.feedcheck import parse_feed
@@ -339,8 +349,26 @@ ENTRY_TEXT_FIELDS = [f.name for f in dataclasses.fields(Entry) if f.type in ("st
 CHANNEL_TEXT_FIELDS = [f.name for f in dataclasses.fields(Channel) if f.type in ("str", str)]
 
 
+def dirty_media(change: Callable[[str], str]) -> tuple[tuple[Enclosure, ...], Episode]:
+    """Two enclosures and an episode whose every text went through ``change``."""
+    enclosures = (
+        Enclosure(change("https://cdn.example.org/one.mp3"), change("audio/mpeg"), 1234),
+        Enclosure(change("https://cdn.example.org/two.m4a"), change("audio/mp4")),
+    )
+    episode = Episode(
+        duration=61,
+        number=2,
+        transcripts=(Enclosure(change("https://cdn.example.org/t.vtt"), change("text/vtt")),),
+        chapters=Enclosure(change("https://cdn.example.org/c.json"), change("application/json")),
+    )
+    return enclosures, episode
+
+
 def _dirty_entry(field: str) -> Entry:
     entry = ENTRIES[0]
+    if field in ("enclosures", "episode"):
+        enclosures, episode = dirty_media(_dirty)
+        return dataclasses.replace(entry, enclosures=enclosures, episode=episode)
     if field == "author":
         assert entry.author is not None
         return dataclasses.replace(
@@ -369,6 +397,14 @@ def test_text_field_lists_are_complete() -> None:
     # If a field is added to the dataclasses, the tests below must cover it.
     assert set(ENTRY_TEXT_FIELDS) == {"id", "slug", "title", "url", "summary", "content"}
     assert set(CHANNEL_TEXT_FIELDS) == {"id", "title", "description", "language"}
+    assert {f.name for f in dataclasses.fields(Entry)} - set(ENTRY_TEXT_FIELDS) == {
+        "author",
+        "tags",
+        "published",
+        "updated",
+        "enclosures",
+        "episode",
+    }
     assert {f.name for f in dataclasses.fields(Channel)} - set(CHANNEL_TEXT_FIELDS) == {
         "links",
         "author",
@@ -384,7 +420,7 @@ def _assert_clean_feed(data: bytes) -> None:
 
 
 @pytest.mark.parametrize("fmt", FORMAT_NAMES)
-@pytest.mark.parametrize("field", [*ENTRY_TEXT_FIELDS, "author", "tags"])
+@pytest.mark.parametrize("field", [*ENTRY_TEXT_FIELDS, "author", "tags", "enclosures"])
 def test_control_characters_in_an_entry_field_are_removed(fmt: str, field: str) -> None:
     entry = _dirty_entry(field)
     data = render(fmt, [entry, *ENTRIES[1:]])
@@ -405,7 +441,7 @@ def test_control_characters_in_a_channel_field_are_removed(fmt: str, field: str)
     assert parse_feed(data).feed.title == "Test Site"
 
 
-@pytest.mark.parametrize("field", [*ENTRY_TEXT_FIELDS, "author", "tags"])
+@pytest.mark.parametrize("field", [*ENTRY_TEXT_FIELDS, "author", "tags", "enclosures"])
 def test_control_characters_do_not_break_pages(field: str) -> None:
     site = site_info(config())
     entry = _dirty_entry(field)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -11,6 +12,7 @@ from feeder.cli._common import echo_json, fmt_time, open_site, read_content
 
 if TYPE_CHECKING:
     from feeder.articles import Article
+    from feeder.entries import Media
 
 _CONTENT_FORMATS = ("md", "html", "text")
 _FORMAT = click.option(
@@ -20,6 +22,155 @@ _FORMAT = click.option(
     default=None,
     help="What --content-file holds (default: from its extension, else html).",
 )
+
+
+_EPISODE_TYPES = ("full", "trailer", "bonus")
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _media_options(*, edit: bool) -> Callable[[_F], _F]:
+    """The options for media files and episode fields, shared by add and edit."""
+    replaces = " Replaces the stored ones." if edit else ""
+    clear = " ('' removes it)" if edit else ""
+    options = [
+        click.option(
+            "--enclosure",
+            "enclosures",
+            multiple=True,
+            metavar="URL_OR_PATH",
+            help="A media file (audio, video, image, PDF): an http(s) URL, or a local file, "
+            "which is published with the site. Repeat for several; RSS carries the first as "
+            f"its enclosure.{replaces}",
+        ),
+        click.option(
+            "--enclosure-type",
+            "enclosure_types",
+            multiple=True,
+            metavar="MIME",
+            help="Media type of the --enclosure in the same position ('' for the default: "
+            "from the file name, e.g. audio/mpeg for .mp3).",
+        ),
+        click.option(
+            "--enclosure-length",
+            "enclosure_lengths",
+            multiple=True,
+            metavar="BYTES",
+            help="Size of the --enclosure URL in the same position ('' for none); a local "
+            "file's is read from it. RSS requires a length: an unknown one is written as 0, "
+            "as the RSS Best Practices Profile says.",
+        ),
+        click.option(
+            "--transcript",
+            "transcripts",
+            multiple=True,
+            metavar="URL_OR_PATH",
+            help="A transcript or captions file (.vtt, .srt, .html, .txt, .json); repeat for "
+            f"several formats.{replaces}",
+        ),
+        click.option(
+            "--transcript-type",
+            "transcript_types",
+            multiple=True,
+            metavar="MIME",
+            help="Media type of the --transcript in the same position (default: from its name).",
+        ),
+        click.option(
+            "--chapters",
+            default=None,
+            metavar="URL_OR_PATH",
+            help=f"A chapters file (JSON, podcast namespace){clear}.",
+        ),
+        click.option(
+            "--duration",
+            default=None,
+            metavar="SECONDS|H:MM:SS",
+            help=f"How long the episode plays{clear}.",
+        ),
+        click.option(
+            "--episode",
+            default=None,
+            metavar="N",
+            help=f"Episode number, 1 or more{clear}.",
+        ),
+        click.option(
+            "--season", default=None, metavar="N", help=f"Season number, 1 or more{clear}."
+        ),
+        click.option(
+            "--episode-type",
+            default=None,
+            metavar="|".join(_EPISODE_TYPES),
+            help=f"full (the default), trailer or bonus{clear}.",
+        ),
+    ]
+    if edit:
+        options += [
+            click.option("--clear-enclosures", is_flag=True, help="Remove all enclosures."),
+            click.option("--clear-transcripts", is_flag=True, help="Remove all transcripts."),
+        ]
+
+    def apply(function: _F) -> _F:
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return apply
+
+
+def _paired(
+    sources: tuple[str, ...],
+    types: tuple[str, ...],
+    lengths: tuple[str, ...],
+    flag: str,
+) -> list[Media]:
+    """Each source with the type and length given in the same position ('' for none)."""
+    from feeder.entries import Media
+    from feeder.errors import InputError
+
+    for name, given in ((f"{flag}-type", types), (f"{flag}-length", lengths)):
+        if len(given) > len(sources):
+            raise InputError(
+                f"{name}: given {len(given)} times for {len(sources)} --{flag}; give at most "
+                f"one per --{flag}, in the same order"
+            )
+    media = []
+    for n, source in enumerate(sources):
+        length = lengths[n].strip() if n < len(lengths) else ""
+        if length and not (length.isdigit() and length.isascii()):
+            what = "negative" if length.startswith("-") and length[1:].isdigit() else "not a number"
+            raise InputError(
+                f"{flag}-length: {length!r} is {what}; give the size in bytes, or '' if unknown"
+            )
+        media.append(
+            Media(
+                source,
+                (types[n] or None) if n < len(types) else None,
+                int(length) if length else None,
+            )
+        )
+    return media
+
+
+def _media_changes(options: dict[str, Any], *, edit: bool) -> dict[str, Any]:
+    """Keyword arguments for Site.add_article or edit_article from the media options."""
+    changes: dict[str, Any] = {}
+    enclosures = _paired(
+        options["enclosures"],
+        options["enclosure_types"],
+        options["enclosure_lengths"],
+        "enclosure",
+    )
+    transcripts = _paired(options["transcripts"], options["transcript_types"], (), "transcript")
+    if enclosures or not edit or options.get("clear_enclosures"):
+        changes["enclosures"] = enclosures
+    if transcripts or not edit or options.get("clear_transcripts"):
+        changes["transcripts"] = transcripts
+    for key in ("chapters", "duration", "episode", "season", "episode_type"):
+        value = options[key]
+        if value is not None:
+            changes[key] = value or None
+    return changes
 
 
 def _content(path: str, kind: str | None) -> str:
@@ -70,10 +221,12 @@ def _print_added(article: Article, as_json: bool) -> None:
     help="Read the content (Markdown, HTML or text) from a file, or '-' for stdin.",
 )
 @_FORMAT
+@_media_options(edit=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the new article as JSON.")
 @click.pass_context
 def add(
     ctx: click.Context,
+    /,
     title: str,
     slug: str | None,
     link: str | None,
@@ -86,9 +239,11 @@ def add(
     content_file: str | None,
     kind: str | None,
     as_json: bool,
+    **media: Any,
 ) -> None:
     """Add an article and print its slug and permanent id."""
     content = _content(content_file, kind) if content_file else ""
+    media_changes = _media_changes(media, edit=False)
     with open_site(ctx) as site:
         article = site.add_article(
             title,
@@ -101,6 +256,7 @@ def add(
             published=published,
             updated=updated,
             id=uid,
+            **media_changes,
         )
     _print_added(article, as_json)
 
@@ -162,8 +318,31 @@ def show(ctx: click.Context, slug: str, as_json: bool) -> None:
         ("created", fmt_time(article.created_at)),
         ("words", f"{article.word_count} ({article.reading_minutes} min read)"),
         ("summary", article.summary),
+        *_shown_media(article),
     ]:
         click.echo(f"{label + ':':<11}{value}")
+
+
+def _shown_media(article: Article) -> list[tuple[str, str]]:
+    def one(item: Any) -> str:
+        size = "unknown size" if item.length is None else f"{item.length} bytes"
+        return f"{item.url} ({item.media_type}, {size})"
+
+    lines = [("enclosure", one(item)) for item in article.enclosures]
+    episode = article.episode
+    if episode is not None:
+        if episode.duration is not None:
+            hours, rest = divmod(episode.duration, 3600)
+            lines.append(("duration", f"{hours}:{rest // 60:02d}:{rest % 60:02d}"))
+        for label, number in (("episode", episode.number), ("season", episode.season)):
+            if number is not None:
+                lines.append((label, str(number)))
+        if episode.type is not None:
+            lines.append(("type", episode.type))
+        lines += [("transcript", one(item)) for item in episode.transcripts]
+        if episode.chapters is not None:
+            lines.append(("chapters", one(episode.chapters)))
+    return lines
 
 
 @cli.command()
@@ -180,10 +359,12 @@ def show(ctx: click.Context, slug: str, as_json: bool) -> None:
     "--content-file", default=None, metavar="PATH|-", help="New content from a file or stdin."
 )
 @_FORMAT
+@_media_options(edit=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the article as JSON.")
 @click.pass_context
 def edit(
     ctx: click.Context,
+    /,
     slug: str,
     title: str | None,
     new_slug: str | None,
@@ -196,6 +377,7 @@ def edit(
     content_file: str | None,
     kind: str | None,
     as_json: bool,
+    **media: Any,
 ) -> None:
     """Change an article. Only the given fields change; the id never does."""
     changes: dict[str, Any] = {}
@@ -215,6 +397,7 @@ def edit(
         changes["tags"] = () if clear_tags else tags
     if content_file is not None:
         changes["content"] = _content(content_file, kind)
+    changes.update(_media_changes(media, edit=True))
     with open_site(ctx) as site:
         article = site.edit_article(slug, **changes)
     _print_added(article, as_json)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -70,36 +71,65 @@ def init(
     metavar="SECONDS",
     help="How long to wait for a build already running (a daemon's, say) before giving up.",
 )
+@click.option(
+    "--ping-wait",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to wait for the WebSub hubs to take the pings (the next build sends "
+    "what they did not take).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def build(ctx: click.Context, full: bool, wait: float, as_json: bool) -> None:
+def build(ctx: click.Context, full: bool, wait: float, ping_wait: float, as_json: bool) -> None:
     """Write the feeds and pages; files whose bytes did not change are not touched.
 
-    Safe to run while 'feeder run' is running: builds take turns.
+    Safe to run while 'feeder run' is running: builds take turns. With websub_hub
+    set, the hubs are told which feeds changed once the files are written.
     """
     with open_site(ctx) as site:
+        if site.config.websub_hub:
+            # The failures are said once below, not also by the log as they happen.
+            logger = logging.getLogger("feeder.websub")
+            if not logger.handlers:
+                logger.addHandler(logging.NullHandler())
         report = site.build(full=full, wait=wait)
         from feeder.publishing.feeds import site_feeds
 
         feeds = [site.config.url(spec.path) for spec in site_feeds(site.config)]
+        if not as_json:
+            click.echo(report.summary())
+            for error in report.errors:
+                click.echo(f"error: {error}", err=True)
+            for url in feeds:
+                click.echo(f"  {url}")
+        pings = site.stop_pings(ping_wait)
     if as_json:
-        echo_json(
-            {
-                "full": report.full,
-                "entries": report.entries,
-                "written": list(report.written),
-                "unchanged": report.unchanged,
-                "removed": list(report.removed),
-                "seconds": report.seconds,
-                "errors": list(report.errors),
-            }
-        )
+        data: dict[str, object] = {
+            "full": report.full,
+            "entries": report.entries,
+            "written": list(report.written),
+            "unchanged": report.unchanged,
+            "removed": list(report.removed),
+            "seconds": report.seconds,
+            "errors": list(report.errors),
+        }
+        if pings.hubs:
+            data["websub"] = [
+                {
+                    "hub": hub.hub,
+                    "delivered": hub.delivered,
+                    "refused": [{"feed": feed, "error": error} for feed, error in hub.refused],
+                    "undelivered": hub.undelivered,
+                    "error": hub.error,
+                }
+                for hub in pings.hubs
+            ]
+        echo_json(data)
     else:
-        click.echo(report.summary())
-        for error in report.errors:
-            click.echo(f"error: {error}", err=True)
-        for url in feeds:
-            click.echo(f"  {url}")
+        for line in pings.failures():
+            click.echo(f"warning: {line}", err=True)
     if report.errors:
         ctx.exit(1)
 
@@ -170,12 +200,37 @@ def status(ctx: click.Context, as_json: bool) -> None:
         }
         for d in state.daemons
     ]
+    if state.websub:
+        data["websub"] = [
+            {
+                "hub": hub.hub,
+                "last_ok": fmt_time(hub.last_ok_at) if hub.last_ok_at else None,
+                "last_ok_feed": hub.last_ok_topic,
+                "last_failure": hub.last_error,
+                "last_failure_at": fmt_time(hub.last_error_at) if hub.last_error_at else None,
+                "last_failure_feed": hub.last_error_topic,
+                "owed": hub.owed,
+            }
+            for hub in state.websub
+        ]
     if as_json:
         echo_json({**data, "outputs": outputs, "daemons": daemons})
         return
     del data["daemon_running"], data["daemon_pid"]  # the text line says it
+    data.pop("websub", None)
     for key, value in data.items():
         click.echo(f"{key.replace('_', ' ') + ':':<20}{'-' if value is None else value}")
+    for hub in state.websub:
+        ok = f"{fmt_time(hub.last_ok_at)} ({hub.last_ok_topic})" if hub.last_ok_at else "-"
+        failure = (
+            f"{fmt_time(hub.last_error_at)}: {hub.last_error} ({hub.last_error_topic})"
+            if hub.last_error
+            else "-"
+        )
+        click.echo(f"{'websub hub:':<20}{hub.hub}")
+        click.echo(f"{'  last ping ok:':<20}{ok}")
+        click.echo(f"{'  last failure:':<20}{failure}")
+        click.echo(f"{'  pings owed:':<20}{hub.owed}")
     click.echo(f"outputs:            {len(outputs) or '-'}")
     for shown in outputs:
         click.echo("  " + _output_line(shown))

@@ -1,8 +1,9 @@
 """Reading another publisher's feed (RSS, Atom or JSON Feed) as article drafts.
 
-Entries keep their ids (``guid``/``id``), dates, authors, tags and content, so
-readers subscribed to the old feed see no duplicates once the site publishes
-with feeder. An entry without an id gets its link as id: that is what feed
+Entries keep their ids (``guid``/``id``), dates, authors, tags, content and
+media files (enclosures, and a podcast's episode fields), so readers
+subscribed to the old feed see no duplicates once the site publishes with
+feeder. An entry without an id gets its link as id: that is what feed
 readers identify such an entry by.
 
 The document is checked with defusedxml before feedparser sees it: a DTD,
@@ -33,6 +34,7 @@ from feeder._content import derive_summary, plain_text
 from feeder._ids import slugify
 from feeder.entries import Person
 from feeder.errors import FeederError, InputError, NotFoundError
+from feeder.importing import _feed_media
 from feeder.importing.formats import Draft
 
 __all__ = ["MAX_FEED_BYTES", "TIMEOUT_SECONDS", "check_safe", "drafts_from_feed", "read_source"]
@@ -164,6 +166,7 @@ def _draft(entry: Any, origin: str) -> Draft:
         updated=_when(entry, "updated"),
         id=uid,
         foreign_id=True,
+        **_feed_media.from_entry(entry),
     )
 
 
@@ -281,6 +284,7 @@ def _json_item(item: Any, origin: str) -> Draft:
         updated=_json_date(item.get("date_modified")),
         id=uid,
         foreign_id=True,
+        **_feed_media.from_json_item(item),
     )
 
 

@@ -25,6 +25,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
+from pathlib import Path
 
 from db import Storage
 from feeder import _write
@@ -90,6 +91,17 @@ def check(draft: Draft, config: Config) -> Intent:
         updated=draft.updated,
         id=draft.id,
         foreign_id=draft.foreign_id,
+        media=_write.MediaFields(
+            enclosures=draft.enclosures,
+            transcripts=draft.transcripts,
+            chapters=draft.chapters,
+            duration=draft.duration,
+            number=draft.episode,
+            season=draft.season,
+            type=draft.episode_type,
+            base=Path(draft.media_base) if draft.media_base else None,
+            paths=draft.media_base is not None,
+        ),
     )
 
 

@@ -26,7 +26,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.resources import files
@@ -44,9 +44,18 @@ from feeder._records import (
     who,
 )
 from feeder.config import Config
-from feeder.entries import Entry, FeedLink, Link, SiteInfo
+from feeder.entries import Entry, FeedLink, Link, PodcastChannel, SiteInfo
 from feeder.errors import PublishError
 from feeder.publishing import outputs
+from feeder.publishing import podcast as _podcast
+from feeder.publishing.archives import (
+    Archives,
+    Page,
+    archive_links,
+    page_path,
+    remove_archive,
+    subscription_links,
+)
 from feeder.publishing.feeds import (
     FORMATS,
     OPML,
@@ -62,7 +71,8 @@ from feeder.publishing.feeds import (
     stylesheet_links,
 )
 from feeder.publishing.fence import Fence, Turn
-from feeder.publishing.files import remove, sweep_temp, write_if_changed
+from feeder.publishing.files import copy_if_changed, remove, sweep_temp, write_if_changed
+from feeder.publishing.media import MediaFiles
 from feeder.publishing.render import render_article
 from feeder.publishing.render.opml import Outline, render_opml
 from feeder.publishing.render.page import Listing, render_group, render_index
@@ -131,6 +141,11 @@ def output_fingerprint(config: Config) -> str:
         "feeds": dataclasses.asdict(config.feeds),
         "output_dir": str(config.output_dir),
     }
+    if config.websub_hub:  # absent without hubs: those sites keep their fingerprint
+        shaping["websub_hub"] = list(config.websub_hub)
+    podcast = _podcast.settings(config)
+    if podcast is not None:  # only then: other sites keep their fingerprint
+        shaping["podcast"] = podcast
     encoded = json.dumps(shaping, sort_keys=True, ensure_ascii=False).encode()
     return hashlib.sha256(encoded).hexdigest()[:32]
 
@@ -147,6 +162,7 @@ class _Writer:
         self.unchanged = 0
         self.errors: list[str] = []
         self._reported: set[object] = set()
+        self.media: MediaFiles | None = None
 
     def _inside(self, relative: str) -> Path:
         """``relative`` under the root; refused if it (or a symlinked folder) leads out."""
@@ -162,6 +178,17 @@ class _Writer:
 
     def write(self, relative: str, data: bytes) -> None:
         if write_if_changed(self._inside(relative), data, fence=self._fence):
+            self.written.append(relative)
+        else:
+            self.unchanged += 1
+
+    def kept(self) -> None:
+        """Count a file that was found as it should be, without writing or reading it."""
+        self.unchanged += 1
+
+    def copy(self, relative: str, source: Path, size: int) -> None:
+        """Publish the file ``source`` (a media file) at ``relative``, when it is not there."""
+        if copy_if_changed(self._inside(relative), source, size, fence=self._fence):
             self.written.append(relative)
         else:
             self.unchanged += 1
@@ -184,10 +211,13 @@ class _Writer:
 
 def _entry(record: StoredArticle, config: Config, writer: _Writer) -> Entry | None:
     try:
-        return entry_of(record, config)
+        entry = entry_of(record, config)
     except RowProblem as problem:
         writer.left_out(record, problem)
         return None
+    if writer.media is not None and (entry.enclosures or entry.episode):
+        writer.media.publish(entry)  # what is published somewhere has its files published
+    return entry
 
 
 def _newest(
@@ -221,12 +251,38 @@ class _Feed:
     config: Config
     created: datetime
     stylesheets: tuple[Link, ...]
+    #: An archive page's path (feeder.publishing.archives); "" for the feed itself.
+    page: str = ""
+    #: RFC 5005 links: to the archive, or an archive page's to the feed and its neighbours.
+    history: tuple[Link, ...] = ()
+    #: Podcast mode: what the channel adds (feeder.publishing.podcast).
+    podcast: PodcastChannel | None = None
+
+    @property
+    def path(self) -> str:
+        return self.page or self.spec.path
 
     def render(self, entries: Sequence[Entry]) -> bytes:
+        if self.podcast is not None:
+            # PSP-1: every item of a podcast feed has an enclosure; the others are articles.
+            entries = [entry for entry in entries if entry.enclosures]
         channel = channel_for(
             self.config, self.spec, entries, site_created=self.created, group=self.group
         )
-        document = FeedDocument(channel, entries, self.group.summary_only, self.stylesheets)
+        if self.page:  # the same feed (same id), at the page's own address
+            own = Link("self", self.config.url(self.page), self.spec.format.media_type)
+            links = (own, *(link for link in channel.links if link.rel != "self"))
+            channel = dataclasses.replace(channel, links=links + self.history)
+        elif self.history:
+            channel = dataclasses.replace(channel, links=channel.links + self.history)
+        document = FeedDocument(
+            channel,
+            entries,
+            self.group.summary_only,
+            self.stylesheets,
+            archive=bool(self.page),
+            podcast=self.podcast,
+        )
         return self.spec.format.render(document)
 
 
@@ -246,18 +302,19 @@ def _render_feed(feed: _Feed, entries: Sequence[Entry], writer: _Writer) -> None
         entries = good
         data = feed.render(entries)
     limit = feed.config.feeds.max_bytes
-    if len(data) > limit and len(entries) > 1:
+    # An archive page carries its whole page: its place in the chain is what it holds.
+    if len(data) > limit and len(entries) > 1 and not feed.page:
         size = len(data)
         data, kept = _within(feed, entries, limit)
         log.info(
             "%s: %d entries make %d bytes, over feeds.max_bytes (%d); it carries the newest %d",
-            feed.spec.path,
+            feed.path,
             len(entries),
             size,
             limit,
             kept,
         )
-    writer.write(feed.spec.path, data)
+    writer.write(feed.path, data)
 
 
 def _within(feed: _Feed, entries: Sequence[Entry], limit: int) -> tuple[bytes, int]:
@@ -405,11 +462,17 @@ def _publish_group(
     site: SiteInfo,
     created: datetime,
     writer: _Writer,
+    archives: Archives,
+    podcasts: _podcast.Podcasts | None = None,
 ) -> list[Entry]:
+    newest_page = archives.publish(group)
     entries = _newest(reader, group.selection, config, now, writer)
     stylesheets = stylesheet_links(config)
     for spec in group.specs:
-        _render_feed(_Feed(spec, group, config, created, stylesheets), entries, writer)
+        history = subscription_links(config, group, spec, newest_page)
+        podcast = podcasts.channel(group.kind, spec.path, spec.format.name) if podcasts else None
+        feed = _Feed(spec, group, config, created, stylesheets, history=history, podcast=podcast)
+        _render_feed(feed, entries, writer)
     if group.kind != "site":
         page = render_group(
             site, group.title, group.description, feed_links(config, group), entries
@@ -422,6 +485,7 @@ def _remove_group(directory: str, writer: _Writer) -> None:
     """Remove what a tag's or author's directory held (it has nothing published any more)."""
     for name in _GROUP_FILES:
         writer.remove(directory + name)
+    remove_archive(directory, writer)
     with contextlib.suppress(OSError):
         (writer.root / directory).rmdir()
 
@@ -523,6 +587,9 @@ def run_build(
     elif outputs.ensure(config.output_dir, turn.output):
         full = True  # the directory lost its identity file: it was wiped, or is new
     writer = _Writer(config.output_dir, turn.fence)
+    media = writer.media = MediaFiles(
+        config, writer.copy, writer.remove, writer.problem, writer.kept
+    )
     site = site_info(config)
     fingerprint = output_fingerprint(config)
     try:
@@ -540,7 +607,14 @@ def run_build(
         )
         tags, authors, slugs = _safe_groups(reader, config, now, writer)
         groups = feed_groups(config, tags, authors, slugs)
+        archives = Archives(
+            reader, config, now, writer, _page_renderer(config, state.created_at, writer), full=full
+        )
+        podcasts = None
+        if config.podcast.enabled:
+            podcasts = _podcast.Podcasts(config, reader.podcast_guids(), media, writer.problem)
         if full:
+            archives.forget_all_but(groups)
             wanted = groups
             _full_pages(reader.published(now), config, site, writer)
             for pk, slug, reason in reader.undated():
@@ -555,14 +629,20 @@ def run_build(
                 config, groups, touched, reader.changed_selections(state.built_revision),
                 slugs, writer,
             )  # fmt: skip
+            archives.touched(touched.values())
+            archives.moved(reader.moved_since(state.built_revision))
+            archives.forget_gone(groups)
         newest: list[Entry] = []
         for group in wanted:
-            entries = _publish_group(group, reader, config, now, site, state.created_at, writer)
+            entries = _publish_group(
+                group, reader, config, now, site, state.created_at, writer, archives, podcasts
+            )
             if group.kind == "site":
                 newest = entries
         _shared_files(config, site, groups, newest, writer)
         if full:
             _stale_groups(groups, config, writer)
+            media.sweep()
     if full:
         sweep_temp(config.output_dir)
     report = BuildReport(
@@ -576,6 +656,9 @@ def run_build(
         errors=tuple(writer.errors),
     )
     with storage.write() as recorder:
+        archives.store(recorder)
+        if podcasts is not None and podcasts.minted:
+            recorder.store_podcast_guids(podcasts.minted, now)
         recorder.record_build(
             output=turn.output,
             revision=report.revision,
@@ -588,6 +671,35 @@ def run_build(
             stale_before=now - outputs.FORGET_AFTER,
         )
     return report
+
+
+def _page_renderer(
+    config: Config, created: datetime, writer: _Writer
+) -> Callable[[FeedGroup, Page], None]:
+    """Renders an archive page of a group in each of its formats."""
+    stylesheets = stylesheet_links(config)
+
+    def render(group: FeedGroup, page: Page) -> None:
+        # Newest first inside a page, as in every feed document.
+        entries = [
+            entry
+            for record in reversed(page.records)
+            if (entry := _entry(record, config, writer)) is not None
+        ]
+        newest = page.number if page.newest else page.number + 1
+        for spec in group.specs:
+            feed = _Feed(
+                spec,
+                group,
+                config,
+                created,
+                stylesheets,
+                page=page_path(group, page.number, spec),
+                history=archive_links(config, group, spec, page.number, newest),
+            )
+            _render_feed(feed, entries, writer)
+
+    return render
 
 
 def _touched_groups(

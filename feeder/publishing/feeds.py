@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from db import Selection
 from feeder._ids import slugify
 from feeder.config import Config
-from feeder.entries import Channel, Entry, FeedLink, Link, Person, SiteInfo
+from feeder.entries import Channel, Entry, FeedLink, Link, Person, PodcastChannel, SiteInfo
 from feeder.publishing import render
 from feeder.publishing.render import atom as _atom
 from feeder.publishing.render import jsonfeed as _jsonfeed
@@ -66,6 +66,10 @@ class FeedDocument:
     summary_only: bool = False
     #: ``<?xml-stylesheet?>`` for browsers, in order: href and type (XML formats only).
     stylesheets: tuple[Link, ...] = ()
+    #: An RFC 5005 archive page (fh:archive), not the feed readers subscribe to.
+    archive: bool = False
+    #: Podcast mode: what the channel adds (RSS only), see feeder.publishing.podcast.
+    podcast: PodcastChannel | None = None
 
 
 Renderer = Callable[[FeedDocument], bytes]
@@ -87,7 +91,12 @@ FORMATS: dict[str, FeedFormat] = {
         _rss.MEDIA_TYPE,
         "rss.xml",
         lambda doc: render.render_rss(
-            doc.channel, doc.entries, summary_only=doc.summary_only, stylesheets=doc.stylesheets
+            doc.channel,
+            doc.entries,
+            summary_only=doc.summary_only,
+            stylesheets=doc.stylesheets,
+            archive=doc.archive,
+            podcast=doc.podcast,
         ),
     ),
     "atom": FeedFormat(
@@ -96,7 +105,11 @@ FORMATS: dict[str, FeedFormat] = {
         _atom.MEDIA_TYPE,
         "atom.xml",
         lambda doc: render.render_atom(
-            doc.channel, doc.entries, summary_only=doc.summary_only, stylesheets=doc.stylesheets
+            doc.channel,
+            doc.entries,
+            summary_only=doc.summary_only,
+            stylesheets=doc.stylesheets,
+            archive=doc.archive,
         ),
     ),
     "json": FeedFormat(
@@ -105,7 +118,7 @@ FORMATS: dict[str, FeedFormat] = {
         _jsonfeed.MEDIA_TYPE,
         "feed.json",
         lambda doc: _jsonfeed.render_json_feed(
-            doc.channel, doc.entries, summary_only=doc.summary_only
+            doc.channel, doc.entries, summary_only=doc.summary_only, archive=doc.archive
         ),
     ),
 }
@@ -268,6 +281,8 @@ def channel_for(
         links=(
             Link("self", config.url(spec.path), spec.format.media_type),
             Link("alternate", config.url(group.directory), "text/html"),
+            # WebSub (section 4): subscribers find the hubs next to the feed's own URL.
+            *(Link("hub", hub) for hub in config.websub_hub),
         ),
         language=config.language,
         author=Person(config.feed_author, config.author.email or None, config.author.uri or None),

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from feeder.errors import FeederError, PublishError
 
-__all__ = ["TEMP_SUFFIX", "is_temp", "remove", "sweep_temp", "write_if_changed"]
+__all__ = ["TEMP_SUFFIX", "copy_if_changed", "is_temp", "remove", "sweep_temp", "write_if_changed"]
 
 TEMP_SUFFIX = ".tmp"
 #: Wraps each rename into place and each removal (see feeder.publishing.fence).
@@ -73,6 +73,45 @@ def write_if_changed(path: Path, data: bytes, *, fence: Fence | None = None) -> 
         raise PublishError(
             f"{path}: cannot be written: {exc.strerror or exc}; check that the output "
             "directory exists and is writable"
+        ) from exc
+    return True
+
+
+def copy_if_changed(path: Path, source: Path, size: int, *, fence: Fence | None = None) -> bool:
+    """Atomically make ``path`` a copy of ``source`` unless it already is one of ``size`` bytes.
+
+    For media files, whose names are their contents' hash: a file of that name
+    and size holds those bytes, so it is not read again. Big files are copied
+    in chunks, never held whole. ``fence`` wraps the rename, as for
+    :func:`write_if_changed`.
+    """
+    try:
+        if path.stat().st_size == size:
+            return False
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    except OSError as exc:
+        raise PublishError(f"{path}: cannot be read: {exc.strerror}") from exc
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with source.open("rb") as reader, open(temp, "xb") as copy:
+            while chunk := reader.read(1024 * 1024):
+                copy.write(chunk)
+            copy.flush()
+            os.fsync(copy.fileno())
+        os.chmod(temp, 0o644)
+        with fence(path) if fence is not None else contextlib.nullcontext():
+            os.replace(temp, path)
+        _fsync_dir(path.parent)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        if not isinstance(exc, OSError) or isinstance(exc, FeederError):
+            raise  # refused by the fence, or stopped: the temp file is gone either way
+        raise PublishError(
+            f"{path}: cannot be written from {source}: {exc.strerror or exc}; check that the "
+            "output directory is writable"
         ) from exc
     return True
 

@@ -15,9 +15,14 @@ StaticFiles finds the file and refuses paths that leave the directory;
   file halfway through the request;
 - ``ETag`` (a hash of the bytes) and ``Last-Modified``, with ``304 Not Modified``;
   an unreadable ``If-Modified-Since`` is ignored, as RFC 9110 says;
+- feeds (by their media type, wherever they are) carry WebSub discovery links when
+  the site has hubs: ``Link: <hub>; rel="hub", <feed URL>; rel="self"``, the feed
+  URL being its public address (``base_url`` and its path), as in the feed itself;
 - gzip for clients that accept it. A gzipped body is a different representation,
   so it gets a different ETag (``"<hash>-gzip"``): a cache must never answer a
   client that cannot decode gzip with bytes it stored for one that can;
+- byte ranges (``Range``, ``206``, ``416``, ``If-Range``) for audio, video,
+  images and PDF, which are never gzipped: :mod:`feeder.server._ranges`;
 - memory bounded in bytes, whatever the files weigh: small files are cached
   (with their gzipped form) up to ``CACHE_BYTES`` in all; bigger ones are
   streamed from their open file and never held whole.
@@ -37,11 +42,12 @@ import os
 import stat
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path, PurePosixPath
 from typing import IO
+from urllib.parse import quote
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -50,6 +56,8 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
+
+from feeder.server._ranges import UNSATISFIABLE, ByteRange, is_ranged, requested_range
 
 __all__ = [
     "FEED_NAMES",
@@ -110,6 +118,7 @@ SERVED_TYPES = {
     ".mp4": "video/mp4",
     ".m4v": "video/mp4",
     ".webm": "video/webm",
+    ".mov": "video/quicktime",
     ".pdf": "application/pdf",
     ".woff2": "font/woff2",
     ".woff": "font/woff",
@@ -146,13 +155,26 @@ class _Variant:
 
 
 class _Stream(Response):
-    """A big file sent from its open descriptor in chunks; the file is closed at the end."""
+    """A big file sent from its open descriptor in chunks; the file is closed at the end.
 
-    def __init__(self, file: IO[bytes], length: int, headers: Mapping[str, str], media: str):
-        super().__init__(None, media_type=media, headers=dict(headers))
+    ``offset``: where the bytes sent start (a byte range), ``length`` how many.
+    """
+
+    def __init__(
+        self,
+        file: IO[bytes],
+        length: int,
+        headers: Mapping[str, str],
+        media: str,
+        *,
+        offset: int = 0,
+        status_code: int = 200,
+    ):
+        super().__init__(None, status_code=status_code, media_type=media, headers=dict(headers))
         self.headers["content-length"] = str(length)
         self._file = file
         self._length = length
+        self._offset = offset
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -166,6 +188,8 @@ class _Stream(Response):
             if scope["method"] == "HEAD":
                 await send({"type": "http.response.body", "body": b""})
                 return
+            if self._offset:
+                await anyio.to_thread.run_sync(self._file.seek, self._offset)
             left = self._length
             while left > 0:
                 chunk = await anyio.to_thread.run_sync(self._file.read, min(STREAM_CHUNK, left))
@@ -180,19 +204,25 @@ class _Stream(Response):
 
 
 class OutputFiles(StaticFiles):
-    """The output directory, read-only, over GET and HEAD."""
+    """The output directory, read-only, over GET and HEAD.
 
-    def __init__(self, directory: Path) -> None:
+    ``hubs`` (WebSub hub URLs) and ``base_url`` (where the directory is published)
+    make the Link headers of feeds; without hubs there are none.
+    """
+
+    def __init__(self, directory: Path, *, hubs: Sequence[str] = (), base_url: str = "") -> None:
         super().__init__(directory=directory, check_dir=False)
         self._cache: OrderedDict[tuple[int, int, int, int], _Variant] = OrderedDict()
         self._sizes: dict[tuple[int, int, int, int], int] = {}
         self._cached_bytes = 0
         self._cache_lock = threading.Lock()
+        self._links = _Links(tuple(hubs), base_url)
 
-    def configure(self, directory: Path) -> None:
+    def configure(self, directory: Path, *, hubs: Sequence[str] = (), base_url: str = "") -> None:
         """Serve another directory from now on (a reloaded config)."""
         self.directory = directory
         self.all_directories = [directory]
+        self._links = _Links(tuple(hubs), base_url)
 
     @property
     def cached_bytes(self) -> int:
@@ -231,16 +261,19 @@ class OutputFiles(StaticFiles):
         if media_type is None:
             return _not_found()  # not something a site publishes: a backup, a swap file
         request = Headers(scope=scope)
-        served = _Served(media_type)
+        link = self._links.header(path) if media_type.split(";")[0] in _FEED_TYPES else None
+        served = _Served(media_type, link=link)
         if media_type.split(";")[0] in _XML_FEEDS:
-            served = _Served(media_type, vary=("Accept",))
+            served = _Served(media_type, vary=("Accept",), link=link)
             if wants_a_page(request.get("accept", "")):
                 # Browsers show application/rss+xml and application/atom+xml as text and
                 # apply no stylesheet; as XML, they render the feed's readable page.
-                served = _Served("application/xml; charset=utf-8", "-page", ("Accept",))
-        return self._serve(full_path, served, request)
+                served = _Served("application/xml; charset=utf-8", "-page", ("Accept",), link)
+        return self._serve(full_path, served, request, scope["method"])
 
-    def _serve(self, full_path: str, served: _Served, request: Headers) -> Response:
+    def _serve(
+        self, full_path: str, served: _Served, request: Headers, method: str = "GET"
+    ) -> Response:
         try:
             fd = os.open(full_path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
@@ -253,7 +286,7 @@ class OutputFiles(StaticFiles):
                 return _not_found()
             if info.st_size > CACHE_FILE_MAX:
                 handed_over = True  # the response closes it when the body is sent
-                return self._stream(file, info, served, request)
+                return self._stream(file, info, served, request, method)
             key = (info.st_dev, info.st_ino, info.st_mtime_ns, info.st_size)
             with self._cache_lock:
                 variant = self._cache.get(key)
@@ -264,7 +297,7 @@ class OutputFiles(StaticFiles):
         finally:
             if not handed_over:
                 file.close()
-        response = self._file_response(served, variant, request)
+        response = self._file_response(served, variant, request, method)
         self._remember(key, variant)
         return response
 
@@ -290,7 +323,7 @@ class OutputFiles(StaticFiles):
 
     @staticmethod
     def _validators(
-        tag: str, mtime: float, compressible: bool, vary: tuple[str, ...] = ()
+        tag: str, mtime: float, compressible: bool, served: _Served | None = None
     ) -> dict[str, str]:
         headers = {
             "ETag": tag,
@@ -299,27 +332,56 @@ class OutputFiles(StaticFiles):
             "Cache-Control": "no-cache",
             "X-Content-Type-Options": "nosniff",
         }
+        vary = served.vary if served is not None else ()
         varies = (*vary, "Accept-Encoding") if compressible else vary
         if varies:
             headers["Vary"] = ", ".join(varies)
+        if served is not None and served.link:
+            headers["Link"] = served.link
         return headers
 
     def _stream(
-        self, file: IO[bytes], info: os.stat_result, served: _Served, request: Headers
+        self,
+        file: IO[bytes],
+        info: os.stat_result,
+        served: _Served,
+        request: Headers,
+        method: str = "GET",
     ) -> Response:
         # Too big to hash on every request: the tag names this version of the file,
         # which a build only ever replaces by renaming a new file over it.
         identity = f"{info.st_dev}:{info.st_ino}:{info.st_mtime_ns}:{info.st_size}".encode()
         tag = f'"f-{hashlib.blake2b(identity, digest_size=12).hexdigest()}{served.tag}"'
-        headers = self._validators(tag, info.st_mtime, False, served.vary)
+        headers = self._validators(tag, info.st_mtime, False, served)
+        ranged = is_ranged(served.media_type)
+        if ranged:
+            headers["Accept-Ranges"] = "bytes"
         if not_modified(request, tag, info.st_mtime):
             file.close()
             return Response(status_code=304, headers=headers)
+        size = info.st_size
+        part = requested_range(request, method, size, tag, info.st_mtime) if ranged else None
+        if part is UNSATISFIABLE:
+            file.close()
+            return _unsatisfiable(info.st_size, headers)
+        if part is not None:
+            headers["Content-Range"] = part.content_range
+            return _Stream(
+                file,
+                part.length,
+                headers,
+                served.media_type,
+                offset=part.start,
+                status_code=206,
+            )
         return _Stream(file, info.st_size, headers, served.media_type)
 
-    def _file_response(self, served: _Served, variant: _Variant, request: Headers) -> Response:
+    def _file_response(
+        self, served: _Served, variant: _Variant, request: Headers, method: str = "GET"
+    ) -> Response:
         media_type = served.media_type
-        compressible = (
+        ranged = is_ranged(media_type)
+        compressible = not ranged and (
             media_type.startswith(_COMPRESSIBLE) or "+xml" in media_type or ("+json" in media_type)
         )
         use_gzip = (
@@ -328,9 +390,18 @@ class OutputFiles(StaticFiles):
             and accepts_gzip(request.get("accept-encoding", ""))
         )
         etag = f'"{variant.tag}{served.tag}{"-gzip" if use_gzip else ""}"'
-        headers = self._validators(etag, variant.mtime, compressible, served.vary)
+        headers = self._validators(etag, variant.mtime, compressible, served)
+        if ranged:
+            headers["Accept-Ranges"] = "bytes"
         if not_modified(request, etag, variant.mtime):
             return Response(status_code=304, headers=headers)
+        if ranged:
+            size = len(variant.data)
+            part = requested_range(request, method, size, etag, variant.mtime)
+            if part is UNSATISFIABLE:
+                return _unsatisfiable(size, headers)
+            if part is not None:
+                return _partial(variant.data, part, media_type, headers)
         if use_gzip:
             headers["Content-Encoding"] = "gzip"
         body = variant.gzipped if use_gzip else variant.data
@@ -338,15 +409,38 @@ class OutputFiles(StaticFiles):
 
 
 _XML_FEEDS = ("application/rss+xml", "application/atom+xml")
+# What is a feed, by the media type it is served with (feeds of every kind, archives too).
+_FEED_TYPES = frozenset((*FEED_NAMES.values(), *_XML_FEEDS))
 
 
 @dataclass(frozen=True)
 class _Served:
-    """How one request gets a file: its media type, and what that adds to the ETag and Vary."""
+    """How one request gets a file: its media type, what that adds to the ETag and Vary,
+    and its Link header."""
 
     media_type: str
     tag: str = ""
     vary: tuple[str, ...] = ()
+    link: str | None = None
+
+
+# What a URL keeps as it is in a Link header's <...>; anything else is percent-encoded.
+_URI_SAFE = ":/?#[]@!$&'()*+,;=%~"
+
+
+@dataclass(frozen=True)
+class _Links:
+    """WebSub discovery (section 4): a feed's hubs and its own public URL, in one header."""
+
+    hubs: tuple[str, ...]
+    base_url: str
+
+    def header(self, path: str) -> str | None:
+        if not self.hubs:
+            return None
+        links = [f'<{quote(hub, safe=_URI_SAFE)}>; rel="hub"' for hub in self.hubs]
+        own = quote(self.base_url + path.lstrip("/"), safe=_URI_SAFE)
+        return ", ".join([*links, f'<{own}>; rel="self"'])
 
 
 def wants_a_page(accept: str) -> bool:
@@ -357,6 +451,22 @@ def wants_a_page(accept: str) -> bool:
 
 def _not_found() -> Response:
     return PlainTextResponse("Not Found", status_code=404)
+
+
+def _partial(data: bytes, part: ByteRange, media_type: str, headers: dict[str, str]) -> Response:
+    headers = {**headers, "Content-Range": part.content_range}
+    return Response(
+        data[part.start : part.end + 1], status_code=206, media_type=media_type, headers=headers
+    )
+
+
+def _unsatisfiable(size: int, headers: dict[str, str]) -> Response:
+    """416: no byte of the file is in the range asked for; says how big the file is."""
+    return PlainTextResponse(
+        "Range Not Satisfiable\n",
+        status_code=416,
+        headers={**headers, "Content-Range": f"bytes */{size}"},
+    )
 
 
 def accepts_gzip(accept_encoding: str) -> bool:

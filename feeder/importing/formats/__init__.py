@@ -79,11 +79,16 @@ def resolve(item: Pending) -> Draft | InputError:
     from feeder.importing.formats import _draft, jsonl
 
     if isinstance(item, _draft.Line):
-        return jsonl.parse_line(item)
-    try:
-        return parse(_draft.decode(item.data, item.origin), item.kind, item.origin)
-    except InputError as exc:
-        return exc
+        parsed = jsonl.parse_line(item)
+    else:
+        try:
+            parsed = parse(_draft.decode(item.data, item.origin), item.kind, item.origin)
+        except InputError as exc:
+            return exc
+    if isinstance(parsed, InputError):
+        return parsed
+    # Local media files are read relative to the file that names them.
+    return _draft.with_media_base(parsed, item.origin)
 
 
 def to_html(source: str, kind: str, origin: str) -> str:

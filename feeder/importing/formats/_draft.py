@@ -2,18 +2,40 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any, NamedTuple
 
-from feeder.entries import Person
+from feeder.entries import Media, Person
 from feeder.errors import InputError
 
-__all__ = ["FIELDS", "Draft", "check_fields", "decode"]
+__all__ = ["FIELDS", "MEDIA_FIELDS", "Draft", "check_fields", "decode", "with_media_base"]
 
 # The fields an input may set: the same as the options of ``feeder add``.
-FIELDS = ("title", "slug", "link", "summary", "author", "tags", "published", "updated", "id")
+MEDIA_FIELDS = (
+    "enclosures",
+    "transcripts",
+    "chapters",
+    "duration",
+    "episode",
+    "season",
+    "episode_type",
+)
+FIELDS = (
+    "title",
+    "slug",
+    "link",
+    "summary",
+    "author",
+    "tags",
+    "published",
+    "updated",
+    "id",
+    *MEDIA_FIELDS,
+)
 
 
 @dataclass(frozen=True)
@@ -26,6 +48,10 @@ class Draft:
     ``foreign_id`` marks an id taken from another publisher's feed: it is kept
     as it is even when it is not a URI, so that feed's subscribers see no
     duplicates.
+
+    ``enclosures``, ``transcripts`` and ``chapters`` are URLs or, when
+    ``media_base`` is set (the directory of the input file), local paths
+    relative to it; another publisher's feed gives URLs only.
     """
 
     origin: str
@@ -40,6 +66,27 @@ class Draft:
     updated: str | datetime | None = None
     id: str | None = None
     foreign_id: bool = False
+    enclosures: tuple[Media, ...] = ()
+    transcripts: tuple[Media, ...] = ()
+    chapters: Media | None = None
+    duration: int | str | None = None
+    episode: int | str | None = None
+    season: int | str | None = None
+    episode_type: str | None = None
+    media_base: str | None = None
+
+
+def with_media_base(draft: Draft, origin: str) -> Draft:
+    """``draft`` with local media paths read relative to the file ``origin`` names."""
+    if not (draft.enclosures or draft.transcripts or draft.chapters):
+        return draft
+    if origin == "stdin" or origin.startswith("stdin:"):
+        base = Path.cwd()
+    else:
+        # A JSON Lines origin ends in ':<line>'.
+        name = origin.rsplit(":", 1)[0] if origin.rsplit(":", 1)[-1].isdigit() else origin
+        base = Path(name).resolve().parent
+    return dataclasses.replace(draft, media_base=str(base))
 
 
 def decode(data: bytes, origin: str) -> str:
@@ -78,6 +125,15 @@ def check_fields(raw: Any, where: str, known: tuple[str, ...]) -> dict[str, Any]
             fields[key] = _author(value, where)
         elif key in ("published", "updated"):
             fields[key] = _when(value, key, where)
+        elif key in ("enclosures", "transcripts"):
+            items = value if isinstance(value, list) else [value]
+            fields[key] = tuple(_media(item, key[:-1], where) for item in items)
+        elif key == "chapters":
+            fields[key] = _media(value, key, where)
+        elif key in ("duration", "episode", "season") and isinstance(value, int | str):
+            if isinstance(value, bool):
+                raise InputError(f"{where}: {key}: must be a number, got {value!r}")
+            fields[key] = value
         elif isinstance(value, str):
             fields[key] = value
         else:
@@ -115,6 +171,26 @@ def _author(value: Any, where: str) -> str | Person:
     raise InputError(
         f"{where}: author: must be a name or {{name, email, uri}}, got {_shown(value)}; "
         'write e.g. "Ann Author"'
+    )
+
+
+def _media(value: Any, key: str, where: str) -> Media:
+    """A media file: a URL or path, or ``{url|path, type, length}``."""
+    if isinstance(value, str):
+        return Media(value)
+    if isinstance(value, Mapping) and not set(value) - {"url", "path", "type", "length"}:
+        sources = [value[name] for name in ("url", "path") if value.get(name)]
+        kind, length = value.get("type"), value.get("length")
+        if (
+            len(sources) == 1
+            and isinstance(sources[0], str)
+            and (kind is None or isinstance(kind, str))
+            and (length is None or (isinstance(length, int) and not isinstance(length, bool)))
+        ):
+            return Media(sources[0], kind or None, length)
+    raise InputError(
+        f"{where}: {key}: must be a URL or path, or {{url (or path), type, length}}, "
+        f'got {_shown(value)}; write e.g. "episode.mp3" or {{url: "https://…", length: 1234}}'
     )
 
 

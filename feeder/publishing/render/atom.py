@@ -14,6 +14,8 @@ from feeder.publishing.render._common import (
     utc,
     with_stylesheets,
 )
+from feeder.publishing.render._history import add_history
+from feeder.publishing.render._media import add_atom_enclosures, prepare_atom
 
 __all__ = ["MEDIA_TYPE", "render_atom"]
 
@@ -26,15 +28,19 @@ def render_atom(
     *,
     summary_only: bool = False,
     stylesheets: Sequence[Link] = (),
+    archive: bool = False,
 ) -> bytes:
     """The Atom document for ``entries``, newest first as given. Same input, same bytes.
 
     ``summary_only``: entries carry their summary and no content.
+    ``archive``: an RFC 5005 archive document (``fh:archive``).
     """
     fg = generator(channel, alternate_first=True)
+    add_history(fg, channel.links, archive=archive, rss=False)
     if channel.description:
         fg.subtitle(clean_text(channel.description))
     fg.author(person(channel.author))
+    prepare_atom(fg, entries)
     for entry in entries:
         fe = fg.add_entry(order="append")
         fe.id(clean_text(entry.id))
@@ -49,5 +55,6 @@ def render_atom(
         fe.updated(utc(entry.updated))
         for tag in entry.tags:
             fe.category(term=clean_text(tag.slug), label=clean_line(tag.name))
+        add_atom_enclosures(fe, entry)
     data: bytes = fg.atom_str(pretty=True)
     return with_stylesheets(data, stylesheets)

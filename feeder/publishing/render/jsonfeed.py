@@ -15,37 +15,55 @@ from typing import TypeAlias
 from urllib.parse import quote
 
 from feeder._text import clean_line, clean_text
-from feeder.entries import Channel, Entry, Person
+from feeder.entries import Channel, Enclosure, Entry, Person
 from feeder.publishing.render._common import body_html, summary_of, utc
 
-__all__ = ["MEDIA_TYPE", "VERSION", "render_json_feed"]
+__all__ = ["ARCHIVE_EXTENSION", "MEDIA_TYPE", "VERSION", "render_json_feed"]
 
 MEDIA_TYPE = "application/feed+json"
 VERSION = "https://jsonfeed.org/version/1.1"
 
-# Top-level keys taken from channel links other than self and alternate, which
-# every channel has. Links with any other rel are not written. An archive link
-# goes here once archives exist (``next_url`` is "the next n items": older ones).
-_LINK_KEYS: tuple[tuple[str, str], ...] = ()
+# Top-level keys taken from channel links other than self, alternate and hub (written
+# as ``hubs``), which the renderer knows. Links with any other rel are not written.
+# ``next_url`` is "the next n items": older ones, so the older archive page (RFC 5005
+# prev-archive).
+_LINK_KEYS: tuple[tuple[str, str], ...] = (("prev-archive", "next_url"),)
+# An archive page says so in an extension object (JSON Feed has no word for it),
+# with the links RFC 5005 section 4 gives its Atom and RSS twins.
+ARCHIVE_EXTENSION = "_archive"
+_ARCHIVE_ABOUT = "https://www.rfc-editor.org/rfc/rfc5005#section-4"
+_ARCHIVE_KEYS = (
+    ("self", "url"),
+    ("current", "current"),
+    ("prev-archive", "prev_archive"),
+    ("next-archive", "next_archive"),
+)
 
 Json: TypeAlias = dict[str, object]
 
 
 def render_json_feed(
-    channel: Channel, entries: Sequence[Entry], *, summary_only: bool = False
+    channel: Channel,
+    entries: Sequence[Entry],
+    *,
+    summary_only: bool = False,
+    archive: bool = False,
 ) -> bytes:
     """The JSON Feed for ``entries``, newest first as given. Same input, same bytes.
 
     With ``summary_only`` items carry their plain-text summary as ``content_text``
-    instead of the article as ``content_html``.
+    instead of the article as ``content_html``. An ``archive`` page keeps the
+    feed's ``feed_url`` (the current feed's: it identifies the feed) and says
+    where it is itself in ``_archive``.
     """
     # JSON Feed has no feed date; a naive one is refused all the same, as in every format.
     utc(channel.updated)
+    identity = _first_link(channel, "current") if archive else ""
     feed: Json = {
         "version": VERSION,
         "title": clean_line(channel.title),
         "home_page_url": clean_text(channel.link("alternate")),
-        "feed_url": clean_text(channel.link("self")),
+        "feed_url": clean_text(identity or channel.link("self")),
     }
     _put(feed, "description", clean_text(channel.description))
     for rel, key in _LINK_KEYS:
@@ -54,6 +72,18 @@ def render_json_feed(
     if author:
         feed["authors"] = [author]
     _put(feed, "language", clean_text(channel.language))
+    hubs = [
+        {"type": "WebSub", "url": href}
+        for href in (clean_text(link.href) for link in channel.links if link.rel == "hub")
+        if href
+    ]
+    if hubs:
+        feed["hubs"] = hubs
+    if archive:
+        marker: Json = {"about": _ARCHIVE_ABOUT, "archive": True}
+        for rel, key in _ARCHIVE_KEYS:
+            _put(marker, key, clean_text(_first_link(channel, rel)))
+        feed[ARCHIVE_EXTENSION] = marker
     feed["items"] = [_item(entry, summary_only=summary_only) for entry in entries]
     text = json.dumps(feed, ensure_ascii=False, indent=2, allow_nan=False)
     return (text + "\n").encode("utf-8")
@@ -79,7 +109,21 @@ def _item(entry: Entry, *, summary_only: bool) -> Json:
     tags = [name for name in (clean_line(tag.name) for tag in entry.tags) if name]
     if tags:
         item["tags"] = tags
+    if entry.enclosures:
+        duration = entry.episode.duration if entry.episode is not None else None
+        item["attachments"] = [_attachment(e, duration) for e in entry.enclosures]
     return item
+
+
+def _attachment(enclosure: Enclosure, duration: int | None) -> Json:
+    """An attachment; an episode's duration goes with its audio and video files."""
+    media_type = clean_text(enclosure.media_type)
+    attachment: Json = {"url": clean_text(enclosure.url), "mime_type": media_type}
+    if enclosure.length is not None:
+        attachment["size_in_bytes"] = enclosure.length
+    if duration is not None and media_type.startswith(("audio/", "video/")):
+        attachment["duration_in_seconds"] = duration
+    return attachment
 
 
 def _author(person: Person) -> Json:

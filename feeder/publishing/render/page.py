@@ -9,7 +9,7 @@ from html import escape
 
 from feeder._content import reading_minutes, word_count
 from feeder._text import clean_line, clean_text
-from feeder.entries import Entry, FeedLink, SiteInfo
+from feeder.entries import Enclosure, Entry, FeedLink, SiteInfo
 
 __all__ = ["MEDIA_TYPE", "Listing", "render_article", "render_group", "render_index"]
 
@@ -139,6 +139,34 @@ def render_group(
     return (_head(site, clean_line(title), feeds) + body + "</body>\n</html>\n").encode()
 
 
+def _size(length: int | None) -> str:
+    if length is None:
+        return ""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if length >= scale:
+            return f", {length / scale:.1f} {unit}"
+    return f", {length} bytes"
+
+
+def _media(enclosures: Sequence[Enclosure]) -> str:
+    """A player for the first audio or video file, and a link to every file."""
+    if not enclosures:
+        return ""
+    player = ""
+    for enclosure in enclosures:
+        kind = clean_text(enclosure.media_type).split("/", 1)[0]
+        if kind in ("audio", "video"):
+            source = _text(enclosure.url)
+            player = f'<p><{kind} controls preload="none" src="{source}"></{kind}></p>\n'
+            break
+    links = "".join(
+        f'<li><a href="{_text(e.url)}">{_text(e.url.rsplit("/", 1)[-1] or e.url)}</a> '
+        f"({_text(e.media_type)}{_size(e.length)})</li>\n"
+        for e in enclosures
+    )
+    return f'<section class="media">\n{player}<ul>\n{links}</ul>\n</section>\n'
+
+
 def render_article(site: SiteInfo, entry: Entry) -> bytes:
     """A page for one article; its content is trusted to be sanitised already."""
     meta = [f"Published {_date(entry.published)}"]
@@ -155,7 +183,8 @@ def render_article(site: SiteInfo, entry: Entry) -> bytes:
         f"<p>{', '.join(meta)}{length}</p>\n"
         + (f"<p>Tags: {tags}</p>\n" if tags else "")
         + f"{clean_text(entry.content) or '<p>' + _text(entry.summary) + '</p>'}\n"
-        "</article>\n</main>\n<footer>\n<p>Subscribe:</p>\n"
+        + _media(entry.enclosures)
+        + "</article>\n</main>\n<footer>\n<p>Subscribe:</p>\n"
         + _feed_list(site.feeds)
         + "</footer>\n"
     )

@@ -1,4 +1,5 @@
-"""RSS 2.0 with content:encoded, dc:creator, dcterms:modified and an atom:link to itself."""
+"""RSS 2.0 with content:encoded, dc:creator, dcterms:modified, and atom:links to itself and
+to its WebSub hubs."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 
 from feeder._text import clean_line, clean_text
-from feeder.entries import Channel, Entry, Link
+from feeder.entries import Channel, Entry, Link, PodcastChannel
 from feeder.publishing.render._common import (
     body_html,
     generator,
@@ -18,11 +19,15 @@ from feeder.publishing.render._common import (
     utc,
     with_stylesheets,
 )
+from feeder.publishing.render._history import add_history
+from feeder.publishing.render._media import add_rss_enclosures, prepare_rss
+from feeder.publishing.render.podcast import add_episode, make_podcast
 
 __all__ = ["MEDIA_TYPE", "render_rss"]
 
 MEDIA_TYPE = "application/rss+xml"
 _DCTERMS = "http://purl.org/dc/terms/"
+_ATOM = "http://www.w3.org/2005/Atom"
 
 
 class _Dcterms(BaseExtension):  # type: ignore[misc]
@@ -47,21 +52,53 @@ class _DctermsEntry(BaseEntryExtension):  # type: ignore[misc]
         return item
 
 
+class _Hubs(BaseExtension):  # type: ignore[misc]
+    """WebSub hubs as ``atom:link rel="hub"``, next to the self link (feedgen writes only
+    the self link of the channel's links into RSS)."""
+
+    def __init__(self) -> None:
+        self._hubs: list[str] = []
+
+    def hubs(self, hrefs: Sequence[str]) -> None:
+        self._hubs = list(hrefs)
+
+    def extend_rss(self, feed: Any) -> Any:
+        channel = feed[0]
+        after = channel.find(f"{{{_ATOM}}}link")
+        index = list(channel).index(after) + 1 if after is not None else len(channel)
+        for offset, href in enumerate(self._hubs):
+            link = channel.makeelement(f"{{{_ATOM}}}link", {"href": href, "rel": "hub"})
+            channel.insert(index + offset, link)
+        return feed
+
+
 def render_rss(
     channel: Channel,
     entries: Sequence[Entry],
     *,
     summary_only: bool = False,
     stylesheets: Sequence[Link] = (),
+    archive: bool = False,
+    podcast: PodcastChannel | None = None,
 ) -> bytes:
     """The RSS document for ``entries``, newest first as given. Same input, same bytes.
 
     ``summary_only``: items carry their summary (description) and no content:encoded.
+    ``archive``: an RFC 5005 archive document (``fh:archive``).
+    ``podcast``: a podcast feed (PSP-1), with the itunes and podcast namespaces.
     """
     fg = generator(channel, alternate_first=False)
     fg.load_extension("dc", atom=False, rss=True)
     fg.register_extension("dcterms", _Dcterms, _DctermsEntry, atom=False, rss=True)
+    add_history(fg, channel.links, archive=archive, rss=True)
+    prepare_rss(fg, entries)
+    if podcast is not None:
+        make_podcast(fg, podcast)
     fg.description(clean_text(channel.description) or clean_text(channel.title))
+    hubs = [clean_text(link.href) for link in channel.links if link.rel == "hub"]
+    if hubs:
+        fg.register_extension("websub", _Hubs, None, atom=False, rss=True)
+        fg.websub.hubs(hubs)
     for entry in entries:
         fe = fg.add_entry(order="append")
         fe.guid(clean_text(entry.id), permalink=False)
@@ -77,6 +114,9 @@ def render_rss(
         fe.dcterms.modified(utc(entry.updated))
         for tag in entry.tags:
             fe.category(term=clean_line(tag.name))
+        add_rss_enclosures(fe, entry)
+        if podcast is not None:
+            add_episode(fe, entry)
     return with_stylesheets(_title_references(fg.rss_str(pretty=True)), stylesheets)
 
 

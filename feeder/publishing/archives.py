@@ -1,0 +1,303 @@
+"""RFC 5005 archives: every entry of a selection, in pages whose URLs keep their meaning.
+
+A selection with more than ``max_items`` entries (its subscription feed cannot
+hold them all) is archived: its entries, oldest first in the order of its
+index (published_at, pk), are cut into pages of ``feeds.archive_page_size``
+and published as ``archive/<n>/<format file>`` under the selection's directory.
+
+Page numbers count from the oldest, and a page's end is fixed for good once
+the next entry exists (it *closes*): page n always covers the same range of
+keys, (end of page n-1, end of page n]. The newest page is open (every key
+after the last end) and closes when it holds ``archive_page_size`` entries and
+another arrives. So:
+
+- a new article lands in the open page: one page to write (two when it closes
+  the open page, which then links to the new one);
+- a deletion, an edit, a tag or author gained or lost, or a backdated article
+  changes only the page whose range holds it (which may then hold more or fewer
+  than ``archive_page_size`` entries, but means what it meant). Where a write
+  moved an article *from* is recorded with the write (db.pages.record_moves);
+- a full build walks each selection page by page, one range scan each, and
+  renders every page; with the same data it changes no byte.
+
+The ends live in the database (db.pages) and are stored in the build's
+bookkeeping transaction, with the page size they were made for: a new page
+size makes new pages (a full build, through the settings fingerprint).
+
+This module decides which pages a build writes and which rows each holds;
+rendering them is the build's (feeder.publishing.build).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from db import PageBounds, Position, Reader, Selection, StoredArticle, selection_key
+from feeder.config import Config
+from feeder.entries import Link
+from feeder.publishing.feeds import FORMATS, FeedGroup, FeedSpec
+
+__all__ = [
+    "ARCHIVE_DIR",
+    "Archives",
+    "Page",
+    "archive_links",
+    "page_path",
+    "remove_archive",
+    "subscription_links",
+]
+
+ARCHIVE_DIR = "archive"
+
+
+def page_directory(group: FeedGroup, number: int) -> str:
+    return f"{group.directory}{ARCHIVE_DIR}/{number}/"
+
+
+def page_path(group: FeedGroup, number: int, spec: FeedSpec) -> str:
+    """Where page ``number`` of ``group``'s archive goes, in ``spec``'s format."""
+    return f"{page_directory(group, number)}{spec.format.file}"
+
+
+@dataclass(frozen=True)
+class Page:
+    """One archive page to render: its number, whether it is the newest, its rows
+    (oldest first)."""
+
+    number: int
+    newest: bool
+    records: tuple[StoredArticle, ...]
+
+
+class PageStore(Protocol):
+    def store_pages(self, selection: Selection, bounds: PageBounds | None) -> None: ...
+
+    def forget_pages(self, names: Collection[tuple[str, str]]) -> None: ...
+
+
+class Files(Protocol):
+    """What this module needs of the build's writer."""
+
+    @property
+    def root(self) -> os.PathLike[str]: ...
+
+    def remove(self, relative: str) -> None: ...
+
+
+@dataclass
+class _Touched:
+    """Where, in each selection, the articles this build looks at are or were."""
+
+    by_selection: dict[tuple[str, str], list[Position]] = field(default_factory=dict)
+
+    def add(self, kind: str, key: str, position: Position) -> None:
+        self.by_selection.setdefault((kind, key), []).append(position)
+
+
+class Archives:
+    """The archive pages of one build: which to render, and the page ends to store.
+
+    ``publish(group)`` renders what the build must write of ``group``'s archive
+    (through ``render``) and returns the number of its newest page, or None
+    when the group has no archive. ``updates`` is what to store afterwards.
+    """
+
+    def __init__(
+        self,
+        reader: Reader,
+        config: Config,
+        now: datetime,
+        files: Files,
+        render: Callable[[FeedGroup, Page], None],
+        *,
+        full: bool,
+    ) -> None:
+        self.reader = reader
+        self.config = config
+        self.now = now
+        self.files = files
+        self.render = render
+        self.full = full
+        self.size = config.feeds.archive_page_size
+        self.enabled = config.feeds.archives
+        self.updates: dict[Selection, PageBounds] = {}
+        #: ``(kind, key)`` of selections whose stored pages are dropped
+        self.forgotten: set[tuple[str, str]] = set()
+        self._touched = _Touched()
+
+    # -- what an incremental build learned -----------------------------------------------
+
+    def touched(self, records: Iterable[StoredArticle]) -> None:
+        """Articles written or come due since the last build: where they are now."""
+        for record in records:
+            if record.published_at is None or record.published_at > self.now:
+                continue  # not published: in no page yet
+            position = Position.of(record)
+            self._touched.add("site", "", position)
+            for slug, _tag in record.tags:
+                if isinstance(slug, str):
+                    self._touched.add("tag", slug, position)
+            if record.author is not None and isinstance(record.author.name, str):
+                self._touched.add("author", record.author.name, position)
+
+    def moved(self, moves: Iterable[tuple[str, str, Position]]) -> None:
+        """Where writes since the last build took articles from."""
+        for kind, key, position in moves:
+            self._touched.add(kind, key, position)
+
+    # -- one group --------------------------------------------------------------------------
+
+    def publish(self, group: FeedGroup) -> int | None:
+        """Write what this build owes ``group``'s archive; the newest page's number."""
+        selection = group.selection
+        stored = self.reader.page_bounds(selection)
+        if stored is not None and stored.size != self.size:
+            stored = None  # made for another page size: those pages meant something else
+        limit = self.config.max_items
+        archived = self.enabled and self.reader.count_up_to(selection, self.now, limit + 1) > limit
+        if not archived:
+            if stored is not None and stored.published:
+                # Back to what its feed holds whole: pages go (the ends stay, so the
+                # pages mean the same again if it grows).
+                remove_archive(group.directory, self.files)
+                self._store(selection, PageBounds(self.size, stored.ends, published=False))
+            elif self.full:
+                remove_archive(group.directory, self.files)
+            return None
+        if self.full or stored is None or not stored.published:
+            ends = self._walk(group, stored.ends if stored is not None else ())
+        else:
+            ends = self._changed(group, stored)
+        self._store(selection, PageBounds(self.size, ends, published=True))
+        return len(ends) + 1
+
+    def _store(self, selection: Selection, bounds: PageBounds) -> None:
+        if self.reader.page_bounds(selection) != bounds:
+            self.updates[selection] = bounds
+
+    def _walk(self, group: FeedGroup, ends: tuple[Position, ...]) -> tuple[Position, ...]:
+        """Render every page of ``group``, closing full pages of the open range."""
+        selection = group.selection
+        for number, end in enumerate(ends, start=1):
+            after = ends[number - 2] if number >= 2 else None
+            rows = tuple(self.reader.range_rows(selection, self.now, after=after, until=end))
+            self.render(group, Page(number, False, rows))
+        found = list(ends)
+        current: list[StoredArticle] = []
+        for record in self.reader.range_rows(selection, self.now, after=ends[-1] if ends else None):
+            if len(current) == self.size:
+                found.append(Position.of(current[-1]))
+                self.render(group, Page(len(found), False, tuple(current)))
+                current = []
+            current.append(record)
+        self.render(group, Page(len(found) + 1, True, tuple(current)))
+        if self.full:
+            remove_archive(group.directory, self.files, keep=len(found) + 1, formats=group.specs)
+        return tuple(found)
+
+    def _changed(self, group: FeedGroup, stored: PageBounds) -> tuple[Position, ...]:
+        """Render the pages whose ranges the changes since the last build touched."""
+        selection = group.selection
+        wanted = {
+            stored.page_of(position)
+            for position in self._touched.by_selection.get(selection_key(selection), ())
+        }
+        ends = list(stored.ends)
+        opened = len(ends) + 1
+        while True:  # close the open page while it has more than a page of entries
+            ahead = self.reader.positions_after(
+                selection, self.now, ends[-1] if ends else None, self.size + 1
+            )
+            if len(ahead) <= self.size:
+                break
+            ends.append(ahead[self.size - 1])
+        if len(ends) + 1 != opened:
+            wanted.update(range(opened, len(ends) + 2))
+        bounds = PageBounds(self.size, tuple(ends), published=True)
+        newest = len(ends) + 1
+        for number in sorted(wanted):
+            rows = tuple(
+                self.reader.range_rows(
+                    selection, self.now, after=bounds.lower(number), until=bounds.upper(number)
+                )
+            )
+            self.render(group, Page(number, number == newest, rows))
+        return tuple(ends)
+
+    def forget(self, selections: Iterable[Selection]) -> None:
+        """Selections whose groups are gone: nothing of their pages is kept."""
+        self.forgotten.update(selection_key(selection) for selection in selections)
+
+    def forget_gone(self, groups: Iterable[FeedGroup]) -> None:
+        """An incremental build: drop the stored pages of the selections it touched that
+        have no group any more (a tag or author with nothing published)."""
+        live = {selection_key(group.selection) for group in groups}
+        self.forgotten.update(
+            name for name in self._touched.by_selection if name not in live and name[0] != "site"
+        )
+
+    def forget_all_but(self, groups: Iterable[FeedGroup]) -> None:
+        """A full build: drop the stored pages of every selection not in ``groups``."""
+        kept = {selection_key(group.selection) for group in groups}
+        self.forgotten.update(self.reader.paged_selections() - kept)
+
+    def store(self, writer: PageStore) -> None:
+        """Write what this build changed of the stored page ends (its bookkeeping)."""
+        if self.forgotten:
+            writer.forget_pages(self.forgotten)
+        for selection, bounds in self.updates.items():
+            writer.store_pages(selection, bounds)
+
+
+def remove_archive(
+    directory: str, files: Files, *, keep: int = 0, formats: Iterable[FeedSpec] = ()
+) -> None:
+    """Remove ``directory``'s archive pages after page ``keep``, and files of formats
+    no longer published from the pages it keeps."""
+    wanted = {spec.format.file for spec in formats}
+    folder = os.path.join(files.root, directory, ARCHIVE_DIR)
+    if not os.path.isdir(folder) or os.path.islink(folder):
+        return
+    for name in sorted(os.listdir(folder)):
+        if not name.isdigit() or name != str(int(name)):
+            continue  # not a page feeder wrote
+        stale = int(name) > keep
+        for feed in FORMATS.values():
+            if stale or feed.file not in wanted:
+                files.remove(f"{directory}{ARCHIVE_DIR}/{name}/{feed.file}")
+        if stale:
+            with contextlib.suppress(OSError):
+                os.rmdir(os.path.join(folder, name))
+    with contextlib.suppress(OSError):
+        os.rmdir(folder)
+
+
+def archive_links(
+    config: Config, group: FeedGroup, spec: FeedSpec, number: int, newest: int
+) -> tuple[Link, ...]:
+    """An archive page's links to the feed it belongs to and to its neighbours."""
+
+    def page(rel: str, other: int) -> Link:
+        return Link(rel, config.url(page_path(group, other, spec)), spec.format.media_type)
+
+    links = [Link("current", config.url(spec.path), spec.format.media_type)]
+    if number > 1:
+        links.append(page("prev-archive", number - 1))
+    if number < newest:
+        links.append(page("next-archive", number + 1))
+    return tuple(links)
+
+
+def subscription_links(
+    config: Config, group: FeedGroup, spec: FeedSpec, newest: int | None
+) -> tuple[Link, ...]:
+    """The subscription feed's link to its newest archive page, when it has an archive."""
+    if newest is None:
+        return ()
+    href = config.url(page_path(group, newest, spec))
+    return (Link("prev-archive", href, spec.format.media_type),)
