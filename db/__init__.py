@@ -17,6 +17,7 @@ from db.models import LIMITS as LIMITS
 from db.models import Article as Article
 from db.models import Author as Author
 from db.models import Removal as Removal
+from db.models import RemovalSelection as RemovalSelection
 from db.models import State as State
 from db.models import Tag as Tag
 from db.queries import Selection as Selection
@@ -27,6 +28,7 @@ from db.records import StoredRemoval as StoredRemoval
 from db.storage import Reader as Reader
 from db.storage import Storage as Storage
 from db.storage import Writer as Writer
+from db.tombstones import StoredTombstone as StoredTombstone
 from db.writes import ArticleValues as ArticleValues
 from db.writes import PersonValues as PersonValues
 from db.writes import WritePlan as WritePlan
@@ -43,6 +45,7 @@ __all__ = [
     "PersonValues",
     "Reader",
     "Removal",
+    "RemovalSelection",
     "Selection",
     "State",
     "StateRecord",
@@ -51,6 +54,7 @@ __all__ = [
     "StoredArticle",
     "StoredPerson",
     "StoredRemoval",
+    "StoredTombstone",
     "Tag",
     "WritePlan",
     "Writer",

@@ -17,13 +17,14 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from db import migrate, queries, writes
+from db import migrate, queries, tombstones, writes
 from db.engine import create as create_engine
 from db.engine import database_file, for_writing
 from db.errors import Clash, Missing, StorageFailure, one_line
 from db.locks import Lock, lock_for
 from db.queries import Selection, Status
 from db.records import StateRecord, StoredArticle, StoredRemoval
+from db.tombstones import StoredTombstone
 from db.writes import WritePlan
 
 __all__ = ["Reader", "Storage", "Writer"]
@@ -105,6 +106,36 @@ class Reader:
 
     def changed_selections(self, revision: int) -> set[tuple[str, str]]:
         return queries.changed_selections(self._connection, revision)
+
+    # -- tombstones (db.tombstones) ----------------------------------------------------
+
+    def tombstones(
+        self,
+        selection: Selection | None,
+        since: datetime,
+        limit: int | None,
+        *,
+        selections: bool = False,
+    ) -> list[StoredTombstone]:
+        """Live tombstones of ``selection`` (None: of every feed) deleted after ``since``."""
+        return tombstones.live(self._connection, selection, since, limit, selections=selections)
+
+    def held_by_tombstones(
+        self, since: datetime
+    ) -> tuple[list[tuple[object, object]], list[tuple[int, object]]]:
+        return tombstones.held(self._connection, since)
+
+    def tombstone_selections(self, after: datetime, until: datetime) -> set[tuple[str, str]]:
+        """The feeds of deletions made in ``(after, until]``."""
+        return tombstones.expired_selections(self._connection, after, until)
+
+    def next_deletion(self, after: datetime) -> datetime | None:
+        return tombstones.next_deletion(self._connection, after)
+
+    def deletion(
+        self, *, slug: str | None = None, uid: str | None = None
+    ) -> StoredTombstone | None:
+        return tombstones.deletion(self._connection, slug=slug, uid=uid)
 
 
 class Writer(Reader):
