@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from feeder.articles import Article as Article
+    from feeder.articles import Tombstone as Tombstone
     from feeder.config import Config as Config
     from feeder.config import load as load_config
     from feeder.entries import Person as Person
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from feeder.importing.formats import Draft as Draft
     from feeder.importing.importer import ImportReport as ImportReport
     from feeder.publishing.build import BuildReport as BuildReport
+    from feeder.site import Purged as Purged
     from feeder.site import Site as Site
     from feeder.site import SiteStatus as SiteStatus
 
@@ -45,10 +47,12 @@ _EXPORTS = {
     "NotFoundError": ("feeder.errors", "NotFoundError"),
     "Person": ("feeder.entries", "Person"),
     "PublishError": ("feeder.errors", "PublishError"),
+    "Purged": ("feeder.site", "Purged"),
     "Site": ("feeder.site", "Site"),
     "SiteStatus": ("feeder.site", "SiteStatus"),
     "StorageError": ("feeder.errors", "StorageError"),
     "TagRef": ("feeder.entries", "TagRef"),
+    "Tombstone": ("feeder.articles", "Tombstone"),
     "load_config": ("feeder.config", "load"),
 }
 
@@ -66,10 +70,12 @@ __all__ = [
     "NotFoundError",
     "Person",
     "PublishError",
+    "Purged",
     "Site",
     "SiteStatus",
     "StorageError",
     "TagRef",
+    "Tombstone",
     "__version__",
     "load_config",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-__all__ = ["Channel", "Entry", "FeedLink", "Link", "Person", "SiteInfo", "TagRef"]
+__all__ = ["Channel", "DeletedEntry", "Entry", "FeedLink", "Link", "Person", "SiteInfo", "TagRef"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,16 @@ class Entry:
     tags: tuple[TagRef, ...]
     published: datetime
     updated: datetime
+
+
+@dataclass(frozen=True)
+class DeletedEntry:
+    """An entry that was deleted, as a feed announces it (an RFC 6721 tombstone)."""
+
+    ref: str  # the id the entry had
+    when: datetime
+    by: Person | None = None
+    comment: str | None = None
 
 
 @dataclass(frozen=True)

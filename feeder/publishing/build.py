@@ -43,8 +43,9 @@ from feeder._records import (
     text,
     who,
 )
+from feeder._tombstones import deleted_entries, expired_selections, held
 from feeder.config import Config
-from feeder.entries import Entry, FeedLink, Link, SiteInfo
+from feeder.entries import DeletedEntry, Entry, FeedLink, Link, SiteInfo
 from feeder.errors import PublishError
 from feeder.publishing.feeds import (
     FORMATS,
@@ -218,12 +219,15 @@ class _Feed:
     config: Config
     created: datetime
     stylesheets: tuple[Link, ...]
+    tombstones: tuple[DeletedEntry, ...] = ()
 
     def render(self, entries: Sequence[Entry]) -> bytes:
         channel = channel_for(
             self.config, self.spec, entries, site_created=self.created, group=self.group
         )
-        document = FeedDocument(channel, entries, self.group.summary_only, self.stylesheets)
+        document = FeedDocument(
+            channel, entries, self.group.summary_only, self.stylesheets, self.tombstones
+        )
         return self.spec.format.render(document)
 
 
@@ -405,8 +409,9 @@ def _publish_group(
 ) -> list[Entry]:
     entries = _newest(reader, group.selection, config, now, writer)
     stylesheets = stylesheet_links(config)
+    deleted = deleted_entries(reader, group.selection, config, now, writer.problem)
     for spec in group.specs:
-        _render_feed(_Feed(spec, group, config, created, stylesheets), entries, writer)
+        _render_feed(_Feed(spec, group, config, created, stylesheets, deleted), entries, writer)
     if group.kind != "site":
         page = render_group(
             site, group.title, group.description, feed_links(config, group), entries
@@ -524,7 +529,14 @@ def run_build(
             or state.built_settings != fingerprint
         )
         tags, authors, slugs = _safe_groups(reader, config, now, writer)
-        groups = feed_groups(config, tags, authors, slugs)
+        # What the index and feeds.opml offer; then those only tombstones keep.
+        listed = feed_groups(config, tags, authors, slugs)
+        held_tags, held_authors = held(reader, config, now, tags, authors, writer.problem)
+        groups = listed + [
+            group
+            for group in feed_groups(config, held_tags, held_authors, slugs)
+            if group.kind != "site"
+        ]
         if full:
             wanted = groups
             _full_pages(reader.published(now), config, site, writer)
@@ -536,16 +548,15 @@ def run_build(
             touched = _incremental_pages(
                 reader, state.built_revision, since, now, config, site, writer
             )
-            wanted = _touched_groups(
-                config, groups, touched, reader.changed_selections(state.built_revision),
-                slugs, writer,
-            )  # fmt: skip
+            left = reader.changed_selections(state.built_revision)
+            left |= expired_selections(reader, config, since, now)
+            wanted = _touched_groups(config, groups, touched, left, slugs, writer)
         newest: list[Entry] = []
         for group in wanted:
             entries = _publish_group(group, reader, config, now, site, state.created_at, writer)
             if group.kind == "site":
                 newest = entries
-        _shared_files(config, site, groups, newest, writer)
+        _shared_files(config, site, listed, newest, writer)
         if full:
             _stale_groups(groups, config, writer)
     if full:

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from db import Selection
 from feeder._ids import slugify
 from feeder.config import Config
-from feeder.entries import Channel, Entry, FeedLink, Link, Person, SiteInfo
+from feeder.entries import Channel, DeletedEntry, Entry, FeedLink, Link, Person, SiteInfo
 from feeder.publishing import render
 from feeder.publishing.render import atom as _atom
 from feeder.publishing.render import jsonfeed as _jsonfeed
@@ -66,6 +66,8 @@ class FeedDocument:
     summary_only: bool = False
     #: ``<?xml-stylesheet?>`` for browsers, in order: href and type (XML formats only).
     stylesheets: tuple[Link, ...] = ()
+    #: Entries deleted from this selection, newest first (RFC 6721; Atom carries them).
+    tombstones: tuple[DeletedEntry, ...] = ()
 
 
 Renderer = Callable[[FeedDocument], bytes]
@@ -96,7 +98,11 @@ FORMATS: dict[str, FeedFormat] = {
         _atom.MEDIA_TYPE,
         "atom.xml",
         lambda doc: render.render_atom(
-            doc.channel, doc.entries, summary_only=doc.summary_only, stylesheets=doc.stylesheets
+            doc.channel,
+            doc.entries,
+            summary_only=doc.summary_only,
+            stylesheets=doc.stylesheets,
+            tombstones=doc.tombstones,
         ),
     ),
     "json": FeedFormat(
