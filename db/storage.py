@@ -111,13 +111,13 @@ class Reader:
 
     def tombstones(
         self,
-        selection: Selection | None,
+        selection: Selection,
         since: datetime,
         limit: int | None,
         *,
         selections: bool = False,
     ) -> list[StoredTombstone]:
-        """Live tombstones of ``selection`` (None: of every feed) deleted after ``since``."""
+        """Live tombstones of ``selection`` deleted after ``since``, newest first."""
         return tombstones.live(self._connection, selection, since, limit, selections=selections)
 
     def held_by_tombstones(

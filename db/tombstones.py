@@ -121,16 +121,14 @@ def _read(connection: Connection, query: Select[Any], selections: bool) -> list[
 
 def live(
     connection: Connection,
-    selection: Selection | None,
+    selection: Selection,
     since: datetime,
     limit: int | None,
     *,
     selections: bool = False,
 ) -> list[StoredTombstone]:
-    """The live tombstones of ``selection`` (None: of any feed), newest first."""
-    query = _tombstones(since)
-    if selection is not None:
-        query = query.where(_in(*selection_key(selection)))
+    """The live tombstones of ``selection``, newest first (the site's: every one)."""
+    query = _tombstones(since).where(_in(*selection_key(selection)))
     query = query.order_by(_R.removed_at.desc(), _R.pk.desc())
     if limit is not None:
         query = query.limit(limit)

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
-from db import Clash, Missing, Storage, StorageFailure, owner
+from db import Clash, Missing, Selection, Storage, StorageFailure, owner
 from feeder import _tombstones, _write
 from feeder import config as _config
 from feeder._records import RowProblem, article_of
@@ -381,7 +381,7 @@ class Site:
             return []
         since = self.now() - _tombstones.window(self.config)
         with storage_errors(), self.storage.read() as reader:
-            stored = reader.tombstones(None, since, limit, selections=True)
+            stored = reader.tombstones(Selection(), since, limit, selections=True)
         report = on_unreadable or log.warning
         found = []
         for record in stored:
