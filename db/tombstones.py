@@ -128,7 +128,16 @@ def live(
     selections: bool = False,
 ) -> list[StoredTombstone]:
     """The live tombstones of ``selection``, newest first (the site's: every one)."""
-    query = _tombstones(since).where(_in(*selection_key(selection)))
+    kind, key = selection_key(selection)
+    query = _tombstones(since)
+    if kind == "site":
+        # Newest first along the dates' index, until ``limit`` are found.
+        query = query.where(_in(kind, key))
+    else:
+        # From the selection's own deletions (an index range), however many others there are.
+        query = query.select_from(_SELECTIONS.join(_REMOVALS, _R.pk == _S.removal_pk)).where(
+            _S.kind == kind, _S.key == key
+        )
     query = query.order_by(_R.removed_at.desc(), _R.pk.desc())
     if limit is not None:
         query = query.limit(limit)

@@ -27,8 +27,8 @@ from lxml import etree
 from sqlalchemy import text
 
 import db
-from db import migrate
-from feeder import ConfigError, NotFoundError, Site, load_config
+from db import Selection, migrate
+from feeder import ConfigError, Draft, NotFoundError, Site, load_config
 from feeder.cli import cli
 from feeder.entries import Channel, DeletedEntry, Link, Person
 from feeder.publishing.render.atom import TOMBSTONES, render_atom
@@ -36,6 +36,7 @@ from jobs import NEXT_DUE
 from tests.conftest import START, FakeClock
 from tests.feedcheck import parse_feed
 from tests.test_jobs_scheduler import WAIT, start_daemon
+from tests.test_queries import Statements
 
 BASE = "https://example.org/blog/"
 AT = "{" + TOMBSTONES + "}"
@@ -641,3 +642,36 @@ def test_a_feed_of_tombstones_alone_is_valid_atom_with_every_field() -> None:
     assert len(second) == 0
     assert render_atom(channel, []) == render_atom(channel, [], tombstones=())
     assert b"tombstones" not in render_atom(channel, [])
+
+
+@pytest.mark.parametrize(
+    ("selection", "index"),
+    [(Selection(), "ix_removals_removed_at"), (Selection(tag="t5"), "ix_removal_selections_key")],
+    ids=["site", "tag"],
+)
+def test_a_feeds_tombstones_are_read_along_an_index(
+    site: Site, clock: FakeClock, selection: Selection, index: str
+) -> None:
+    # A long history of deletions, and a few within the last 30 days.
+    site.import_drafts(Draft(f"#{n}", title=f"A{n}", tags=(f"t{n % 20}",)) for n in range(150))
+    for n in range(150):
+        clock.advance(minutes=1)
+        site.delete_article(f"a{n}")
+        if n == 140:
+            clock.advance(days=60)
+    engine = site.storage.engine
+    with Statements(engine) as captured, site.storage.read() as reader:
+        found = reader.tombstones(selection, clock.value - timedelta(days=30), 50)
+    assert found and len(captured.seen) == 1
+    ((statement, params),) = captured.seen
+    with engine.connect() as connection:
+        postgres = connection.dialect.name == "postgresql"
+        if postgres:
+            connection.exec_driver_sql("ANALYZE")
+            connection.exec_driver_sql("SET enable_seqscan = off")
+        prefix = "EXPLAIN " if postgres else "EXPLAIN QUERY PLAN "
+        plan = "\n".join(
+            str(row[-1]) for row in connection.exec_driver_sql(prefix + statement, params)
+        )
+    assert index in plan, plan
+    assert "SCAN removals" not in plan and "Seq Scan on removals" not in plan, plan
