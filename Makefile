@@ -59,6 +59,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_import.py
 	$(BIN)/python bench/bench_server.py
 	$(BIN)/python bench/bench_feeds.py
+	$(BIN)/python bench/bench_tombstones.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

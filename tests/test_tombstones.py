@@ -83,6 +83,16 @@ def contents(site: Site) -> dict[str, bytes]:
 @pytest.fixture
 def blog(site: Site, clock: FakeClock) -> Site:
     """Three published articles under two tags and two authors, built; signed deletions."""
+    return _blog(site, clock)
+
+
+@pytest.fixture
+def cli_blog(sqlite_site: Site, clock: FakeClock) -> Site:
+    """The same on SQLite only: the command line is the subject, not the database."""
+    return _blog(sqlite_site, clock)
+
+
+def _blog(site: Site, clock: FakeClock) -> Site:
     signed = configured(site, clock, deleted_by="Site Editors")
     clock.advance(minutes=1)
     signed.add_article("Gone soon", tags=["Python", "Spam"], author="Bob", content="<p>x</p>")
@@ -424,19 +434,18 @@ def test_a_dry_run_purge_says_what_would_go_and_changes_nothing(
 
 def run(site: Site, *args: str, stdin: str | None = None) -> Result:
     config = site.config.root / "feeder.toml"
-    return CliRunner().invoke(cli, ["-c", str(config), "--db", site.config.database_url, *args],
-                              input=stdin)  # fmt: skip
+    return CliRunner().invoke(cli, ["-c", str(config), *args], input=stdin)
 
 
-def test_cli_delete_with_a_comment_and_list_deleted(blog: Site, clock: FakeClock) -> None:
-    result = run(blog, "delete", "gone-soon", "--comment", "Duplicate")
+def test_cli_delete_with_a_comment_and_list_deleted(cli_blog: Site, clock: FakeClock) -> None:
+    result = run(cli_blog, "delete", "gone-soon", "--comment", "Duplicate")
     assert result.exit_code == 0, result.output
     assert result.stdout == f"deleted\tgone-soon\t{GONE}\n"
-    listed = run(blog, "list", "--deleted")
+    listed = run(cli_blog, "list", "--deleted")
     assert listed.exit_code == 0
     (line,) = listed.stdout.splitlines()
     assert "gone-soon" in line and GONE in line and "Duplicate" in line
-    data = json.loads(run(blog, "list", "--deleted", "--json").stdout)
+    data = json.loads(run(cli_blog, "list", "--deleted", "--json").stdout)
     deleted_at, expires = (datetime.fromisoformat(data[0][key]) for key in ("deleted", "expires"))
     assert expires - deleted_at == timedelta(days=30)
     assert f"until {expires:%Y-%m-%d %H:%M:%S}Z" in line
@@ -444,27 +453,27 @@ def test_cli_delete_with_a_comment_and_list_deleted(blog: Site, clock: FakeClock
     assert data[0]["comment"] == "Duplicate"
 
 
-def test_cli_purge_with_yes(blog: Site, clock: FakeClock) -> None:
-    run(blog, "delete", "gone-soon")
-    result = run(blog, "delete", "gone-soon", "--purge", "--yes")
+def test_cli_purge_with_yes(cli_blog: Site, clock: FakeClock) -> None:
+    run(cli_blog, "delete", "gone-soon")
+    result = run(cli_blog, "delete", "gone-soon", "--purge", "--yes")
     assert result.exit_code == 0, result.output
     assert result.stdout == f"purged\tgone-soon\t{GONE}\n"
-    assert json.loads(run(blog, "list", "--deleted", "--json").stdout) == []
-    by_id = run(blog, "delete", "--purge", "--id", GONE, "--yes")
+    assert json.loads(run(cli_blog, "list", "--deleted", "--json").stdout) == []
+    by_id = run(cli_blog, "delete", "--purge", "--id", GONE, "--yes")
     assert by_id.exit_code == 66 and by_id.stderr.count("\n") == 1
 
 
 def test_cli_purge_without_a_terminal_refuses_in_one_line_and_keeps_everything(
-    blog: Site,
+    cli_blog: Site,
 ) -> None:
-    run(blog, "delete", "gone-soon")
-    revision = blog.revision()
-    result = run(blog, "delete", "gone-soon", "--purge", stdin="y\n")
+    run(cli_blog, "delete", "gone-soon")
+    revision = cli_blog.revision()
+    result = run(cli_blog, "delete", "gone-soon", "--purge", stdin="y\n")
     assert result.exit_code == 2
     assert result.stderr.startswith("error: --purge removes what is left of the deleted article")
     assert "--yes" in result.stderr and result.stderr.count("\n") == 1
-    assert blog.revision() == revision
-    assert [t.id for t in blog.list_tombstones()] == [GONE]
+    assert cli_blog.revision() == revision
+    assert [t.id for t in cli_blog.list_tombstones()] == [GONE]
 
 
 @pytest.mark.parametrize(
@@ -477,12 +486,12 @@ def test_cli_purge_without_a_terminal_refuses_in_one_line_and_keeps_everything(
         (["list", "--deleted", "--status", "scheduled"], "--status:"),
     ],
 )
-def test_cli_misuse_is_one_line(blog: Site, args: list[str], message: str) -> None:
-    revision = blog.revision()
-    result = run(blog, *args)
+def test_cli_misuse_is_one_line(cli_blog: Site, args: list[str], message: str) -> None:
+    revision = cli_blog.revision()
+    result = run(cli_blog, *args)
     assert result.exit_code != 0
     assert message in result.stderr and result.stderr.count("\n") == 1, result.stderr
-    assert blog.revision() == revision
+    assert cli_blog.revision() == revision
 
 
 def _on_a_terminal(site: Site, args: list[str], answer: bytes) -> tuple[int, str]:
