@@ -453,6 +453,15 @@ def test_cli_delete_with_a_comment_and_list_deleted(cli_blog: Site, clock: FakeC
     assert data[0]["comment"] == "Duplicate"
 
 
+def test_cli_list_deleted_says_when_tombstones_are_off(cli_blog: Site) -> None:
+    config = cli_blog.config.root / "feeder.toml"
+    config.write_text(config.read_text() + "\n[feeds]\ntombstone_days = 0\n")
+    run(cli_blog, "delete", "gone-soon")
+    listed = run(cli_blog, "list", "--deleted")
+    assert listed.exit_code == 0 and listed.stdout == ""
+    assert listed.stderr.startswith("note: feeds announce no deletions")
+
+
 def test_cli_purge_with_yes(cli_blog: Site, clock: FakeClock) -> None:
     run(cli_blog, "delete", "gone-soon")
     result = run(cli_blog, "delete", "gone-soon", "--purge", "--yes")

@@ -232,7 +232,15 @@ def edit(
 
 
 def _list_tombstones(ctx: click.Context, limit: int | None, as_json: bool) -> None:
+    from feeder._tombstones import enabled
+
     with open_site(ctx) as site:
+        if not enabled(site.config):
+            click.echo(
+                "note: feeds announce no deletions (feeds.tombstone_days is 0, "
+                "or feeds.formats has no atom)",
+                err=True,
+            )
         tombstones = site.list_tombstones(
             limit=limit, on_unreadable=lambda message: click.echo(f"warning: {message}", err=True)
         )
