@@ -226,7 +226,7 @@ class _Feed:
             self.config, self.spec, entries, site_created=self.created, group=self.group
         )
         document = FeedDocument(
-            channel, entries, self.group.summary_only, self.stylesheets, self.tombstones
+            channel, entries, self.group.summary_only, self.stylesheets, tombstones=self.tombstones
         )
         return self.spec.format.render(document)
 
