@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from feeder.articles import Article as Article
+    from feeder.articles import Tombstone as Tombstone
     from feeder.config import Config as Config
     from feeder.config import load as load_config
     from feeder.entries import Enclosure as Enclosure
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from feeder.publishing.build import BuildReport as BuildReport
     from feeder.publishing.websub import PingPolicy as PingPolicy
     from feeder.publishing.websub import PingReport as PingReport
+    from feeder.site import Purged as Purged
     from feeder.site import Site as Site
     from feeder.site import SiteStatus as SiteStatus
 
@@ -55,10 +57,12 @@ _EXPORTS = {
     "PingPolicy": ("feeder.publishing.websub", "PingPolicy"),
     "PingReport": ("feeder.publishing.websub", "PingReport"),
     "PublishError": ("feeder.errors", "PublishError"),
+    "Purged": ("feeder.site", "Purged"),
     "Site": ("feeder.site", "Site"),
     "SiteStatus": ("feeder.site", "SiteStatus"),
     "StorageError": ("feeder.errors", "StorageError"),
     "TagRef": ("feeder.entries", "TagRef"),
+    "Tombstone": ("feeder.articles", "Tombstone"),
     "load_config": ("feeder.config", "load"),
 }
 
@@ -81,10 +85,12 @@ __all__ = [
     "PingPolicy",
     "PingReport",
     "PublishError",
+    "Purged",
     "Site",
     "SiteStatus",
     "StorageError",
     "TagRef",
+    "Tombstone",
     "__version__",
     "load_config",
 ]

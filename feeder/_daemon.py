@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from feeder._tombstones import next_expiry
 from feeder.site import Site, storage_errors
 
 if TYPE_CHECKING:
@@ -36,7 +37,8 @@ def pending(site: Site) -> bool:
 
 
 def next_unpublished(site: Site) -> datetime | None:
-    """The earliest publication instant the last build has not covered yet.
+    """The earliest instant the last build has not covered yet at which the feeds
+    change by themselves: a scheduled article comes due, or a tombstone expires.
 
     Counting from the last build rather than from now matters: an article
     that came due while that build ran is still returned (in the past), so
@@ -45,7 +47,9 @@ def next_unpublished(site: Site) -> datetime | None:
     with storage_errors(), site.storage.read() as reader:
         state = reader.state()
         covered = state.built_until if state.built_until is not None else site.now()
-        return reader.next_due(covered)
+        due = reader.next_due(covered)
+        expiry = next_expiry(reader, site.config, covered)
+    return min((when for when in (due, expiry) if when is not None), default=None)
 
 
 def record_daemon(site: Site, pid: int, host: str) -> None:
