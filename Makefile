@@ -62,6 +62,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_feeds.py
 	$(BIN)/python bench/bench_websub.py
 	$(BIN)/python bench/bench_media.py
+	$(BIN)/python bench/bench_tombstones.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -17,6 +17,7 @@ from db.models import LIMITS as LIMITS
 from db.models import Article as Article
 from db.models import Author as Author
 from db.models import Removal as Removal
+from db.models import RemovalSelection as RemovalSelection
 from db.models import State as State
 from db.models import Tag as Tag
 from db.models import WebSubPing as WebSubPing
@@ -38,6 +39,7 @@ from db.records import StoredRemoval as StoredRemoval
 from db.storage import Reader as Reader
 from db.storage import Storage as Storage
 from db.storage import Writer as Writer
+from db.tombstones import StoredTombstone as StoredTombstone
 from db.writes import ArticleValues as ArticleValues
 from db.writes import EpisodeValues as EpisodeValues
 from db.writes import MediaValues as MediaValues
@@ -65,6 +67,7 @@ __all__ = [
     "Position",
     "Reader",
     "Removal",
+    "RemovalSelection",
     "Selection",
     "State",
     "StateRecord",
@@ -75,6 +78,7 @@ __all__ = [
     "StoredMedia",
     "StoredPerson",
     "StoredRemoval",
+    "StoredTombstone",
     "Tag",
     "WebSubPing",
     "WritePlan",

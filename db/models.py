@@ -151,6 +151,31 @@ class Removal(Base):
     removed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revision: Mapped[int] = mapped_column(Integer, index=True)
     deleted: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Why it was deleted, for feed readers (RFC 6721 at:comment); see migration 0010.
+    comment: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        # A tombstone is the newest deletion of its id; the live ones are a range of dates.
+        Index("ix_removals_uid", "uid"),
+        Index("ix_removals_removed_at", "removed_at"),
+    )
+
+
+class RemovalSelection(Base):
+    """A feed a deleted article was in: its tombstone goes there (see migration 0010).
+
+    ``kind`` is "site" (key ""), "tag" (the tag's slug) or "author" (the name).
+    """
+
+    __tablename__ = "removal_selections"
+
+    removal_pk: Mapped[int] = mapped_column(
+        ForeignKey("removals.pk", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(10), primary_key=True)
+    key: Mapped[str] = mapped_column(String(500), primary_key=True)
+
+    __table_args__ = (Index("ix_removal_selections_key", "kind", "key", "removal_pk"),)
 
 
 class SelectionChange(Base):

@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from db import migrate, pages, pings, queries, writes
+from db import migrate, pages, pings, queries, tombstones, writes
 from db.engine import create as create_engine
 from db.engine import database_file, for_writing
 from db.errors import Clash, Missing, StorageFailure, one_line
@@ -33,6 +33,7 @@ from db.records import (
     StoredArticle,
     StoredRemoval,
 )
+from db.tombstones import StoredTombstone
 from db.writes import WritePlan
 
 __all__ = ["Reader", "Storage", "Writer"]
@@ -170,6 +171,36 @@ class Reader:
     def podcast_guids(self) -> dict[str, object]:
         """Each feed's stored podcast:guid, by its path (values as stored)."""
         return writes.podcast_guids(self._connection)
+
+    # -- tombstones (db.tombstones) ----------------------------------------------------
+
+    def tombstones(
+        self,
+        selection: Selection,
+        since: datetime,
+        limit: int | None,
+        *,
+        selections: bool = False,
+    ) -> list[StoredTombstone]:
+        """Live tombstones of ``selection`` deleted after ``since``, newest first."""
+        return tombstones.live(self._connection, selection, since, limit, selections=selections)
+
+    def held_by_tombstones(
+        self, since: datetime
+    ) -> tuple[list[tuple[object, object]], list[tuple[int, object]]]:
+        return tombstones.held(self._connection, since)
+
+    def tombstone_selections(self, after: datetime, until: datetime) -> set[tuple[str, str]]:
+        """The feeds of deletions made in ``(after, until]``."""
+        return tombstones.expired_selections(self._connection, after, until)
+
+    def next_deletion(self, after: datetime) -> datetime | None:
+        return tombstones.next_deletion(self._connection, after)
+
+    def deletion(
+        self, *, slug: str | None = None, uid: str | None = None
+    ) -> StoredTombstone | None:
+        return tombstones.deletion(self._connection, slug=slug, uid=uid)
 
 
 class Writer(Reader):

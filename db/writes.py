@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, case, delete, func, insert, or_, select, update
 from sqlalchemy.sql.expression import bindparam
 
+from db import tombstones
 from db.bulk import insert_many
 from db.models import (
     Article,
@@ -309,9 +310,23 @@ class WritePlan:
     moved: set[int] = field(default_factory=set)
     #: pks of updated articles whose media files or episode fields changed
     media_changed: set[int] = field(default_factory=set)
+    #: by pk of a deleted article: its tombstone's comment, and the feeds it goes to
+    #: (("site", ""), ("tag", slug), ("author", name)); none: it leaves no tombstone
+    tombstones: dict[int, tuple[str | None, tuple[tuple[str, str], ...]]] = field(
+        default_factory=dict
+    )
+    #: ids whose every removal goes, tombstones included (their articles leave none)
+    purged: set[str] = field(default_factory=set)
 
     def __bool__(self) -> bool:
-        return bool(self.inserts or self.updates or self.renamed or self.deleted or self.details)
+        return bool(
+            self.inserts
+            or self.updates
+            or self.renamed
+            or self.deleted
+            or self.details
+            or self.purged
+        )
 
 
 def find(
@@ -362,12 +377,17 @@ def apply(
     removals = [
         {"uid": uid, "slug": slug, "removed_at": now, "revision": revision, "deleted": False}
         for uid, slug in plan.renamed
-    ] + [
-        {"uid": uid, "slug": slug, "removed_at": now, "revision": revision, "deleted": True}
-        for _pk, uid, slug in plan.deleted
     ]
     if removals:
         connection.execute(insert(_REMOVALS), removals)
+    tombstones.purge(connection, plan.purged, now, revision)
+    tombstones.record_deletions(
+        connection,
+        [(pk, uid, slug, *plan.tombstones.get(pk, (None, ()))) for pk, uid, slug in plan.deleted],
+        nameless=plan.purged,
+        now=now,
+        revision=revision,
+    )
     if plan.left:
         connection.execute(
             insert(_TABLES["selection_changes"]),
@@ -407,6 +427,8 @@ def apply(
             ).all()
         )
         new_pks = [pks[values.uid] for values in plan.inserts]
+        # An id that comes back takes its tombstone out of the feeds it was in.
+        tombstones.resurrect(connection, [values.uid for values in plan.inserts], revision)
     relinked = [(pk, values) for pk, values, relink in plan.updates if relink]
     _link_tags(
         connection,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from feeder.articles import Article as Article
+    from feeder.articles import Tombstone as Tombstone
     from feeder.config import Config as Config
     from feeder.config import load as load_config
     from feeder.entries import Enclosure as Enclosure
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from feeder.publishing.websub import PingReport as PingReport
     from feeder.site import DaemonStatus as DaemonStatus
     from feeder.site import OutputStatus as OutputStatus
+    from feeder.site import Purged as Purged
     from feeder.site import Site as Site
     from feeder.site import SiteStatus as SiteStatus
 
@@ -59,10 +61,12 @@ _EXPORTS = {
     "PingPolicy": ("feeder.publishing.websub", "PingPolicy"),
     "PingReport": ("feeder.publishing.websub", "PingReport"),
     "PublishError": ("feeder.errors", "PublishError"),
+    "Purged": ("feeder.site", "Purged"),
     "Site": ("feeder.site", "Site"),
     "SiteStatus": ("feeder.site", "SiteStatus"),
     "StorageError": ("feeder.errors", "StorageError"),
     "TagRef": ("feeder.entries", "TagRef"),
+    "Tombstone": ("feeder.articles", "Tombstone"),
     "load_config": ("feeder.config", "load"),
 }
 
@@ -87,10 +91,12 @@ __all__ = [
     "PingPolicy",
     "PingReport",
     "PublishError",
+    "Purged",
     "Site",
     "SiteStatus",
     "StorageError",
     "TagRef",
+    "Tombstone",
     "__version__",
     "load_config",
 ]

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from db import DaemonRecord, Lock
+from feeder._tombstones import next_expiry
 from feeder.site import Site, storage_errors
 
 if TYPE_CHECKING:
@@ -49,7 +50,8 @@ def built_revision(site: Site, output: str) -> int:
 
 
 def next_unpublished(site: Site, output: str) -> datetime | None:
-    """The earliest publication instant the last build of ``output`` has not covered yet.
+    """The earliest instant the last build of ``output`` has not covered yet at which
+    its feeds change by themselves: a scheduled article comes due, or a tombstone expires.
 
     Counting from the last build rather than from now matters: an article
     that came due while that build ran is still returned (in the past), so
@@ -58,7 +60,9 @@ def next_unpublished(site: Site, output: str) -> datetime | None:
     with storage_errors(), site.storage.read() as reader:
         state = reader.build_state(output)
         covered = state.built_until if state.built_until is not None else site.now()
-        return reader.next_due(covered)
+        due = reader.next_due(covered)
+        expiry = next_expiry(reader, site.config, covered)
+    return min((when for when in (due, expiry) if when is not None), default=None)
 
 
 def record_daemon(site: Site, daemon: DaemonRecord) -> None:

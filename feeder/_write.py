@@ -11,9 +11,14 @@ them. The rules live here once:
   conflict), an ``upsert`` (an import) matches a stored article by id, else by
   slug, and leaves it alone when nothing a reader sees changed, an ``edit``
   changes the given fields of the article with that slug, a ``delete``
-  removes it and keeps a removal so its page goes with the next build;
+  removes it and keeps a removal so its page goes with the next build, and
+  a tombstone (the feeds it was in, a comment) when it had been published;
+  a ``purge`` removes an article, or what is left of a deleted one, for good:
+  every removal of its id goes, and no tombstone is left;
 - ids are minted once (``tag:`` URIs) and never reused, not even after a
-  deletion; slugs derived from titles get ``-2``, ``-3``... when taken;
+  deletion (only after a purge); slugs derived from titles get ``-2``,
+  ``-3``... when taken; an article added with the id of a deleted one brings
+  it back, and its tombstone leaves the feeds;
 - ``updated_at`` moves only when something a reader sees changed; the site's
   revision moves once per transaction that writes anything;
 - media files given as local paths are copied into the site's media store
@@ -61,6 +66,7 @@ from feeder._fields import (
 from feeder._ids import check_slug, mint_tag_uri, slugify
 from feeder._records import RowProblem, article_path, readable
 from feeder._text import clean_text
+from feeder._tombstones import COMMENT_MAX
 from feeder.config import Config
 from feeder.entries import Media, Person
 from feeder.errors import ConflictError, FeederError, InputError, NotFoundError
@@ -77,10 +83,11 @@ __all__ = [
     "delete_intent",
     "edit_intent",
     "import_intent",
+    "purge_intent",
     "write",
 ]
 
-Kind = Literal["add", "upsert", "edit", "delete"]
+Kind = Literal["add", "upsert", "edit", "delete", "purge"]
 #: A media file as a writer gives it: a URL or a path, alone or with its type and length.
 MediaInput = Media | str | os.PathLike[str]
 
@@ -135,6 +142,7 @@ class Intent(NamedTuple):
     episode_fields: frozenset[str] = frozenset(("duration", "number", "season", "episode_type"))
     #: Local files to copy into the media store before the article is written.
     files: tuple[_media.LocalFile, ...] = ()
+    comment: str | None = None  # delete: why, for the tombstone's readers
 
 
 @lru_cache(maxsize=4096)  # bulk imports repeat the same few tag lists
@@ -411,10 +419,39 @@ def edit_intent(
     )
 
 
-def delete_intent(slug: str) -> Intent:
+def _comment(value: str | None) -> str | None:
+    if value is None:
+        return None
+    comment = clean_text(check_text(value, "comment")).strip()
+    if len(comment) > COMMENT_MAX:
+        raise InputError(
+            f"comment: {len(comment)} characters is over the limit of {COMMENT_MAX}; shorten it"
+        )
+    return comment or None
+
+
+def delete_intent(slug: str, *, comment: str | None = None) -> Intent:
+    """Delete the article ``slug``; ``comment`` says why, in its tombstone."""
     return Intent(
         "delete", "", slug, UNSET, UNSET, "", UNSET, UNSET, UNSET, UNSET, "", UNSET, False,
-        UNSET, UNSET, None, None,
+        UNSET, UNSET, None, None, comment=_comment(comment),
+    )  # fmt: skip
+
+
+def purge_intent(*, slug: str | None = None, id: str | None = None) -> Intent:
+    """Remove for good the article with ``slug`` or ``id`` (if it is still there) and
+    every removal of its id, its tombstone included. A slug names the article that
+    has it now, else the last one deleted with it."""
+    if (slug is None) == (id is None):
+        raise InputError("purge: give the slug or the id of the article, one of them")
+    uid = None
+    if id is not None:
+        uid = clean_text(check_text(id, "id")).strip()
+        if not uid:
+            raise InputError("id: is empty; give the id of the article to purge")
+    return Intent(
+        "purge", "", slug, UNSET, UNSET, "", UNSET, UNSET, UNSET, UNSET, "", UNSET, False,
+        UNSET, UNSET, None, uid,
     )  # fmt: skip
 
 
@@ -425,7 +462,7 @@ def delete_intent(slug: str) -> Intent:
 class Change:
     """One article a write added, updated or deleted."""
 
-    action: Literal["add", "update", "delete"]
+    action: Literal["add", "update", "delete", "purge"]
     slug: str
     id: str
     origin: str
@@ -543,6 +580,14 @@ def _edited_episode(stored: EpisodeValues | None, item: Intent) -> EpisodeValues
     return None if edited == EpisodeValues() else edited
 
 
+def _feeds_of(current: _Current) -> tuple[tuple[str, str], ...]:
+    """The feeds an article is in: the site's, its tags', its author's."""
+    feeds = [("site", ""), *(("tag", slug) for slug in _tag_slugs(current.tags))]
+    if current.author is not None:
+        feeds.append(("author", current.author.name))
+    return tuple(feeds)
+
+
 class _Batch:
     """Decides what a batch of intents changes, then writes it with one plan."""
 
@@ -560,7 +605,8 @@ class _Batch:
         self.written: dict[int, _Current] = {}  # by id(): an intent may touch one twice
         # Stored rows another program made unreadable, refused when an intent meets them.
         self.unreadable: dict[tuple[str, str], InputError] = {}
-        self.pending: list[tuple[Literal["add", "update", "delete"], _Current, str]] = []
+        self.pending: list[tuple[Literal["add", "update", "delete", "purge"], _Current, str]] = []
+        self.purged: list[Change] = []  # what is left of articles deleted before
 
     def fail(self, error: FeederError, origin: str) -> None:
         if origin:
@@ -614,7 +660,7 @@ class _Batch:
         return current
 
     def _candidate_slug(self, item: Intent) -> str | None:
-        if item.kind in ("edit", "delete"):
+        if item.kind in ("edit", "delete", "purge"):
             return item.target
         if item.slug:
             return item.slug
@@ -625,6 +671,8 @@ class _Batch:
     def _decide(self, item: Intent, slug: str | None) -> None:
         if item.kind == "delete":
             self._delete(item)
+        elif item.kind == "purge":
+            self._purge(item)
         elif item.kind == "edit":
             self._edit(item)
         else:
@@ -659,6 +707,13 @@ class _Batch:
         current = self._holder(item.target)
         if current is None:
             raise NotFoundError(f"slug: no article {item.target!r}; 'feeder list' shows the slugs")
+        self._remove(current)
+        if current.pk is not None and current.published_at <= self.now:
+            # It was in feeds: they announce its deletion. (A scheduled article was in none.)
+            self.plan.tombstones[current.pk] = (item.comment, _feeds_of(current))
+        self._done("delete", current, item)
+
+    def _remove(self, current: _Current) -> None:
         current.deleted = True
         self._left(current, (), None)
         if current.pk is not None:
@@ -666,7 +721,34 @@ class _Batch:
         del self.by_slug[current.slug]
         if current.pk is not None:
             self.plan.deleted.append((current.pk, current.uid, current.stored_slug or current.slug))
-        self._done("delete", current, item)
+
+    def _purge(self, item: Intent) -> None:
+        current = (
+            self._holder(item.target) if item.target is not None else self._lookup("uid", item.uid)
+        )
+        if current is not None and not current.deleted:
+            self._remove(current)
+            self.plan.purged.add(current.uid)
+            self._done("delete", current, item)
+            self.pending.append(("purge", current, item.origin))
+            return
+        stored = self.writer.deletion(slug=item.target, uid=item.uid)
+        if stored is None:
+            what = f"slug {item.target!r}" if item.target is not None else f"id {item.uid!r}"
+            field = "slug" if item.target is not None else "id"
+            raise NotFoundError(
+                f"{field}: no article and no deleted article has the {what}; "
+                "'feeder list' and 'feeder list --deleted' show them"
+            )
+        if not isinstance(stored.uid, str) or not stored.uid:
+            raise InputError(
+                f"the removal #{stored.pk} has an id that cannot be read ({stored.uid!r}); "
+                "another program wrote that into the database: correct the value there"
+            )
+        slug = stored.slug if isinstance(stored.slug, str) else ""
+        self.plan.purged.add(stored.uid)
+        self.counts.slugs.append(slug)
+        self.purged.append(Change("purge", slug, stored.uid, item.origin))
 
     def _add_or_update(self, item: Intent, slug: str) -> None:
         if item.kind == "add":
@@ -909,6 +991,7 @@ class _Batch:
             Change(action, current.slug, current.uid, origin)
             for action, current, origin in self.pending
         )
+        self.counts.changes.extend(self.purged)
 
 
 def _with_files(

@@ -9,7 +9,7 @@ from typing import Any
 from feeder._content import reading_minutes, word_count
 from feeder.entries import Enclosure, Episode, Person, TagRef
 
-__all__ = ["Article"]
+__all__ = ["Article", "Tombstone"]
 
 
 @dataclass(frozen=True)
@@ -88,3 +88,32 @@ def _episode(episode: Episode) -> dict[str, Any]:
         "transcripts": [_media(item) for item in episode.transcripts],
         "chapters": None if episode.chapters is None else _media(episode.chapters),
     }
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """What is left of a deleted article: the notice feeds give readers (RFC 6721).
+
+    ``feeds`` names where the notice goes: ``"site"``, ``"tag:<slug>"`` and
+    ``"author:<name>"``, the feeds the article was in when it was deleted (none
+    when it was never published). ``expires_at``: when it leaves them (None when
+    ``feeds.tombstone_days`` is 0 or no feed is in Atom).
+    """
+
+    id: str
+    slug: str
+    deleted_at: datetime
+    comment: str | None
+    feeds: tuple[str, ...]
+    expires_at: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields; datetimes as RFC 3339 strings."""
+        return {
+            "id": self.id,
+            "slug": self.slug,
+            "deleted": self.deleted_at.isoformat(),
+            "comment": self.comment,
+            "feeds": list(self.feeds),
+            "expires": None if self.expires_at is None else self.expires_at.isoformat(),
+        }

@@ -75,6 +75,9 @@ class ContentConfig:
 FEED_KINDS = ("site", "tags", "authors")
 FEED_FORMATS = ("rss", "atom", "json")
 STYLESHEETS = ("xslt", "css", "none")
+#: Ten years: a tombstone is a notice to readers that still hold the entry, not an archive.
+MAX_TOMBSTONE_DAYS = 3650
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,10 @@ class FeedsConfig:
     # pages of archive_page_size entries numbered from the oldest (archive/<n>/...).
     archives: bool = True
     archive_page_size: int = 50
+    # Days a deleted article's tombstone (RFC 6721) stays in the Atom feeds; 0: none.
+    tombstone_days: int = 30
+    # Who deleted articles, as the tombstones say (at:by); "": not said.
+    deleted_by: str = ""
 
 
 @dataclass(frozen=True)
@@ -368,6 +375,14 @@ def _validate(config: Config, flat: dict[str, tuple[Any, str]]) -> Config:
         raise fail("feeds.archive_page_size", f"must be at least 1, got {feeds.archive_page_size}")
     if feeds.stylesheet not in STYLESHEETS:
         raise fail("feeds.stylesheet", f"must be one of {', '.join(STYLESHEETS)}")
+    if not 0 <= feeds.tombstone_days <= MAX_TOMBSTONE_DAYS:
+        raise fail(
+            "feeds.tombstone_days",
+            f"must be between 0 (no tombstones) and {MAX_TOMBSTONE_DAYS}, "
+            f"got {feeds.tombstone_days}",
+        )
+    if _CONTROL.search(feeds.deleted_by):
+        raise fail("feeds.deleted_by", "must be a name on one line, without control characters")
     if not _LANGUAGE.match(config.language):
         raise fail(
             "language", f"{config.language!r} is not a language tag; use e.g. 'en' or 'pt-BR'"

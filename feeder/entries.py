@@ -7,6 +7,7 @@ from datetime import datetime
 
 __all__ = [
     "Channel",
+    "DeletedEntry",
     "Enclosure",
     "Entry",
     "Episode",
@@ -88,6 +89,16 @@ class Entry:
     updated: datetime
     enclosures: tuple[Enclosure, ...] = ()
     episode: Episode | None = None
+
+
+@dataclass(frozen=True)
+class DeletedEntry:
+    """An entry that was deleted, as a feed announces it (an RFC 6721 tombstone)."""
+
+    ref: str  # the id the entry had
+    when: datetime
+    by: Person | None = None
+    comment: str | None = None
 
 
 @dataclass(frozen=True)

@@ -29,15 +29,16 @@ from db import (
     HubRecord,
     Missing,
     OutputRecord,
+    Selection,
     Storage,
     StorageFailure,
     owner,
 )
-from feeder import _write
+from feeder import _tombstones, _write
 from feeder import config as _config
 from feeder._records import RowProblem, article_of
 from feeder._write import MediaInput
-from feeder.articles import Article
+from feeder.articles import Article, Tombstone
 from feeder.config import Config
 from feeder.entries import Person
 from feeder.errors import ConflictError, InputError, NotFoundError, PublishError, StorageError
@@ -51,6 +52,7 @@ __all__ = [
     "Clock",
     "DaemonStatus",
     "OutputStatus",
+    "Purged",
     "Site",
     "SiteStatus",
     "storage_errors",
@@ -105,6 +107,16 @@ class DaemonStatus:
     heartbeat: datetime
     last_error: str | None
     last_error_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Purged:
+    """What :meth:`Site.purge` removed: the id (free again) and the slug it had."""
+
+    id: str
+    slug: str
+    #: Whether the article itself was still there (else only what its deletion left).
+    article: bool
 
 
 @dataclass(frozen=True)
@@ -511,12 +523,70 @@ class Site:
             stored, _counts = self._write_one(intent)
         return self.get_article(stored)
 
-    def delete_article(self, slug: str) -> Article:
-        """Remove an article; its page disappears on the next build."""
+    def delete_article(
+        self, slug: str, *, comment: str | None = None, purge: bool = False
+    ) -> Article:
+        """Remove an article; it leaves every feed and page on the next build.
+
+        The Atom feeds it was in announce the deletion for ``feeds.tombstone_days``
+        (an RFC 6721 tombstone, with ``comment`` saying why). ``purge``: remove it
+        for good instead, leaving no tombstone (see :meth:`purge`).
+        """
+        if purge and comment is not None:
+            raise InputError("comment: a purged article leaves no tombstone to carry it")
         article = self.get_article(slug)
+        intent = (
+            _write.purge_intent(slug=slug) if purge else _write.delete_intent(slug, comment=comment)
+        )
         with storage_errors():
-            self._write_one(_write.delete_intent(slug))
+            self._write_one(intent)
         return article
+
+    def purge(
+        self, slug: str | None = None, *, id: str | None = None, dry_run: bool = False
+    ) -> Purged:
+        """Remove for good the article with ``slug`` or ``id`` and every trace of its deletion.
+
+        The article goes if it is still there, and so does every removal kept for
+        its id, its tombstone included: the next build drops the tombstone from the
+        feeds, and the id may be used again. A slug names the article that has it
+        now, else the last one deleted with it. ``dry_run``: say what would go,
+        and change nothing. :class:`NotFoundError` when nothing has that slug or id.
+        """
+        intent = _write.purge_intent(slug=slug, id=id)
+        with storage_errors():
+            counts = _write.write(
+                self.storage.write_or_roll_back,
+                self.config,
+                [[intent]],
+                now=self.now(),
+                strict=True,
+                dry_run=dry_run,
+            )
+        purged = next(change for change in counts.changes if change.action == "purge")
+        live = any(change.action == "delete" for change in counts.changes)
+        return Purged(id=purged.id, slug=purged.slug, article=live)
+
+    def list_tombstones(
+        self, *, limit: int | None = None, on_unreadable: Callable[[str], None] | None = None
+    ) -> list[Tombstone]:
+        """The tombstones the feeds carry now, newest first (none when they are off).
+
+        A row another tool left unreadable is left out and described to ``on_unreadable``.
+        """
+        if not _tombstones.enabled(self.config):
+            return []
+        since = self.now() - _tombstones.window(self.config)
+        with storage_errors(), self.storage.read() as reader:
+            stored = reader.tombstones(Selection(), since, limit, selections=True)
+        report = on_unreadable or log.warning
+        found = []
+        for record in stored:
+            try:
+                found.append(_tombstones.tombstone_of(record, self.config))
+            except RowProblem as problem:
+                report(f"the removal #{record.pk} cannot be read: {problem}")
+        return found
 
     # -- publishing ------------------------------------------------------------
 

@@ -149,7 +149,9 @@ def test_a_full_build_ends_where_incremental_builds_do(blog: Site, clock: FakeCl
     incremental = {p: (blog.config.output_dir / p).read_bytes() for p in _files(blog)}
     assert blog.build(full=True).written == ()
     assert {p: (blog.config.output_dir / p).read_bytes() for p in _files(blog)} == incremental
-    assert not (blog.config.output_dir / "tags" / "tips").exists()
+    # Tips has no article left: its feeds stay while they announce the deletion.
+    tips = blog.config.output_dir / "tags" / "tips" / "atom.xml"
+    assert not parse_feed(tips).entries and b"<at:deleted-entry" in tips.read_bytes()
 
 
 def test_feeds_can_be_switched_off_and_formats_chosen(blog: Site, clock: FakeClock) -> None:

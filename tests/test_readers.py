@@ -142,3 +142,27 @@ def test_atom_lists_the_site_before_the_feed_itself(built: Site) -> None:
     links = re.findall(r'<link href="([^"]+)" rel="(\w+)"', data.split("<entry>")[0])
     assert links[0] == ("https://example.org/blog/", "alternate")
     assert ("https://example.org/blog/atom.xml", "self") in links
+
+
+@pytest.fixture(scope="module")
+def with_tombstone(tmp_path_factory: pytest.TempPathFactory) -> Site:
+    root = tmp_path_factory.mktemp("readers-tombstone")
+    site = Site.init(root, title="Readers & Co", base_url="https://example.org/blog/")
+    site.add_article("Kept", content="<p>Still here.</p>", tags=["news"])
+    site.add_article("Gone", content="<p>Deleted.</p>", tags=["news"])
+    site.delete_article("gone", comment="Posted twice")
+    site.build()
+    site.close()
+    return site
+
+
+@pytest.mark.parametrize("client", ["feedparser", *CLIENTS])
+@pytest.mark.parametrize("path", ["atom.xml", "tags/news/atom.xml"])
+def test_a_tombstone_is_no_entry_to_readers(with_tombstone: Site, client: str, path: str) -> None:
+    data = (with_tombstone.config.output_dir / path).read_bytes()
+    assert b"<at:deleted-entry" in data
+    feed = read_with(client, with_tombstone.config.output_dir / path)
+    assert [entry["title"] for entry in feed["entries"]] == ["Kept"]
+    assert feed["title"].startswith("Readers & Co") and feed["link"].startswith(
+        "https://example.org/blog/"
+    )

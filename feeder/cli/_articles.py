@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -269,11 +270,21 @@ def add(
     show_default=True,
     help="Which articles to list.",
 )
+@click.option(
+    "--deleted",
+    is_flag=True,
+    help="List the tombstones of deleted articles that feeds carry now, instead.",
+)
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @click.pass_context
-def list_(ctx: click.Context, status: Any, limit: int | None, as_json: bool) -> None:
-    """List articles, newest first."""
+def list_(ctx: click.Context, status: Any, deleted: bool, limit: int | None, as_json: bool) -> None:
+    """List articles, newest first (or, with --deleted, what feeds say was deleted)."""
+    if deleted:
+        if status != "all":
+            raise click.UsageError("--status: deleted articles have none; leave it out")
+        _list_tombstones(ctx, limit, as_json)
+        return
     with open_site(ctx) as site:
         articles = site.list_articles(
             status=status,
@@ -403,11 +414,89 @@ def edit(
     _print_added(article, as_json)
 
 
-@cli.command()
-@click.argument("slug")
-@click.pass_context
-def delete(ctx: click.Context, slug: str) -> None:
-    """Delete an article; it leaves the feeds on the next build."""
+def _list_tombstones(ctx: click.Context, limit: int | None, as_json: bool) -> None:
+    from feeder._tombstones import enabled
+
     with open_site(ctx) as site:
-        article = site.delete_article(slug)
-    click.echo(f"deleted\t{article.slug}\t{article.id}")
+        if not enabled(site.config):
+            click.echo(
+                "note: feeds announce no deletions (feeds.tombstone_days is 0, "
+                "or feeds.formats has no atom)",
+                err=True,
+            )
+        tombstones = site.list_tombstones(
+            limit=limit, on_unreadable=lambda message: click.echo(f"warning: {message}", err=True)
+        )
+    if as_json:
+        echo_json([tombstone.to_dict() for tombstone in tombstones])
+        return
+    for tombstone in tombstones:
+        comment = f"  {tombstone.comment}" if tombstone.comment else ""
+        click.echo(
+            f"{fmt_time(tombstone.deleted_at)}  deleted    {tombstone.slug}  {tombstone.id}  "
+            f"until {fmt_time(tombstone.expires_at)}{comment}"
+        )
+
+
+@cli.command()
+@click.argument("slug", required=False)
+@click.option(
+    "--comment",
+    default=None,
+    metavar="TEXT",
+    help="Why it was deleted; Atom feeds show it with the deletion (at:comment).",
+)
+@click.option(
+    "--purge",
+    is_flag=True,
+    help="Remove it for good, with every trace of its deletion: no tombstone tells "
+    "readers, and its id may be used again. Also for an article deleted before.",
+)
+@click.option(
+    "--id", "uid", default=None, metavar="URI", help="With --purge: the article's id, not its slug."
+)
+@click.option("-y", "--yes", is_flag=True, help="With --purge: do not ask for confirmation.")
+@click.pass_context
+def delete(
+    ctx: click.Context,
+    slug: str | None,
+    comment: str | None,
+    purge: bool,
+    uid: str | None,
+    yes: bool,
+) -> None:
+    """Delete an article: it leaves every feed and page on the next build, and its
+    Atom feeds announce the deletion for feeds.tombstone_days (an RFC 6721 tombstone)."""
+    if uid is not None and not purge:
+        raise click.UsageError("--id: only with --purge; delete an article by its slug")
+    if (slug is None) == (uid is None):
+        raise click.UsageError(
+            "give the SLUG of the article, or --purge --id URI for an article by its id"
+        )
+    if purge and comment is not None:
+        raise click.UsageError("--comment: a purged article leaves no tombstone to carry it")
+    with open_site(ctx) as site:
+        if not purge:
+            article = site.delete_article(slug or "", comment=comment)
+            click.echo(f"deleted\t{article.slug}\t{article.id}")
+            return
+        target = site.purge(slug, id=uid, dry_run=True)
+        if not yes:
+            _confirm_purge(target.slug, target.id, target.article)
+        purged = site.purge(id=target.id)
+    click.echo(f"purged\t{purged.slug}\t{purged.id}")
+
+
+def _confirm_purge(slug: str, uid: str, live: bool) -> None:
+    what = f"the article {slug!r}" if live else f"what is left of the deleted article {slug!r}"
+    if not sys.stdin.isatty():
+        raise click.UsageError(
+            f"--purge removes {what} for good, and stdin is not a terminal to ask; "
+            "add --yes to purge without asking"
+        )
+    click.echo(f"This removes {what} ({uid}) for good:", err=True)
+    if live:
+        click.echo("  - the article, its page and its entries in every feed;", err=True)
+    click.echo("  - its tombstone: feed readers are not told it was deleted;", err=True)
+    click.echo("  - every trace of its id, which may then be used again.", err=True)
+    click.confirm("Purge it?", abort=True, err=True)

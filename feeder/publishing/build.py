@@ -43,8 +43,9 @@ from feeder._records import (
     text,
     who,
 )
+from feeder._tombstones import deleted_entries, expired_selections, held
 from feeder.config import Config
-from feeder.entries import Entry, FeedLink, Link, PodcastChannel, SiteInfo
+from feeder.entries import DeletedEntry, Entry, FeedLink, Link, PodcastChannel, SiteInfo
 from feeder.errors import PublishError
 from feeder.publishing import outputs
 from feeder.publishing import podcast as _podcast
@@ -257,6 +258,8 @@ class _Feed:
     history: tuple[Link, ...] = ()
     #: Podcast mode: what the channel adds (feeder.publishing.podcast).
     podcast: PodcastChannel | None = None
+    #: Entries deleted from the selection (RFC 6721), for the formats that say so.
+    tombstones: tuple[DeletedEntry, ...] = ()
 
     @property
     def path(self) -> str:
@@ -282,6 +285,7 @@ class _Feed:
             self.stylesheets,
             archive=bool(self.page),
             podcast=self.podcast,
+            tombstones=self.tombstones,
         )
         return self.spec.format.render(document)
 
@@ -468,10 +472,20 @@ def _publish_group(
     newest_page = archives.publish(group)
     entries = _newest(reader, group.selection, config, now, writer)
     stylesheets = stylesheet_links(config)
+    deleted = deleted_entries(reader, group.selection, config, now, writer.problem)
     for spec in group.specs:
         history = subscription_links(config, group, spec, newest_page)
         podcast = podcasts.channel(group.kind, spec.path, spec.format.name) if podcasts else None
-        feed = _Feed(spec, group, config, created, stylesheets, history=history, podcast=podcast)
+        feed = _Feed(
+            spec,
+            group,
+            config,
+            created,
+            stylesheets,
+            history=history,
+            podcast=podcast,
+            tombstones=deleted,
+        )
         _render_feed(feed, entries, writer)
     if group.kind != "site":
         page = render_group(
@@ -606,7 +620,14 @@ def run_build(
             or state.built_settings != fingerprint
         )
         tags, authors, slugs = _safe_groups(reader, config, now, writer)
-        groups = feed_groups(config, tags, authors, slugs)
+        # What the index and feeds.opml offer; then those only tombstones keep.
+        listed = feed_groups(config, tags, authors, slugs)
+        held_tags, held_authors = held(reader, config, now, tags, authors, writer.problem)
+        groups = listed + [
+            group
+            for group in feed_groups(config, held_tags, held_authors, slugs)
+            if group.kind != "site"
+        ]
         archives = Archives(
             reader, config, now, writer, _page_renderer(config, state.created_at, writer), full=full
         )
@@ -625,10 +646,9 @@ def run_build(
             touched = _incremental_pages(
                 reader, state.built_revision, since, now, config, site, writer
             )
-            wanted = _touched_groups(
-                config, groups, touched, reader.changed_selections(state.built_revision),
-                slugs, writer,
-            )  # fmt: skip
+            left = reader.changed_selections(state.built_revision)
+            left |= expired_selections(reader, config, since, now)
+            wanted = _touched_groups(config, groups, touched, left, slugs, writer)
             archives.touched(touched.values())
             archives.moved(reader.moved_since(state.built_revision))
             archives.forget_gone(groups)
@@ -639,7 +659,7 @@ def run_build(
             )
             if group.kind == "site":
                 newest = entries
-        _shared_files(config, site, groups, newest, writer)
+        _shared_files(config, site, listed, newest, writer)
         if full:
             _stale_groups(groups, config, writer)
             media.sweep()

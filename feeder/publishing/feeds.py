@@ -20,7 +20,16 @@ from urllib.parse import urlsplit
 from db import Selection
 from feeder._ids import slugify
 from feeder.config import Config
-from feeder.entries import Channel, Entry, FeedLink, Link, Person, PodcastChannel, SiteInfo
+from feeder.entries import (
+    Channel,
+    DeletedEntry,
+    Entry,
+    FeedLink,
+    Link,
+    Person,
+    PodcastChannel,
+    SiteInfo,
+)
 from feeder.publishing import render
 from feeder.publishing.render import atom as _atom
 from feeder.publishing.render import jsonfeed as _jsonfeed
@@ -70,6 +79,8 @@ class FeedDocument:
     archive: bool = False
     #: Podcast mode: what the channel adds (RSS only), see feeder.publishing.podcast.
     podcast: PodcastChannel | None = None
+    #: Entries deleted from this selection, newest first (RFC 6721; Atom carries them).
+    tombstones: tuple[DeletedEntry, ...] = ()
 
 
 Renderer = Callable[[FeedDocument], bytes]
@@ -110,6 +121,7 @@ FORMATS: dict[str, FeedFormat] = {
             summary_only=doc.summary_only,
             stylesheets=doc.stylesheets,
             archive=doc.archive,
+            tombstones=doc.tombstones,
         ),
     ),
     "json": FeedFormat(

@@ -11,7 +11,7 @@ here (its identity file is made on its next build), so every output directory
 gets one full build after this upgrade.
 
 Revision ID: 0011
-Revises: 0006
+Revises: 0010
 Create Date: 2026-12-05
 """
 
@@ -23,7 +23,7 @@ from alembic import op
 from db.types import UTCDateTime
 
 revision = "0011"
-down_revision = "0006"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

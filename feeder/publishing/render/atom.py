@@ -1,11 +1,14 @@
-"""Atom 1.0 (RFC 4287) with self and alternate links."""
+"""Atom 1.0 (RFC 4287) with self and alternate links, and tombstones (RFC 6721)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
+from feedgen.ext.base import BaseExtension
 
 from feeder._text import clean_line, clean_text
-from feeder.entries import Channel, Entry, Link
+from feeder.entries import Channel, DeletedEntry, Entry, Link
 from feeder.publishing.render._common import (
     body_html,
     generator,
@@ -17,9 +20,45 @@ from feeder.publishing.render._common import (
 from feeder.publishing.render._history import add_history
 from feeder.publishing.render._media import add_atom_enclosures, prepare_atom
 
-__all__ = ["MEDIA_TYPE", "render_atom"]
+__all__ = ["MEDIA_TYPE", "TOMBSTONES", "render_atom"]
 
 MEDIA_TYPE = "application/atom+xml"
+_ATOM = "http://www.w3.org/2005/Atom"
+TOMBSTONES = "http://purl.org/atompub/tombstones/1.0"
+
+
+class _Tombstones(BaseExtension):  # type: ignore[misc]
+    """``at:deleted-entry`` elements, after the feed's own elements and before its entries.
+
+    That is where RFC 4287's schema puts extension elements of a feed (and where RFC
+    6721's example has them); feedparser and the validators read them there.
+    """
+
+    def __init__(self) -> None:
+        self.deleted: Sequence[DeletedEntry] = ()
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"at": TOMBSTONES}
+
+    def extend_atom(self, feed: Any) -> Any:
+        for gone in self.deleted:
+            element = feed.makeelement(
+                f"{{{TOMBSTONES}}}deleted-entry",
+                {"ref": clean_text(gone.ref), "when": utc(gone.when).isoformat()},
+            )
+            if gone.by is not None:
+                by = element.makeelement(f"{{{TOMBSTONES}}}by", {})
+                for field, value in person(gone.by).items():
+                    child = by.makeelement(f"{{{_ATOM}}}{field}", {})
+                    child.text = value
+                    by.append(child)
+                element.append(by)
+            if gone.comment:
+                comment = element.makeelement(f"{{{TOMBSTONES}}}comment", {"type": "text"})
+                comment.text = clean_text(gone.comment)
+                element.append(comment)
+            feed.append(element)
+        return feed
 
 
 def render_atom(
@@ -29,11 +68,14 @@ def render_atom(
     summary_only: bool = False,
     stylesheets: Sequence[Link] = (),
     archive: bool = False,
+    tombstones: Sequence[DeletedEntry] = (),
 ) -> bytes:
     """The Atom document for ``entries``, newest first as given. Same input, same bytes.
 
     ``summary_only``: entries carry their summary and no content.
     ``archive``: an RFC 5005 archive document (``fh:archive``).
+    ``tombstones``: entries deleted from this feed, as given (newest first); with some,
+    the feed's ``updated`` is the latest of its entries' and their deletions'.
     """
     fg = generator(channel, alternate_first=True)
     add_history(fg, channel.links, archive=archive, rss=False)
@@ -41,6 +83,10 @@ def render_atom(
         fg.subtitle(clean_text(channel.description))
     fg.author(person(channel.author))
     prepare_atom(fg, entries)
+    if tombstones:
+        fg.register_extension("tombstones", _Tombstones, atom=True, rss=False)
+        fg.tombstones.deleted = tombstones
+        fg.updated(max(utc(channel.updated), *(utc(gone.when) for gone in tombstones)))
     for entry in entries:
         fe = fg.add_entry(order="append")
         fe.id(clean_text(entry.id))
