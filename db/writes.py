@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, case, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, delete, func, insert, or_, select, update
 from sqlalchemy.sql.expression import bindparam
 
 from db import tombstones
@@ -170,7 +170,10 @@ def record_build(
 ) -> None:
     """What a build of ``output`` published: up to which revision and instant, and how.
 
-    Then the bookkeeping that incremental builds read (``selection_changes``) is
+    A build that marked the directory (``token``) records only while the mark is
+    still its own, and clears it: if another build took the directory over
+    meanwhile (this one lost its lock), the row describes that build. Then the
+    bookkeeping that incremental builds read (``selection_changes``) is
     deleted up to the oldest revision an output still needs, counting only outputs
     seen since ``stale_before``. An output left behind by that (one not seen for
     so long) has its revision reset, so its next build is a full one.
@@ -188,12 +191,13 @@ def record_build(
         values["built_settings"] = fingerprint
     if error is not None:
         values["last_error"], values["last_error_at"] = error, now
-    if token is not None:
-        values |= {
-            name: case((o.writer_token == token, None), else_=o[name])
-            for name in ("writer", "writer_token", "writing_since")
-        }
-    _known_output(connection, output, now, **values)
+    if token is None:
+        _known_output(connection, output, now, **values)
+    else:
+        values |= {"writer": None, "writer_token": None, "writing_since": None}
+        connection.execute(
+            update(_OUTPUTS).where(o.id == output, o.writer_token == token).values(**values)
+        )
     floor = connection.execute(
         select(func.min(o.built_revision)).where(o.seen_at >= stale_before)
     ).scalar()

@@ -27,10 +27,14 @@ __all__ = [
     "pending",
     "record_daemon",
     "record_error",
+    "standbys",
 ]
 
 #: A daemon that has not reported for this long is dropped from ``feeder status``.
 FORGET_DAEMONS_AFTER = timedelta(days=1)
+#: A standby that reported within this long is taken to be there (it writes its row
+#: every five seconds).
+STANDBY_FRESH = timedelta(seconds=15)
 
 
 def pending(site: Site, output: str) -> bool:
@@ -69,6 +73,18 @@ def record_daemon(site: Site, daemon: DaemonRecord) -> None:
     """Write the daemon's row (its role, output directory and heartbeat)."""
     with storage_errors(), site.storage.write() as writer:
         writer.record_daemon(daemon, site.now() - FORGET_DAEMONS_AFTER)
+
+
+def standbys(site: Site, output: str, *, but: str) -> list[str]:
+    """The daemons (but ``but``) standing by for ``output`` that reported lately."""
+    fresh = site.now() - STANDBY_FRESH
+    with storage_errors(), site.storage.read() as reader:
+        return [
+            f"pid {d.pid} on {d.host}"
+            for d in reader.daemons()
+            if d.output_id == output and d.role == "standby" and d.id != but
+            and d.heartbeat >= fresh
+        ]  # fmt: skip
 
 
 def clear_daemon(site: Site, daemon_id: str) -> None:

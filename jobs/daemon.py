@@ -125,6 +125,7 @@ class Daemon:
         self._lost = threading.Event()  # the lock or the directory is no longer ours
         self._moved = threading.Event()  # output_dir changed on reload
         self._db_errors = Throttle()
+        self._lock_errors = Throttle()
         self._error: tuple[str, datetime] | None = None
         self._heard: float | None = None  # when the row was last written (monotonic)
         self.site: Site | None = None
@@ -364,16 +365,18 @@ class Daemon:
             self._out(f"  {spec.format.label + ':':<{width}}{url}")
 
     def _confirm(self, lock: Lock, output: str, publisher: BuildQueue) -> None:
-        """Step down unless the daemon lock and the output directory are still ours."""
+        """Step down unless the daemon lock and the output directory are still ours.
+
+        A lock lost with the database (an outage) is kept in mind, not given up:
+        nobody publishes without the database, and this daemon keeps serving the
+        last files. Once the database answers, the lock is taken again at once if
+        no other daemon stands by for the directory; otherwise this one steps down
+        and leaves it to them.
+        """
         assert self.site is not None
-        if not lock.still_held():
-            log.error(
-                "lost the daemon lock of %s (database connection closed?); stepping down",
-                self.site.config.output_dir,
-            )
-            self._note_error("lost the daemon lock; stepped down")
-            self._step_down()
+        if not lock.still_held() and not self._take_again(lock, output):
             return
+        self._lock_errors.recovered()
         try:
             if outputs.ensure(self.site.config.output_dir, output):
                 log.warning(
@@ -387,6 +390,37 @@ class Daemon:
             self._step_down()
         except PublishError as exc:  # unwritable: the builds fail and say so
             log.debug("cannot check the output directory: %s", exc)
+
+    def _take_again(self, lock: Lock, output: str) -> bool:
+        """After the lock was lost: True when this daemon holds it again and leads on."""
+        assert self.site is not None
+        where = self.site.config.output_dir
+        try:
+            others = _daemon.standbys(self.site, output, but=self._id)
+            taken = not others and lock.try_acquire()
+        except _UNAVAILABLE as exc:
+            line = self._lock_errors.failed(describe_error(exc))
+            if line:
+                log.warning(
+                    "cannot confirm the daemon lock of %s: %s; serving the last files until "
+                    "the database is back",
+                    where,
+                    line,
+                )
+            return False
+        if taken:
+            log.warning(
+                "the daemon lock of %s was lost (connection closed?) and taken again", where
+            )
+            return True
+        log.error(
+            "lost the daemon lock of %s (database connection closed?); stepping down for %s",
+            where,
+            ", ".join(others) or "the daemon that holds it now",
+        )
+        self._note_error("lost the daemon lock; stepped down")
+        self._step_down()
+        return False
 
     def _step_down(self) -> None:
         self._lost.set()
