@@ -131,30 +131,36 @@ def _create(directory: Path, output: str) -> None:
     """Make the identity file holding ``output`` unless the directory has one already."""
     path = _file(directory)
     content = f"{output}\n{_NOTE}".encode()
-    temp = directory / f".{OUTPUT_FILE}.{secrets.token_hex(4)}.tmp"
-    try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    for attempt in range(3):
+        temp = directory / f".{OUTPUT_FILE}.{secrets.token_hex(4)}.tmp"
         try:
-            os.write(fd, content)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(temp, path)
-        except FileExistsError:
-            return  # another process made it first: its id is the one
-        except OSError as exc:
-            if exc.errno not in _NO_LINKS:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            try:
+                os.write(fd, content)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            try:
+                os.link(temp, path)
+            except FileExistsError:
+                return  # another process made it first: its id is the one
+            except FileNotFoundError:
+                if attempt < 2:
+                    continue  # a build's sweep took the temp file for an orphan: again
                 raise
-            _create_exclusively(path, content)
-    except OSError as exc:
-        raise PublishError(
-            f"{path}: cannot be created: {exc.strerror or exc}; the output directory "
-            "must be writable"
-        ) from exc
-    finally:
-        with contextlib.suppress(OSError):
-            temp.unlink()
+            except OSError as exc:
+                if exc.errno not in _NO_LINKS:
+                    raise
+                _create_exclusively(path, content)
+            return
+        except OSError as exc:
+            raise PublishError(
+                f"{path}: cannot be created: {exc.strerror or exc}; the output directory "
+                "must be writable"
+            ) from exc
+        finally:
+            with contextlib.suppress(OSError):
+                temp.unlink()
 
 
 def _create_exclusively(path: Path, content: bytes) -> None:
