@@ -19,6 +19,7 @@ from db.models import Author as Author
 from db.models import Removal as Removal
 from db.models import State as State
 from db.models import Tag as Tag
+from db.notify import ChangeListener as ChangeListener
 from db.queries import Selection as Selection
 from db.records import StateRecord as StateRecord
 from db.records import StoredArticle as StoredArticle
@@ -36,6 +37,7 @@ __all__ = [
     "Article",
     "ArticleValues",
     "Author",
+    "ChangeListener",
     "Clash",
     "Lock",
     "LockUnavailable",
