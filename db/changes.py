@@ -59,9 +59,12 @@ def channel_name(database: str, schema: str) -> str:
 
 # Pieces of the SQLite trigger bodies. A row is "stamped" when its revision is one a
 # build has not covered yet and the counter has reached: feeder wrote it, or a trigger did.
+# Never 0, the default of a row whose writer left the revision out (the counter's
+# first move makes 1; a site never built has built_revision -1).
 _STATE = "(SELECT revision FROM state WHERE pk = 1)"
 _STAMPED = (
-    "EXISTS (SELECT 1 FROM state WHERE pk = 1 AND {rev} > built_revision AND {rev} <= revision)"
+    "EXISTS (SELECT 1 FROM state WHERE pk = 1 "
+    "AND {rev} > 0 AND {rev} > built_revision AND {rev} <= revision)"
 )
 _MOVE = "UPDATE state SET revision = revision + 1 WHERE pk = 1;"
 # The next build is a full one. An author's directory is named after the name, and
@@ -139,7 +142,7 @@ _SQLITE_TRIGGERS = {
         WHEN NOT EXISTS (
             SELECT 1 FROM articles a, state s
             WHERE a.pk = NEW.article_pk AND s.pk = 1
-            AND a.revision > s.built_revision AND a.revision <= s.revision)
+            AND a.revision > 0 AND a.revision > s.built_revision AND a.revision <= s.revision)
         BEGIN
             {_MOVE}
             UPDATE articles SET revision = {_STATE} WHERE pk = NEW.article_pk;
@@ -150,7 +153,8 @@ _SQLITE_TRIGGERS = {
         BEGIN
             UPDATE state SET revision = revision + 1 WHERE pk = 1 AND EXISTS (
                 SELECT 1 FROM articles a WHERE a.pk = OLD.article_pk
-                AND NOT (a.revision > state.built_revision AND a.revision <= state.revision));
+                AND NOT (a.revision > 0 AND a.revision > state.built_revision
+                         AND a.revision <= state.revision));
             {_changed("tag", "SELECT slug AS key FROM tags WHERE pk = OLD.tag_pk")}
             UPDATE articles SET revision = {_STATE}
             WHERE pk = OLD.article_pk AND NOT {_STAMPED.format(rev="articles.revision")};

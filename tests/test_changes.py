@@ -153,6 +153,23 @@ def test_an_article_inserted_elsewhere_without_a_revision_is_published(
     assert_as_full(blog, clock, tmp_path)
 
 
+def test_an_article_inserted_elsewhere_moves_the_counter_before_any_build(site: Site) -> None:
+    # A build may be reading an older snapshot right now: unless the counter moves, the
+    # row would count as built when that build records what it covered.
+    site.add_article("First")
+    before = site.revision()
+    with elsewhere(site) as execute:
+        execute(
+            "INSERT INTO {s}articles (uid, slug, title, summary, content, published_at, "
+            "updated_at, created_at) VALUES ('tag:example.org,2026:/x/early', 'early', "
+            "'Early', '', '', :when, :when, :when)",
+            when=moment(site, START),
+        )
+    assert site.revision() == before + 1
+    assert site.build().full  # the first build of a site
+    assert titles(site) == ["Early", "First"]
+
+
 def test_an_edit_made_elsewhere_is_published(blog: Site, clock: FakeClock, tmp_path: Path) -> None:
     with elsewhere(blog) as execute:
         execute("UPDATE {s}articles SET title = 'First, edited elsewhere' WHERE slug = 'first'")
