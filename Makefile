@@ -58,6 +58,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_daemon.py
 	$(BIN)/python bench/bench_import.py
 	$(BIN)/python bench/bench_server.py
+	$(BIN)/python bench/bench_latency.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
