@@ -219,8 +219,8 @@ def _sqlite() -> list[str]:
 
 # -- PostgreSQL --------------------------------------------------------------------------
 
-# Each function runs with the site's schema as its search path, whatever the search
-# path of the program whose write fired it ({path} is filled in by ensure()).
+# Each function runs with the site's schema as its search path (set by _postgres()),
+# whatever the search path of the program whose write fired it.
 _PG_FUNCTIONS = {
     # The revision this transaction moved the counter to; NULL if it has not moved it.
     "feeder_moved_revision": """

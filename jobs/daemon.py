@@ -250,7 +250,7 @@ class Daemon:
             if server is not None:
                 server.stop(timeout=1.0)
             if watcher is not None:
-                watcher.join(0.5)  # stopped first thing; a stuck connect is left behind
+                watcher.join(0.3)  # told to stop first thing; a stuck connect is left behind
             self._forget(publisher.site)
             lock.release()
 

@@ -34,7 +34,7 @@ RECONNECT_FIRST_SECONDS = 0.25
 # ...up to this (the poll job publishes changes meanwhile).
 RECONNECT_MAX_SECONDS = 15.0
 # How long one wait for a notification lasts: how soon stop() is noticed.
-WAIT_SECONDS = 0.5
+WAIT_SECONDS = 0.25
 
 
 class ChangeWatcher:
