@@ -9,7 +9,8 @@ row an article is added (``feeder add`` in a subprocess, or ``Site.add_article``
 in this process with ``--via api``) while a client polls ``/rss.xml`` with
 conditional GETs until the new title is in it. The latency of a try runs from
 the add returning to the first response carrying the title. Tries are spaced
-by a random pause, so they fall at every phase of the poll timer.
+by a random pause (up to the poll interval when polling), so they fall at every
+phase of the poll timer.
 
 - **PostgreSQL, NOTIFY**: ``schedule.listen = true``, with the poll interval
   raised to 30 s so that only the notification explains a fast build;
@@ -179,8 +180,13 @@ def _run_daemon(root: Path, env: dict[str, str], args: argparse.Namespace) -> Re
             wait_until_served(client, feed, time.monotonic() + 60)
             time.sleep(1.0)  # the first build's bookkeeping, the listener's connection
             etag = client.get(feed).headers["etag"]
+            # Polling: pauses spread over the whole poll interval, so adds fall at every
+            # phase of the timer (a pause shorter than it would favour late phases).
+            spread = max(args.spread, float(env["FEEDER_SCHEDULE_POLL_INTERVAL"]))
+            if env["FEEDER_SCHEDULE_LISTEN"] == "true":
+                spread = args.spread
             for n in range(args.tries):
-                time.sleep(rng.uniform(0.2, 0.2 + args.spread))
+                time.sleep(rng.uniform(0.2, 0.2 + spread))
                 title = f"Latency try {n}"
                 marker = f"<title>{title}</title>".encode()
                 if args.via == "api":
@@ -220,7 +226,9 @@ def main() -> None:
     parser.add_argument("--tries", type=int, default=20)
     parser.add_argument("--articles", type=int, default=200, help="articles on the site")
     parser.add_argument("--poll-interval", type=float, default=2.0, help="seconds, when polling")
-    parser.add_argument("--spread", type=float, default=1.0, help="random pause between tries")
+    parser.add_argument(
+        "--spread", type=float, default=1.0, help="random pause between tries (NOTIFY), seconds"
+    )
     parser.add_argument("--via", choices=("cli", "api"), default="cli")
     parser.add_argument(
         "--db",

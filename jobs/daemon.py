@@ -260,6 +260,8 @@ class Daemon:
             return None
         listener = site.storage.listener(owner("feeder run listener"))
         if listener is None:
+            if site.storage.backend == "postgresql":
+                log.info("polling only: listening for changes needs the psycopg (3) driver")
             return None  # SQLite: the poll job finds every change
         watcher = ChangeWatcher(listener, publisher)
         watcher.start()
