@@ -50,11 +50,11 @@ def run(
 ) -> None:
     """Publish continuously and serve the output directory.
 
-    Builds when articles change (checked every schedule.poll_interval seconds),
-    on the second each scheduled article is due, and fully every
-    schedule.rebuild_interval seconds. A second 'feeder run' on the same site
-    waits and takes over if the first one stops. SIGTERM or Ctrl-C stops it;
-    SIGHUP reloads feeder.toml.
+    Builds when articles change (on PostgreSQL as soon as a change commits,
+    otherwise checked every schedule.poll_interval seconds), on the second each
+    scheduled article is due, and fully every schedule.rebuild_interval seconds.
+    A second 'feeder run' on the same site waits and takes over if the first one
+    stops. SIGTERM or Ctrl-C stops it; SIGHUP reloads feeder.toml.
     """
     from jobs import Daemon, LogSettings, RunOptions
 
