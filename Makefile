@@ -63,6 +63,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_websub.py
 	$(BIN)/python bench/bench_media.py
 	$(BIN)/python bench/bench_tombstones.py
+	$(BIN)/python bench/bench_latency.py
 	$(BIN)/python bench/bench_handover.py
 
 clean:

@@ -21,6 +21,7 @@ from db.models import RemovalSelection as RemovalSelection
 from db.models import State as State
 from db.models import Tag as Tag
 from db.models import WebSubPing as WebSubPing
+from db.notify import ChangeListener as ChangeListener
 from db.pages import PageBounds as PageBounds
 from db.pages import Position as Position
 from db.pages import selection_key as selection_key
@@ -52,6 +53,7 @@ __all__ = [
     "ArticleValues",
     "Author",
     "BuildState",
+    "ChangeListener",
     "Clash",
     "DaemonRecord",
     "EpisodeValues",

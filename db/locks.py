@@ -216,15 +216,22 @@ class AdvisoryLock(Lock):
     def try_acquire(self) -> bool:
         if self._held:
             return True
-        try:
-            connection, key = self._connect()
-            self._held = bool(
-                connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
-            )
-        except SQLAlchemyError as exc:
-            self._drop_connection()
-            raise StorageFailure(f"database: {one_line(exc)}") from exc
-        return self._held
+        # The connection kept since the last release may have died with a server restart:
+        # one new connection is tried before the database is declared unavailable.
+        kept = self._connection is not None
+        while True:
+            try:
+                connection, key = self._connect()
+                self._held = bool(
+                    connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+                )
+            except SQLAlchemyError as exc:
+                self._drop_connection()
+                if kept:
+                    kept = False
+                    continue
+                raise StorageFailure(f"database: {one_line(exc)}") from exc
+            return self._held
 
     def release(self) -> None:
         # The connection stays open for the next acquire (the daemon takes the publish

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from db import triggers
+from db import changes, triggers
 from db.engine import database_file, for_writing
 
 if TYPE_CHECKING:
@@ -131,6 +131,7 @@ def _upgrade(engine: Engine) -> bool:
                 if _current(connection) == head():
                     return False  # another process upgraded it while this one waited
                 config.attributes["connection"] = connection
+                changes.remove(connection)  # rows a migration rewrites are no change to publish
                 command.upgrade(config, "head")
                 triggers.ensure(connection)
                 if sqlite:

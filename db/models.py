@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -72,8 +73,9 @@ class Article(Base):
     published_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    # Value of the site revision counter when this row last changed.
-    revision: Mapped[int] = mapped_column(Integer, default=0)
+    # Value of the site revision counter when this row last changed (another program
+    # may leave it out: db/changes.py gives its rows a new revision).
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
     author: Mapped[Author | None] = relationship(lazy="joined")
     tags: Mapped[list[Tag]] = relationship(

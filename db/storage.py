@@ -22,6 +22,7 @@ from db.engine import create as create_engine
 from db.engine import database_file, for_writing
 from db.errors import Clash, Missing, StorageFailure, one_line
 from db.locks import Lock, lock_for
+from db.notify import ChangeListener, listener_for
 from db.pages import PageBounds, Position
 from db.pings import HubRecord, PingOutcome
 from db.queries import Selection, Status
@@ -389,6 +390,13 @@ class Storage:
         """Whether articles changed since ``output`` was last built (asked every poll)."""
         with _translated(), self.engine.connect() as connection:
             return queries.pending(connection, output)
+
+    def listener(self, owner: str) -> ChangeListener | None:
+        """A listener for this site's change notifications; None where there are none (SQLite).
+
+        ``owner`` names its connection (PostgreSQL ``application_name``).
+        """
+        return listener_for(self.engine, owner)
 
     def lock(self, name: str, owner: str, fallback_dir: Path, *, scope: str = "") -> Lock:
         """The lock ``name`` (``daemon``, ``publish``) of this site, for ``scope``.

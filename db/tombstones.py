@@ -273,6 +273,20 @@ def resurrect(connection: Connection, uids: Iterable[str], revision: int) -> Non
             _changes(connection, removed.scalar_subquery(), revision)
 
 
+def forget(connection: Connection, uids: Collection[str]) -> None:
+    """Remove the removals of ``uids`` and what they record, nothing else.
+
+    A purge deletes an article after its removals went: the triggers that record
+    another program's deletions (db.changes) cannot tell it from one, and leave a
+    removal of its id behind, which this takes away again.
+    """
+    if not uids:
+        return
+    removed = select(_R.pk).where(_R.uid.in_(list(uids)))
+    connection.execute(delete(_SELECTIONS).where(_S.removal_pk.in_(removed.scalar_subquery())))
+    connection.execute(delete(_REMOVALS).where(_R.uid.in_(list(uids))))
+
+
 def purge(connection: Connection, uids: Collection[str], now: datetime, revision: int) -> None:
     """Remove every removal (tombstones included) of ``uids``, for good.
 

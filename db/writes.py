@@ -402,8 +402,9 @@ def apply(
         connection.execute(
             delete(_ARTICLES).where(_ARTICLES.c.pk.in_([pk for pk, _uid, _slug in plan.deleted]))
         )
+        tombstones.forget(connection, plan.purged)  # what the triggers took for a deletion
     written = [values for _pk, values, _relink in plan.updates] + plan.inserts
-    author_pks = _authors(connection, plan, {v.author for v in written if v.author})
+    author_pks, stale = _authors(connection, plan, {v.author for v in written if v.author})
     if plan.updates:
         connection.execute(
             update(_ARTICLES).where(_ARTICLES.c.pk == bindparam("b_pk")),
@@ -451,6 +452,7 @@ def apply(
         ],
         replace=[pk for pk, _values in remedia],
     )
+    _update_details(connection, stale, author_pks, revision)
     return revision
 
 
@@ -554,11 +556,17 @@ def _columns(values: ArticleValues, author_pks: dict[str, int], revision: int) -
     }
 
 
-def _authors(connection: Connection, plan: WritePlan, named: Iterable[str]) -> dict[str, int]:
-    """Author pks by name, creating missing authors; ``plan.details`` replace stored ones."""
+def _authors(
+    connection: Connection, plan: WritePlan, named: Iterable[str]
+) -> tuple[dict[str, int], list[PersonValues]]:
+    """Author pks by name, creating missing authors; and the stored details to replace.
+
+    The stale details (``plan.details`` that differ from what is stored) are written
+    last, by :func:`_update_details`.
+    """
     wanted = set(named) | set(plan.details)
     if not wanted:
-        return {}
+        return {}, []
     au = _AUTHORS.c
     stored = {
         row.name: row
@@ -580,14 +588,35 @@ def _authors(connection: Connection, plan: WritePlan, named: Iterable[str]) -> d
         connection.execute(
             insert(_AUTHORS), [{"name": p.name, "email": p.email, "uri": p.uri} for p in missing]
         )
-    if stale:
-        connection.execute(
-            update(_AUTHORS).where(au.name == bindparam("b_name")),
-            [{"b_name": p.name, "email": p.email, "uri": p.uri} for p in stale],
-        )
     if not missing:
-        return {name: row.pk for name, row in stored.items()}
-    return dict(connection.execute(select(au.name, au.pk).where(au.name.in_(list(wanted)))).all())
+        return {name: row.pk for name, row in stored.items()}, stale
+    pks = connection.execute(select(au.name, au.pk).where(au.name.in_(list(wanted)))).all()
+    return dict(pks), stale
+
+
+def _update_details(
+    connection: Connection, stale: list[PersonValues], author_pks: dict[str, int], revision: int
+) -> None:
+    """Replace stored author details; every article by those authors shows them.
+
+    Their articles are stamped with the transaction's revision first, so the next
+    build rewrites their pages and feeds, and the triggers of db.changes, which do
+    the same for another program's change to an author, see nothing left to do.
+    """
+    if not stale:
+        return
+    connection.execute(
+        update(_ARTICLES)
+        .where(
+            _ARTICLES.c.author_pk.in_([author_pks[p.name] for p in stale]),
+            _ARTICLES.c.revision != revision,
+        )
+        .values(revision=revision)
+    )
+    connection.execute(
+        update(_AUTHORS).where(_AUTHORS.c.name == bindparam("b_name")),
+        [{"b_name": p.name, "email": p.email, "uri": p.uri} for p in stale],
+    )
 
 
 def _link_tags(

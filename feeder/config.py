@@ -52,6 +52,8 @@ class AuthorConfig:
 class ScheduleConfig:
     poll_interval: float = 2.0
     rebuild_interval: float = 3600.0
+    # PostgreSQL: build as soon as a change commits (LISTEN/NOTIFY); polling stays on.
+    listen: bool = True
 
 
 @dataclass(frozen=True)

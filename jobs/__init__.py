@@ -3,7 +3,9 @@
 ``feeder run`` is :class:`Daemon`: it waits for the database and the daemon
 lock, then runs the timers (jobs.scheduler) that ask the build queue
 (jobs.build_queue) for builds, which run in a child process
-(jobs.build_process), while feeder.server serves the output directory.
+(jobs.build_process), while feeder.server serves the output directory. On
+PostgreSQL a listener thread (jobs.watcher) asks for a build as soon as a
+change commits.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from jobs.scheduler import Schedule as Schedule
     from jobs.scheduler import schedule_publisher as schedule_publisher
     from jobs.signals import Signals as Signals
+    from jobs.watcher import ChangeWatcher as ChangeWatcher
 
 #: The daemon's log levels and formats (the command line offers them without loading jobs).
 LEVELS = ("debug", "info", "warning", "error")
@@ -39,6 +42,7 @@ LOG_FORMATS: tuple[Literal["text", "json"], ...] = ("text", "json")
 _EXPORTS = {
     "BuildFailed": ("jobs.build_process", "BuildFailed"),
     "BuildQueue": ("jobs.build_queue", "BuildQueue"),
+    "ChangeWatcher": ("jobs.watcher", "ChangeWatcher"),
     "Daemon": ("jobs.daemon", "Daemon"),
     "DaemonInfo": ("jobs.daemon", "DaemonInfo"),
     "HEARTBEAT": ("jobs.scheduler", "HEARTBEAT"),
@@ -68,6 +72,7 @@ __all__ = [
     "STALE_AFTER_SECONDS",
     "BuildFailed",
     "BuildQueue",
+    "ChangeWatcher",
     "Daemon",
     "DaemonInfo",
     "InlineBuilder",

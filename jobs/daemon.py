@@ -57,6 +57,7 @@ from jobs.build_queue import BuildQueue
 from jobs.logs import LogSettings, Throttle, configure
 from jobs.scheduler import HEARTBEAT_SECONDS, Schedule, schedule_publisher
 from jobs.signals import Signals
+from jobs.watcher import ChangeWatcher
 
 # What taking a lock or talking to the database raises when it fails.
 _UNAVAILABLE = (FeederError, StorageFailure, LockUnavailable)
@@ -323,6 +324,7 @@ class Daemon:
             heartbeat=lambda: self._beat("leader", output, force=True),
             confirm=lambda: self._confirm(lock, output, publisher),
         )
+        watcher: ChangeWatcher | None = None
         try:
             if server is not None and not server.running:
                 server.start()
@@ -332,6 +334,7 @@ class Daemon:
             # ran; a missing index means the output directory is new or was wiped.
             missing = not (config.output_dir / "index.html").exists()
             publisher.request(full=missing, reason="start")
+            watcher = self._watch(site, publisher)
             schedule.start(
                 poll_interval=config.schedule.poll_interval,
                 rebuild_interval=config.schedule.rebuild_interval,
@@ -343,7 +346,10 @@ class Daemon:
                 self.signals.wait(1.0)
                 if self.signals.take_reload():
                     self._reload((publisher, schedule, files))
+                    watcher = self._rewatch(watcher, publisher)
         finally:
+            if watcher is not None:
+                watcher.stop()
             schedule.shutdown()
             if server is not None:
                 server.begin_stop()
@@ -351,7 +357,36 @@ class Daemon:
             pinger.stop()
             if server is not None:
                 server.stop(timeout=1.0)
+            if watcher is not None:
+                watcher.join(0.3)  # told to stop first thing; a stuck connect is left behind
             lock.release()
+
+    def _watch(self, site: Site, publisher: BuildQueue) -> ChangeWatcher | None:
+        """Build as soon as a change commits, where the database says so (PostgreSQL)."""
+        if not site.config.schedule.listen:
+            return None
+        listener = site.storage.listener(owner("feeder run listener"))
+        if listener is None:
+            if site.storage.backend == "postgresql":
+                log.info("polling only: listening for changes needs the psycopg (3) driver")
+            return None  # SQLite: the poll job finds every change
+        watcher = ChangeWatcher(listener, publisher)
+        watcher.start()
+        return watcher
+
+    def _rewatch(
+        self, watcher: ChangeWatcher | None, publisher: BuildQueue
+    ) -> ChangeWatcher | None:
+        """Start or stop listening when a reload turned ``schedule.listen`` on or off."""
+        assert self.site is not None
+        if watcher is not None and not self.site.config.schedule.listen:
+            watcher.stop()
+            watcher.join(1.0)
+            log.info("no longer listening for changes: polling only (schedule.listen = false)")
+            return None
+        if watcher is None:
+            return self._watch(self.site, publisher)
+        return watcher
 
     def _announce(self, config: Config, server: Server | None) -> None:
         if server is not None:

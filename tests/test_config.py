@@ -37,6 +37,7 @@ email = "ann@example.org"
 [schedule]
 poll_interval = 0.5
 rebuild_interval = 60
+listen = false
 
 [server]
 host = "0.0.0.0"
@@ -62,6 +63,7 @@ def test_every_key_is_read(tmp_path: Path) -> None:
     assert (config.author.name, config.author.email) == ("Ann", "ann@example.org")
     assert config.schedule.poll_interval == 0.5
     assert config.schedule.rebuild_interval == 60.0
+    assert config.schedule.listen is False
     assert (config.server.host, config.server.port) == ("0.0.0.0", 9000)
     assert config.content.max_content_bytes == 1000
     assert config.content.max_title_chars == 20
@@ -78,6 +80,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert config.database_url == f"sqlite:///{tmp_path / 'feeder.db'}"
     assert config.feed_author == "T"
     assert config.zone is None
+    assert config.schedule.listen is True
 
 
 def test_paths_are_relative_to_the_config_file_not_the_cwd(
@@ -103,6 +106,7 @@ def test_environment_overrides_the_file_and_overrides_win(tmp_path: Path) -> Non
         "FEEDER_SERVER_PORT": "9100",
         "FEEDER_DATABASE_URL": "postgresql+psycopg://u@h/db",
         "FEEDER_CONTENT_ALLOW_IFRAMES": "yes",
+        "FEEDER_SCHEDULE_LISTEN": "on",
         "FEEDER_TITLE": "",  # empty variables are ignored
     }
     config = load(path, environ=env)
@@ -110,6 +114,7 @@ def test_environment_overrides_the_file_and_overrides_win(tmp_path: Path) -> Non
     assert config.server.port == 9100
     assert config.database_url == "postgresql+psycopg://u@h/db"
     assert config.content.allow_iframes is True
+    assert config.schedule.listen is True
     assert config.title == "My blog"
     config = load(path, environ=env, overrides={"max_items": 4, "server.port": None})
     assert config.max_items == 4
@@ -187,6 +192,8 @@ def test_url_joins_base_url_and_path() -> None:
         ('title = "T"\n[content]\nmax_title_chars = 0\n', {}, "content.max_title_chars"),
         ('title = "T"\n[content]\nmax_content_bytes = 0\n', {}, "content.max_content_bytes"),
         ('title = "T"\n[content]\nallow_iframes = "perhaps"\n', {}, "content.allow_iframes"),
+        ('title = "T"\n[schedule]\nlisten = "sometimes"\n', {}, "schedule.listen"),
+        ('title = "T"\n', {"FEEDER_SCHEDULE_LISTEN": "2"}, "FEEDER_SCHEDULE_LISTEN"),
         ('title = "T"\nlanguage = "English (UK)"\n', {}, "language"),
         ('title = "T"\n[author]\nemail = "ann at example"\n', {}, "author.email"),
         ('title = "T"\n[author]\nuri = "/about"\n', {}, "author.uri"),

@@ -50,12 +50,13 @@ def run(
 ) -> None:
     """Publish continuously and serve the output directory.
 
-    Builds when articles change (checked every schedule.poll_interval seconds),
-    on the second each scheduled article is due, and fully every
-    schedule.rebuild_interval seconds. Several 'feeder run' on one site each
-    publish their own output directory; those sharing one directory take turns:
-    one builds, the others wait and take over if it stops or loses its database
-    connection. SIGTERM or Ctrl-C stops it; SIGHUP reloads feeder.toml.
+    Builds when articles change (on PostgreSQL as soon as a change commits,
+    otherwise checked every schedule.poll_interval seconds), on the second each
+    scheduled article is due, and fully every schedule.rebuild_interval seconds.
+    Several 'feeder run' on one site each publish their own output directory;
+    those sharing one directory take turns: one builds, the others wait and take
+    over if it stops or loses its database connection. SIGTERM or Ctrl-C stops
+    it; SIGHUP reloads feeder.toml.
     """
     from jobs import Daemon, LogSettings, RunOptions
 

@@ -11,7 +11,7 @@ here (its identity file is made on its next build), so every output directory
 gets one full build after this upgrade.
 
 Revision ID: 0011
-Revises: 0010
+Revises: 0008
 Create Date: 2026-12-05
 """
 
@@ -23,7 +23,7 @@ from alembic import op
 from db.types import UTCDateTime
 
 revision = "0011"
-down_revision = "0010"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
