@@ -64,6 +64,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_media.py
 	$(BIN)/python bench/bench_tombstones.py
 	$(BIN)/python bench/bench_latency.py
+	$(BIN)/python bench/bench_handover.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -28,6 +28,9 @@ from db.pages import selection_key as selection_key
 from db.pings import HubRecord as HubRecord
 from db.pings import PingOutcome as PingOutcome
 from db.queries import Selection as Selection
+from db.records import BuildState as BuildState
+from db.records import DaemonRecord as DaemonRecord
+from db.records import OutputRecord as OutputRecord
 from db.records import StateRecord as StateRecord
 from db.records import StoredArticle as StoredArticle
 from db.records import StoredEpisode as StoredEpisode
@@ -49,14 +52,17 @@ __all__ = [
     "Article",
     "ArticleValues",
     "Author",
+    "BuildState",
     "ChangeListener",
     "Clash",
+    "DaemonRecord",
     "EpisodeValues",
     "HubRecord",
     "Lock",
     "LockUnavailable",
     "MediaValues",
     "Missing",
+    "OutputRecord",
     "PageBounds",
     "PersonValues",
     "PingOutcome",

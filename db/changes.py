@@ -57,20 +57,22 @@ def channel_name(database: str, schema: str) -> str:
 
 # -- SQLite ------------------------------------------------------------------------------
 
-# Pieces of the SQLite trigger bodies. A row is "stamped" when its revision is one a
-# build has not covered yet and the counter has reached: feeder wrote it, or a trigger did.
+# Pieces of the SQLite trigger bodies. A row is "stamped" when its revision is one no
+# build has covered yet and the counter has reached: feeder wrote it, or a trigger did.
 # Never 0, the default of a row whose writer left the revision out (the counter's
-# first move makes 1; a site never built has built_revision -1).
+# first move makes 1). What was built is kept per output directory (the outputs table):
+# a revision is covered once any of them built it, and one never built has -1.
+_BUILT = "(SELECT coalesce(max(built_revision), -1) FROM outputs)"
 _STATE = "(SELECT revision FROM state WHERE pk = 1)"
 _STAMPED = (
     "EXISTS (SELECT 1 FROM state WHERE pk = 1 "
-    "AND {rev} > 0 AND {rev} > built_revision AND {rev} <= revision)"
+    f"AND {{rev}} > 0 AND {{rev}} > {_BUILT} AND {{rev}} <= revision)"
 )
 _MOVE = "UPDATE state SET revision = revision + 1 WHERE pk = 1;"
 # The next build is a full one. An author's directory is named after the name, and
 # names that make the same slug take their pk: renaming or deleting an author can move
 # other authors' directories, which only a full build (which lists them) sets right.
-_FULL = "UPDATE state SET built_settings = NULL WHERE pk = 1"
+_FULL = "UPDATE outputs SET built_settings = NULL WHERE built_settings IS NOT NULL"
 # How feeder stores an instant in SQLite: naive UTC text with microseconds.
 _NOW = "strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'"
 
@@ -121,7 +123,7 @@ _SQLITE_TRIGGERS = {
         BEFORE DELETE ON articles
         WHEN NOT EXISTS (
             SELECT 1 FROM removals x, state s
-            WHERE s.pk = 1 AND x.revision > s.built_revision AND x.revision <= s.revision
+            WHERE s.pk = 1 AND x.revision > {_BUILT} AND x.revision <= s.revision
             AND x.uid = OLD.uid AND x.deleted)
         BEGIN
             {_MOVE}
@@ -142,7 +144,7 @@ _SQLITE_TRIGGERS = {
         WHEN NOT EXISTS (
             SELECT 1 FROM articles a, state s
             WHERE a.pk = NEW.article_pk AND s.pk = 1
-            AND a.revision > 0 AND a.revision > s.built_revision AND a.revision <= s.revision)
+            AND a.revision > 0 AND a.revision > {_BUILT} AND a.revision <= s.revision)
         BEGIN
             {_MOVE}
             UPDATE articles SET revision = {_STATE} WHERE pk = NEW.article_pk;
@@ -153,7 +155,7 @@ _SQLITE_TRIGGERS = {
         BEGIN
             UPDATE state SET revision = revision + 1 WHERE pk = 1 AND EXISTS (
                 SELECT 1 FROM articles a WHERE a.pk = OLD.article_pk
-                AND NOT (a.revision > 0 AND a.revision > state.built_revision
+                AND NOT (a.revision > 0 AND a.revision > {_BUILT}
                          AND a.revision <= state.revision));
             {_changed("tag", "SELECT slug AS key FROM tags WHERE pk = OLD.tag_pk")}
             UPDATE articles SET revision = {_STATE}
@@ -226,8 +228,7 @@ _PG_FUNCTIONS = {
     "feeder_moved_revision": """
         RETURNS integer AS $$
             SELECT revision FROM state
-            WHERE pk = 1 AND revision > built_revision
-            AND xmin = pg_current_xact_id_if_assigned()::xid
+            WHERE pk = 1 AND xmin = pg_current_xact_id_if_assigned()::xid
         $$ LANGUAGE sql""",
     # The revision this transaction writes at: the counter, moved once per transaction.
     "feeder_revision": """
@@ -383,7 +384,7 @@ _PG_FUNCTIONS = {
         BEGIN
             IF OLD.name IS DISTINCT FROM NEW.name THEN
                 -- Directories follow names: only a full build sets them right (see SQLite).
-                UPDATE state SET built_settings = NULL WHERE pk = 1;
+                UPDATE outputs SET built_settings = NULL;
             END IF;
             UPDATE articles SET revision = moved WHERE author_pk = NEW.pk AND revision <> moved;
             RETURN NULL;
@@ -392,7 +393,7 @@ _PG_FUNCTIONS = {
         RETURNS trigger AS $$
         BEGIN
             PERFORM feeder_revision();
-            UPDATE state SET built_settings = NULL WHERE pk = 1;
+            UPDATE outputs SET built_settings = NULL;
             RETURN NULL;
         END $$ LANGUAGE plpgsql""",
     # Nothing says what went: the next build is a full one, which removes what is stale.
@@ -400,7 +401,7 @@ _PG_FUNCTIONS = {
         RETURNS trigger AS $$
         BEGIN
             PERFORM feeder_revision();
-            UPDATE state SET built_settings = NULL WHERE pk = 1;
+            UPDATE outputs SET built_settings = NULL;
             RETURN NULL;
         END $$ LANGUAGE plpgsql""",
     "feeder_notify": """

@@ -1,8 +1,12 @@
 """Locks that die with their holder: one daemon leads, one build writes at a time.
 
-- The *daemon* lock is held by the leading ``feeder run`` for as long as it
-  runs. A second daemon on the same site waits for it as a standby and takes
-  over when the first one dies, however it dies.
+Each lock has a *scope*: the id of the output directory it is about (see
+feeder.publishing.outputs), so daemons that publish different directories from
+one database do not exclude each other, and daemons that share a directory do.
+
+- The *daemon* lock is held by the leading ``feeder run`` of a directory for as
+  long as it leads. Another daemon for the same directory waits for it as a
+  standby and takes over when the first one dies, however it dies.
 - The *publish* lock is held for the length of each build, by the daemon and by
   ``feeder build``, so a build started by hand or from cron never writes the
   output directory at the same time as the daemon. Holding it also means that
@@ -12,11 +16,20 @@ Both are released by the operating system or the database server when their
 holder dies, so a crash never leaves a stale lock behind:
 
 - SQLite: ``fcntl.flock`` on a file next to the database
-  (``feeder.db-daemon.lock``, ``feeder.db-publish.lock``). The file holds the
-  holder's description, for error messages; it is never deleted, because
-  deleting a lock file is how two processes end up locking two different files.
+  (``feeder.db-daemon-<scope>.lock``, ``feeder.db-publish-<scope>.lock``). The
+  file holds the holder's description, for error messages; it is never deleted,
+  because deleting a lock file is how two processes end up locking two
+  different files. Next to the database rather than in the output directory:
+  a SQLite database is only ever used from one host (its locking does not work
+  over network file systems), so every daemon of a SQLite site runs there,
+  where ``flock`` is exact and released the moment its holder dies; in an
+  output directory on a network volume it would be emulated (NFS: released
+  only when the server's lease runs out, 90 s by default) or not shared at all.
 - PostgreSQL: a session-level advisory lock on a connection of its own, keyed
-  by database and schema. The holder's description is its ``application_name``.
+  by database, schema and scope. The holder's description is its
+  ``application_name``. The session asks the server to probe the client with
+  TCP keepalives, so a holder whose host vanishes loses the lock in about
+  ten seconds instead of the system's default two hours.
 """
 
 from __future__ import annotations
@@ -25,6 +38,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import re
 import socket
 import threading
 import time
@@ -156,9 +170,10 @@ class FileLock(Lock):
 class AdvisoryLock(Lock):
     """A PostgreSQL session-level advisory lock on a dedicated connection."""
 
-    def __init__(self, engine: Engine, name: str, owner: str) -> None:
+    def __init__(self, engine: Engine, name: str, owner: str, scope: str = "") -> None:
         self._engine = engine
         self._name = name
+        self._scope = scope
         self._owner = owner
         self._connection: Connection | None = None
         self._key: int | None = None
@@ -176,10 +191,20 @@ class AdvisoryLock(Lock):
                     text("SELECT set_config('application_name', :name, false)"),
                     {"name": self._owner[:63]},
                 )
+                # A client that vanishes (power cut, lost network) is noticed by the
+                # server after 5 + 3 * 2 seconds of silence, and its locks released.
+                connection.execute(
+                    text(
+                        "SELECT set_config('tcp_keepalives_idle', '5', false), "
+                        "set_config('tcp_keepalives_interval', '2', false), "
+                        "set_config('tcp_keepalives_count', '3', false)"
+                    )
+                )
             except BaseException:
                 connection.close()
                 raise
-            self._connection, self._key = connection, _key(self._name, str(scope))
+            self._connection = connection
+            self._key = _key(self._name, _scoped(str(scope), self._scope))
         return self._connection, self._key
 
     def _drop_connection(self) -> None:
@@ -239,7 +264,7 @@ class AdvisoryLock(Lock):
                 scope = connection.execute(
                     text("SELECT current_database() || '.' || current_schema()")
                 ).scalar_one()
-                key = _key(self._name, str(scope)) & 0xFFFF_FFFF_FFFF_FFFF
+                key = _key(self._name, _scoped(str(scope), self._scope)) & 0xFFFF_FFFF_FFFF_FFFF
                 name = connection.execute(
                     text(
                         "SELECT a.application_name FROM pg_locks l "
@@ -262,15 +287,27 @@ def _key(name: str, scope: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def lock_for(engine: Engine, name: str, owner: str, fallback_dir: Path) -> Lock:
-    """The lock ``name`` of the site stored behind ``engine``.
+def _scoped(site: str, scope: str) -> str:
+    """The database and schema of a site, and the scope of a lock in it."""
+    return f"{site}:{scope}" if scope else site
+
+
+_SCOPE = re.compile(r"[0-9A-Za-z_-]{1,64}")
+
+
+def lock_for(engine: Engine, name: str, owner: str, fallback_dir: Path, *, scope: str = "") -> Lock:
+    """The lock ``name`` of the site stored behind ``engine``, for ``scope``.
 
     PostgreSQL: an advisory lock. SQLite: a file next to the database (in
-    ``fallback_dir`` for an in-memory one).
+    ``fallback_dir`` for an in-memory one). ``scope`` (letters, digits, ``-``
+    and ``_``) makes it one lock of many: one per output directory.
     """
+    if scope and not _SCOPE.fullmatch(scope):
+        raise ValueError(f"lock scope {scope!r}: letters, digits, '-' and '_' only")
     if engine.dialect.name == "postgresql":
-        return AdvisoryLock(engine, name, owner)
+        return AdvisoryLock(engine, name, owner, scope)
+    suffix = f"{name}-{scope}" if scope else name
     path = database_file(engine.url.render_as_string(hide_password=False))
     if path is not None:
-        return FileLock(path.with_name(f"{path.name}-{name}.lock"), owner)
-    return FileLock(fallback_dir / f".feeder-{name}.lock", owner)
+        return FileLock(path.with_name(f"{path.name}-{suffix}.lock"), owner)
+    return FileLock(fallback_dir / f".feeder-{suffix}.lock", owner)

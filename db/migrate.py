@@ -1,14 +1,27 @@
-"""Schema migrations, applied automatically whenever a database is opened."""
+"""Schema migrations, applied automatically whenever a database is opened.
+
+Several processes may open an old database at once (daemons started together,
+a cron job beside them): one migrates, the others wait and then find nothing
+to do. PostgreSQL serialises them with a transaction-level advisory lock;
+SQLite with an ``flock`` on ``<database>-migrate.lock`` next to the database,
+held for the whole upgrade (a migration can take longer than SQLite's busy
+timeout, which would otherwise fail the processes that wait), and the
+``BEGIN IMMEDIATE`` of the migration's own transaction behind it.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from db import changes, triggers
-from db.engine import for_writing
+from db.engine import database_file, for_writing
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -17,7 +30,7 @@ __all__ = ["HEAD", "current", "head", "upgrade"]
 
 #: The newest revision in db/migrations/versions (a test keeps the two equal). Known
 #: without loading Alembic, which only an actual upgrade needs.
-HEAD = "0008"
+HEAD = "0011"
 
 # Any fixed 64-bit number; serialises migrations of several PostgreSQL clients.
 _PG_MIGRATION_LOCK = 0x66656564_6D696772
@@ -66,6 +79,34 @@ def upgrade(engine: Engine) -> bool:
     """
     if current(engine) == head():
         return False
+    with _sqlite_turn(engine):
+        return _upgrade(engine)
+
+
+@contextlib.contextmanager
+def _sqlite_turn(engine: Engine) -> Iterator[None]:
+    """For a SQLite file: wait until no other process is migrating it."""
+    path = database_file(engine.url.render_as_string(hide_password=False))
+    if path is None:
+        yield
+        return
+    try:
+        fd = os.open(
+            path.with_name(f"{path.name}-migrate.lock"),
+            os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+            0o644,
+        )
+    except OSError:
+        yield  # a read-only directory: BEGIN IMMEDIATE and the busy timeout still serialise
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
+
+
+def _upgrade(engine: Engine) -> bool:
     from alembic import command
 
     config = _config()

@@ -214,10 +214,13 @@ class ArchivePage(Base):
 
 
 class State(Base):
-    """One row per site: the revision counter and what the publisher last did.
+    """One row per site: the revision counter, bumped by every write.
 
     Every write to articles bumps ``revision`` in the same transaction, so
-    "did anything change?" is a single primary-key read.
+    "did anything change?" is a single primary-key read. Nothing else writes
+    this row: what each output directory got is in ``outputs``, and each
+    daemon's heartbeat in ``daemons`` (migration 0011), so writers and
+    daemons never wait for one another on it.
     """
 
     __tablename__ = "state"
@@ -225,6 +228,26 @@ class State(Base):
     pk: Mapped[int] = mapped_column(primary_key=True)
     revision: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Output(Base):
+    """One published output directory: what it last got, and who writes it now.
+
+    Keyed by the id in the directory's ``.feeder-output`` file, so daemons that
+    share a directory share a row, and directories that merely have the same
+    path on different hosts do not. Only the builds of that directory write it.
+    """
+
+    __tablename__ = "outputs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # Where the last build of it ran, for people reading ``feeder status``.
+    path: Mapped[str | None] = mapped_column(String(2000))
+    host: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Last time a build of it started: an output not seen for long stops holding
+    # back the bookkeeping that incremental builds read.
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
     built_revision: Mapped[int] = mapped_column(Integer, default=-1)
     built_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Publication instant up to which the last build included articles.
@@ -235,9 +258,29 @@ class State(Base):
     build_result: Mapped[str | None] = mapped_column(Text)
     last_error: Mapped[str | None] = mapped_column(Text)
     last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    daemon_pid: Mapped[int | None] = mapped_column(Integer)
-    daemon_host: Mapped[str | None] = mapped_column(String(500))
-    daemon_heartbeat: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The build that holds the directory now (set before its first file operation,
+    # cleared when it ends): a build that finds another's mark waits out its lease.
+    writer: Mapped[str | None] = mapped_column(String(500))
+    writer_token: Mapped[str | None] = mapped_column(String(64))
+    writing_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Daemon(Base):
+    """One ``feeder run`` process: which directory it publishes or stands by for."""
+
+    __tablename__ = "daemons"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    output_id: Mapped[str | None] = mapped_column(String(64))
+    output_dir: Mapped[str] = mapped_column(String(2000))
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(10))  # "leader" or "standby"
+    version: Mapped[str] = mapped_column(String(40))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    heartbeat: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class WebSubPing(Base):

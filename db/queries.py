@@ -25,15 +25,32 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import NullType
 
-from db.models import Article, Author, Removal, SelectionChange, State, Tag, article_tags
+from db.models import (
+    Article,
+    Author,
+    Daemon,
+    Output,
+    Removal,
+    SelectionChange,
+    State,
+    Tag,
+    article_tags,
+)
 from db.records import (
+    BuildState,
+    DaemonRecord,
+    OutputRecord,
     StateRecord,
     StoredArticle,
     StoredRemoval,
     article_columns,
+    daemon_columns,
+    output_columns,
     raw,
     read_articles,
+    read_daemons,
     read_instant,
+    read_outputs,
     read_removals,
     read_state,
     removal_columns,
@@ -45,13 +62,19 @@ __all__ = [
     "article_by_slug",
     "author_names",
     "authors_in_use",
+    "build_state",
     "changed_selections",
     "changed_since",
     "count_articles",
+    "daemons",
     "due_between",
     "listing",
     "newest",
     "next_due",
+    "output",
+    "output_writer",
+    "outputs",
+    "pending",
     "published",
     "removed_since",
     "revision",
@@ -265,10 +288,56 @@ def revision(connection: Connection) -> int:
     return -1 if value is None else int(value)
 
 
-def pending(connection: Connection) -> bool:
-    """Whether articles changed since the last build: one primary-key read."""
-    s = State.__table__.c
+def pending(connection: Connection, output: str) -> bool:
+    """Whether articles changed since ``output`` was last built: one statement.
+
+    Two primary-key lookups (the state row and the output's row) in one read,
+    whatever the number of articles, outputs or daemons.
+    """
+    s, o = State.__table__.c, Output.__table__.c
     row = connection.execute(
-        select(s.revision, s.built_revision).where(s.pk == STATE_PK)
+        select(s.revision, o.built_revision)
+        .select_from(State.__table__.outerjoin(Output.__table__, o.id == output))
+        .where(s.pk == STATE_PK)
     ).one_or_none()
     return row is not None and row.revision != row.built_revision
+
+
+def build_state(connection: Connection, output: str) -> BuildState:
+    """The site's revision and what ``output`` last got (LookupError before the site exists)."""
+    site = read_state(connection, STATE_PK)
+    o = Output.__table__.c
+    row = connection.execute(
+        select(o.built_revision, o.built_until, o.built_settings).where(o.id == output)
+    ).one_or_none()
+    if row is None:
+        return BuildState(site.revision, site.created_at)
+    return BuildState(site.revision, site.created_at, *row)
+
+
+def output(connection: Connection, output_id: str) -> OutputRecord | None:
+    found = read_outputs(connection, output_columns().where(Output.__table__.c.id == output_id))
+    return found[0] if found else None
+
+
+def output_writer(connection: Connection, output: str) -> tuple[str, datetime | None] | None:
+    """Who marked ``output`` as being written, and since when; None when nobody did."""
+    row = connection.execute(
+        select(Output.__table__.c.writer, Output.__table__.c.writing_since).where(
+            Output.__table__.c.id == output, Output.__table__.c.writer_token.is_not(None)
+        )
+    ).one_or_none()
+    return None if row is None else (str(row.writer), row.writing_since)
+
+
+def outputs(connection: Connection) -> list[OutputRecord]:
+    """Every output directory the site has, the most recently seen first."""
+    o = Output.__table__.c
+    return read_outputs(connection, output_columns().order_by(o.seen_at.desc(), o.id))
+
+
+def daemons(connection: Connection) -> list[DaemonRecord]:
+    """Every daemon that reported in (stale ones too, until they are forgotten), by output."""
+    d = Daemon.__table__.c
+    query = daemon_columns().order_by(d.output_id, d.role, d.host, d.pid, d.id)
+    return read_daemons(connection, query)

@@ -25,6 +25,8 @@ from db.models import (
     ArticleEpisode,
     ArticleMedia,
     Author,
+    Daemon,
+    Output,
     Removal,
     State,
     Tag,
@@ -32,6 +34,9 @@ from db.models import (
 )
 
 __all__ = [
+    "BuildState",
+    "DaemonRecord",
+    "OutputRecord",
     "StateRecord",
     "StoredArticle",
     "StoredEpisode",
@@ -39,9 +44,13 @@ __all__ = [
     "StoredPerson",
     "StoredRemoval",
     "article_columns",
+    "daemon_columns",
+    "output_columns",
     "raw",
     "read_articles",
+    "read_daemons",
     "read_instant",
+    "read_outputs",
     "read_removals",
     "read_state",
     "removal_columns",
@@ -279,21 +288,10 @@ def removal_columns() -> Select[Any]:
 
 @dataclass(frozen=True, slots=True)
 class StateRecord:
-    """The site's state row: its revision counter and what the publisher last did."""
+    """The site's state row: its revision counter and when the site was made."""
 
     revision: int
     created_at: datetime
-    built_revision: int
-    built_at: datetime | None
-    built_until: datetime | None
-    built_settings: str | None
-    build_seconds: float | None
-    build_result: str | None
-    last_error: str | None
-    last_error_at: datetime | None
-    daemon_pid: int | None
-    daemon_host: str | None
-    daemon_heartbeat: datetime | None
 
 
 _STATE_FIELDS = tuple(StateRecord.__dataclass_fields__)
@@ -307,3 +305,75 @@ def read_state(connection: Connection, pk: int) -> StateRecord:
     if row is None:
         raise LookupError("the database has no state row")
     return StateRecord(*row)
+
+
+@dataclass(frozen=True, slots=True)
+class BuildState:
+    """What a build of one output directory starts from: the site now, and what it got.
+
+    An output never built (or one that fell too far behind, see
+    :func:`db.writes.record_build`) has ``built_revision`` -1: a full build.
+    """
+
+    revision: int
+    created_at: datetime
+    built_revision: int = -1
+    built_until: datetime | None = None
+    built_settings: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutputRecord:
+    """One ``outputs`` row: an output directory, what it last got, who writes it now."""
+
+    id: str
+    path: str | None
+    host: str | None
+    created_at: datetime
+    seen_at: datetime
+    built_revision: int
+    built_at: datetime | None
+    built_until: datetime | None
+    built_settings: str | None
+    build_seconds: float | None
+    build_result: str | None
+    last_error: str | None
+    last_error_at: datetime | None
+    writer: str | None
+    writer_token: str | None
+    writing_since: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonRecord:
+    """One ``daemons`` row: a ``feeder run`` process and what it last said."""
+
+    id: str
+    output_id: str | None
+    output_dir: str
+    host: str
+    pid: int
+    role: str
+    version: str
+    started_at: datetime
+    heartbeat: datetime
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+
+
+def read_outputs(connection: Connection, query: Select[Any]) -> list[OutputRecord]:
+    return [OutputRecord(*row) for row in connection.execute(query)]
+
+
+def output_columns() -> Select[Any]:
+    table = Output.__table__
+    return select(*(table.c[name] for name in OutputRecord.__dataclass_fields__))
+
+
+def read_daemons(connection: Connection, query: Select[Any]) -> list[DaemonRecord]:
+    return [DaemonRecord(*row) for row in connection.execute(query)]
+
+
+def daemon_columns() -> Select[Any]:
+    table = Daemon.__table__
+    return select(*(table.c[name] for name in DaemonRecord.__dataclass_fields__))

@@ -26,7 +26,14 @@ from db.notify import ChangeListener, listener_for
 from db.pages import PageBounds, Position
 from db.pings import HubRecord, PingOutcome
 from db.queries import Selection, Status
-from db.records import StateRecord, StoredArticle, StoredRemoval
+from db.records import (
+    BuildState,
+    DaemonRecord,
+    OutputRecord,
+    StateRecord,
+    StoredArticle,
+    StoredRemoval,
+)
 from db.tombstones import StoredTombstone
 from db.writes import WritePlan
 
@@ -58,6 +65,23 @@ class Reader:
 
     def state(self) -> StateRecord:
         return queries.state(self._connection)
+
+    def build_state(self, output: str) -> BuildState:
+        """The site's revision and what the output directory ``output`` last got."""
+        return queries.build_state(self._connection, output)
+
+    def output(self, output_id: str) -> OutputRecord | None:
+        return queries.output(self._connection, output_id)
+
+    def outputs(self) -> list[OutputRecord]:
+        return queries.outputs(self._connection)
+
+    def daemons(self) -> list[DaemonRecord]:
+        return queries.daemons(self._connection)
+
+    def output_writer(self, output: str) -> tuple[str, datetime | None] | None:
+        """Who marked ``output`` as being written (a build that has not ended), and since."""
+        return queries.output_writer(self._connection, output)
 
     def newest(
         self,
@@ -202,25 +226,46 @@ class Writer(Reader):
             self._revision = writes.apply(self._connection, plan, now, self._revision)
         return self._revision
 
+    def claim_output(
+        self, output: str, *, writer: str, token: str, path: str, host: str, now: datetime
+    ) -> None:
+        writes.claim_output(
+            self._connection, output, writer=writer, token=token, path=path, host=host, now=now
+        )
+
+    def release_output(
+        self, output: str, *, token: str | None = None, writer: str | None = None
+    ) -> bool:
+        return writes.release_output(self._connection, output, token=token, writer=writer)
+
     def record_build(
         self,
         *,
+        output: str,
         revision: int,
         now: datetime,
         seconds: float,
         result: str,
         fingerprint: str | None,
         error: str | None,
+        token: str | None = None,
+        stale_before: datetime,
     ) -> None:
         writes.record_build(
             self._connection,
+            output=output,
             revision=revision,
             now=now,
             seconds=seconds,
             result=result,
             fingerprint=fingerprint,
             error=error,
+            token=token,
+            stale_before=stale_before,
         )
+
+    def record_error(self, output: str, message: str, now: datetime) -> None:
+        writes.record_error(self._connection, output, message, now)
 
     def store_pages(self, selection: Selection, bounds: PageBounds | None) -> None:
         pages.store_pages(self._connection, selection, bounds)
@@ -232,14 +277,14 @@ class Writer(Reader):
         """Keep newly minted podcast guids (path: (guid, seed URL)); stored ones stay."""
         writes.store_podcast_guids(self._connection, minted, now)
 
-    def record_daemon(self, pid: int, host: str, now: datetime) -> None:
-        writes.record_daemon(self._connection, pid, host, now)
+    def forget_output(self, output: str) -> bool:
+        return writes.forget_output(self._connection, output)
 
-    def clear_daemon(self, pid: int, host: str) -> None:
-        writes.clear_daemon(self._connection, pid, host)
+    def record_daemon(self, daemon: DaemonRecord, forget_before: datetime) -> None:
+        writes.record_daemon(self._connection, daemon, forget_before)
 
-    def record_error(self, message: str, now: datetime) -> None:
-        writes.record_error(self._connection, message, now)
+    def clear_daemon(self, daemon_id: str) -> None:
+        writes.clear_daemon(self._connection, daemon_id)
 
     def record_pings(self, outcomes: Iterable[PingOutcome]) -> None:
         pings.record(self._connection, outcomes)
@@ -341,10 +386,10 @@ class Storage:
         with _translated(), self.engine.connect() as connection:
             return queries.revision(connection)
 
-    def pending(self) -> bool:
-        """Whether articles changed since the last build (the daemon asks every poll)."""
+    def pending(self, output: str) -> bool:
+        """Whether articles changed since ``output`` was last built (asked every poll)."""
         with _translated(), self.engine.connect() as connection:
-            return queries.pending(connection)
+            return queries.pending(connection, output)
 
     def listener(self, owner: str) -> ChangeListener | None:
         """A listener for this site's change notifications; None where there are none (SQLite).
@@ -353,6 +398,10 @@ class Storage:
         """
         return listener_for(self.engine, owner)
 
-    def lock(self, name: str, owner: str, fallback_dir: Path) -> Lock:
-        """The lock ``name`` (``daemon``, ``publish``) of this site."""
-        return lock_for(self.engine, name, owner, fallback_dir)
+    def lock(self, name: str, owner: str, fallback_dir: Path, *, scope: str = "") -> Lock:
+        """The lock ``name`` (``daemon``, ``publish``) of this site, for ``scope``.
+
+        ``scope`` names what the lock is for (an output directory's id): locks of
+        different scopes are independent.
+        """
+        return lock_for(self.engine, name, owner, fallback_dir, scope=scope)

@@ -1,4 +1,4 @@
-"""Writing: the site state, and batches of article changes in a few statements each.
+"""Writing: the site state, outputs and daemons, and batches of article changes.
 
 The domain decides what to write (feeder._write applies the rules); this
 module only looks articles up and carries out a :class:`WritePlan`: one
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, or_, select, update
+from sqlalchemy import Connection, delete, func, insert, or_, select, update
 from sqlalchemy.sql.expression import bindparam
 
 from db import tombstones
@@ -25,6 +25,8 @@ from db.models import (
     ArticleMedia,
     Author,
     Base,
+    Daemon,
+    Output,
     PodcastGuid,
     Removal,
     State,
@@ -33,7 +35,7 @@ from db.models import (
 )
 from db.pages import record_moves
 from db.queries import STATE_PK
-from db.records import StoredArticle, article_columns, read_articles
+from db.records import DaemonRecord, StoredArticle, article_columns, read_articles
 
 __all__ = [
     "ArticleValues",
@@ -43,12 +45,15 @@ __all__ = [
     "WritePlan",
     "apply",
     "bump_revision",
+    "claim_output",
     "clear_daemon",
     "create_state",
     "find",
+    "forget_output",
     "record_build",
     "record_daemon",
     "record_error",
+    "release_output",
     "store_podcast_guids",
     "taken_slugs",
     "taken_uids",
@@ -60,6 +65,8 @@ _AUTHORS = _TABLES[Author.__tablename__]
 _TAGS = _TABLES[Tag.__tablename__]
 _REMOVALS = _TABLES[Removal.__tablename__]
 _STATE = _TABLES[State.__tablename__]
+_OUTPUTS = _TABLES[Output.__tablename__]
+_DAEMONS = _TABLES[Daemon.__tablename__]
 _MEDIA = _TABLES[ArticleMedia.__tablename__]
 _EPISODES = _TABLES[ArticleEpisode.__tablename__]
 _GUIDS = _TABLES[PodcastGuid.__tablename__]
@@ -70,13 +77,9 @@ _GUIDS = _TABLES[PodcastGuid.__tablename__]
 
 def create_state(connection: Connection, created_at: datetime) -> None:
     """The state row of a new site; a second process doing the same at once does nothing."""
-    # Loaded here: only a new site needs them, and the PostgreSQL dialects load asyncio.
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    insert_ = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
     connection.execute(
-        insert_(_STATE)
-        .values(pk=STATE_PK, revision=0, built_revision=-1, created_at=created_at)
+        _insert(connection)(_STATE)
+        .values(pk=STATE_PK, revision=0, created_at=created_at)
         .on_conflict_do_nothing(index_elements=[_STATE.c.pk])
     )
 
@@ -93,53 +96,151 @@ def bump_revision(connection: Connection) -> int:
     )
 
 
-def _state(connection: Connection, **values: Any) -> None:
-    connection.execute(update(_STATE).where(_STATE.c.pk == STATE_PK).values(**values))
+# -- output directories and daemons ---------------------------------------------------
+
+
+def _insert(connection: Connection) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT (loaded on first use)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+
+
+def _known_output(connection: Connection, output: str, now: datetime, **values: Any) -> None:
+    """Make sure ``output`` has a row (a new one was never built), then set ``values``."""
+    connection.execute(
+        _insert(connection)(_OUTPUTS)
+        .values(id=output, created_at=now, seen_at=now, built_revision=-1)
+        .on_conflict_do_nothing(index_elements=[_OUTPUTS.c.id])
+    )
+    if values:
+        connection.execute(update(_OUTPUTS).where(_OUTPUTS.c.id == output).values(**values))
+
+
+def claim_output(
+    connection: Connection,
+    output: str,
+    *,
+    writer: str,
+    token: str,
+    path: str,
+    host: str,
+    now: datetime,
+) -> None:
+    """Mark ``output`` as written by ``writer`` (a build's ``token``) from ``now`` on."""
+    _known_output(
+        connection,
+        output,
+        now,
+        writer=writer,
+        writer_token=token,
+        writing_since=now,
+        seen_at=now,
+        path=path,
+        host=host,
+    )
+
+
+def release_output(
+    connection: Connection, output: str, *, token: str | None = None, writer: str | None = None
+) -> bool:
+    """Clear the mark of the build ``token`` (or of any build by ``writer``); True if it was."""
+    o = _OUTPUTS.c
+    mine = o.writer_token == token if token is not None else o.writer == writer
+    done = connection.execute(
+        update(_OUTPUTS)
+        .where(o.id == output, mine)
+        .values(writer=None, writer_token=None, writing_since=None)
+    )
+    return bool(done.rowcount)
 
 
 def record_build(
     connection: Connection,
     *,
+    output: str,
     revision: int,
     now: datetime,
     seconds: float,
     result: str,
     fingerprint: str | None,
     error: str | None,
+    token: str | None = None,
+    stale_before: datetime,
 ) -> None:
-    """What a build published: up to which revision and instant, and how it went."""
+    """What a build of ``output`` published: up to which revision and instant, and how.
+
+    A build that marked the directory (``token``) records only while the mark is
+    still its own, and clears it: if another build took the directory over
+    meanwhile (this one lost its lock), the row describes that build. Then the
+    bookkeeping that incremental builds read (``selection_changes``) is
+    deleted up to the oldest revision an output still needs, counting only outputs
+    seen since ``stale_before``. An output left behind by that (one not seen for
+    so long) has its revision reset, so its next build is a full one.
+    """
+    o = _OUTPUTS.c
     values: dict[str, Any] = {
         "built_revision": revision,
         "built_until": now,
         "built_at": now,
         "build_seconds": seconds,
         "build_result": result,
+        "seen_at": now,
     }
     if fingerprint is not None:
         values["built_settings"] = fingerprint
     if error is not None:
         values["last_error"], values["last_error_at"] = error, now
-    _state(connection, **values)
-    # What an incremental build after this one needs to know starts after this revision.
+    if token is None:
+        _known_output(connection, output, now, **values)
+    else:
+        values |= {"writer": None, "writer_token": None, "writing_since": None}
+        connection.execute(
+            update(_OUTPUTS).where(o.id == output, o.writer_token == token).values(**values)
+        )
+    floor = connection.execute(
+        select(func.min(o.built_revision)).where(o.seen_at >= stale_before)
+    ).scalar()
+    if floor is None or floor < 0:
+        return  # an output that was never built needs nothing, but may be building now
     changes = _TABLES["selection_changes"]
-    connection.execute(delete(changes).where(changes.c.revision <= revision))
-
-
-def record_daemon(connection: Connection, pid: int, host: str, now: datetime) -> None:
-    _state(connection, daemon_pid=pid, daemon_host=host, daemon_heartbeat=now)
-
-
-def clear_daemon(connection: Connection, pid: int, host: str) -> None:
-    """Forget the daemon ``pid`` on ``host`` (unless another one took over since)."""
+    connection.execute(delete(changes).where(changes.c.revision <= floor))
     connection.execute(
-        update(_STATE)
-        .where(_STATE.c.pk == STATE_PK, _STATE.c.daemon_pid == pid, _STATE.c.daemon_host == host)
-        .values(daemon_pid=None, daemon_host=None, daemon_heartbeat=None)
+        update(_OUTPUTS)
+        .where(o.built_revision < floor, o.built_revision >= 0)
+        .values(built_revision=-1, built_settings=None)
     )
 
 
-def record_error(connection: Connection, message: str, now: datetime) -> None:
-    _state(connection, last_error=message, last_error_at=now)
+def record_error(connection: Connection, output: str, message: str, now: datetime) -> None:
+    """Keep ``message`` as the last error of ``output`` (a build that failed)."""
+    _known_output(connection, output, now, last_error=message, last_error_at=now)
+
+
+def forget_output(connection: Connection, output: str) -> bool:
+    """Drop ``output`` and the daemons that last reported for it; True if it was known."""
+    gone = connection.execute(delete(_OUTPUTS).where(_OUTPUTS.c.id == output)).rowcount
+    connection.execute(delete(_DAEMONS).where(_DAEMONS.c.output_id == output))
+    return bool(gone)
+
+
+def record_daemon(connection: Connection, daemon: DaemonRecord, forget_before: datetime) -> None:
+    """Insert or refresh ``daemon``'s row; forget daemons silent since ``forget_before``."""
+    values = {name: getattr(daemon, name) for name in DaemonRecord.__dataclass_fields__}
+    connection.execute(
+        _insert(connection)(_DAEMONS)
+        .values(**values)
+        .on_conflict_do_update(
+            index_elements=[_DAEMONS.c.id],
+            set_={name: value for name, value in values.items() if name != "id"},
+        )
+    )
+    connection.execute(delete(_DAEMONS).where(_DAEMONS.c.heartbeat < forget_before))
+
+
+def clear_daemon(connection: Connection, daemon_id: str) -> None:
+    """Forget the daemon ``daemon_id`` (it stopped)."""
+    connection.execute(delete(_DAEMONS).where(_DAEMONS.c.id == daemon_id))
 
 
 # -- articles --------------------------------------------------------------------------

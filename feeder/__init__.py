@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from feeder.publishing.build import BuildReport as BuildReport
     from feeder.publishing.websub import PingPolicy as PingPolicy
     from feeder.publishing.websub import PingReport as PingReport
+    from feeder.site import DaemonStatus as DaemonStatus
+    from feeder.site import OutputStatus as OutputStatus
     from feeder.site import Purged as Purged
     from feeder.site import Site as Site
     from feeder.site import SiteStatus as SiteStatus
@@ -44,6 +46,7 @@ _EXPORTS = {
     "Config": ("feeder.config", "Config"),
     "ConfigError": ("feeder.errors", "ConfigError"),
     "ConflictError": ("feeder.errors", "ConflictError"),
+    "DaemonStatus": ("feeder.site", "DaemonStatus"),
     "Draft": ("feeder.importing.formats", "Draft"),
     "Enclosure": ("feeder.entries", "Enclosure"),
     "Episode": ("feeder.entries", "Episode"),
@@ -53,6 +56,7 @@ _EXPORTS = {
     "LockedError": ("feeder.errors", "LockedError"),
     "Media": ("feeder.entries", "Media"),
     "NotFoundError": ("feeder.errors", "NotFoundError"),
+    "OutputStatus": ("feeder.site", "OutputStatus"),
     "Person": ("feeder.entries", "Person"),
     "PingPolicy": ("feeder.publishing.websub", "PingPolicy"),
     "PingReport": ("feeder.publishing.websub", "PingReport"),
@@ -72,6 +76,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "ConflictError",
+    "DaemonStatus",
     "Draft",
     "Enclosure",
     "Episode",
@@ -81,6 +86,7 @@ __all__ = [
     "LockedError",
     "Media",
     "NotFoundError",
+    "OutputStatus",
     "Person",
     "PingPolicy",
     "PingReport",

@@ -23,7 +23,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
-from db import Clash, HubRecord, Missing, Selection, Storage, StorageFailure, owner
+from db import (
+    Clash,
+    DaemonRecord,
+    HubRecord,
+    Missing,
+    OutputRecord,
+    Selection,
+    Storage,
+    StorageFailure,
+    owner,
+)
 from feeder import _tombstones, _write
 from feeder import config as _config
 from feeder._records import RowProblem, article_of
@@ -31,14 +41,23 @@ from feeder._write import MediaInput
 from feeder.articles import Article, Tombstone
 from feeder.config import Config
 from feeder.entries import Person
-from feeder.errors import ConflictError, InputError, LockedError, NotFoundError, StorageError
+from feeder.errors import ConflictError, InputError, NotFoundError, PublishError, StorageError
 
 if TYPE_CHECKING:
     from feeder.importing.importer import ImportReport, Item, Progress
     from feeder.publishing.build import BuildReport
     from feeder.publishing.websub import HubStatus, Pinger, PingPolicy, PingReport
 
-__all__ = ["Clock", "Purged", "Site", "SiteStatus", "storage_errors", "utc_now"]
+__all__ = [
+    "Clock",
+    "DaemonStatus",
+    "OutputStatus",
+    "Purged",
+    "Site",
+    "SiteStatus",
+    "storage_errors",
+    "utc_now",
+]
 
 Clock = Callable[[], datetime]
 log = logging.getLogger(__name__)
@@ -55,6 +74,42 @@ def utc_now() -> datetime:
 
 
 @dataclass(frozen=True)
+class OutputStatus:
+    """One output directory of the site: what it last got, and whether a build runs."""
+
+    id: str
+    path: str | None  # as the host of its last build saw it
+    host: str | None
+    built_revision: int  # -1: never built (or fell too far behind): a full build comes
+    pending: bool  # articles changed since its last build
+    built_at: datetime | None
+    build_seconds: float | None
+    build_result: str | None
+    last_error: str | None
+    last_error_at: datetime | None
+    seen_at: datetime  # when a build of it last started
+    writer: str | None  # the build running now (or one that was interrupted)
+    writing_since: datetime | None
+
+
+@dataclass(frozen=True)
+class DaemonStatus:
+    """One ``feeder run`` as it last reported itself (see ``heartbeat`` for when)."""
+
+    id: str
+    pid: int
+    host: str
+    role: str  # "leader" (it builds its output directory) or "standby"
+    output_id: str | None
+    output_dir: str
+    version: str
+    started_at: datetime
+    heartbeat: datetime
+    last_error: str | None
+    last_error_at: datetime | None
+
+
+@dataclass(frozen=True)
 class Purged:
     """What :meth:`Site.purge` removed: the id (free again) and the slug it had."""
 
@@ -66,7 +121,13 @@ class Purged:
 
 @dataclass(frozen=True)
 class SiteStatus:
-    """What ``feeder status`` reports, read from the database."""
+    """What ``feeder status`` reports, read from the database.
+
+    The build fields and ``daemon_*`` are about this site's output directory
+    (``output_id``; None before anything was published there): its last build
+    and the daemon that leads it. ``outputs`` and ``daemons`` list every output
+    directory and every daemon of the site, wherever they are.
+    """
 
     revision: int
     built_revision: int
@@ -80,6 +141,9 @@ class SiteStatus:
     daemon_heartbeat: datetime | None
     next_scheduled: datetime | None
     articles: int
+    output_id: str | None = None
+    outputs: tuple[OutputStatus, ...] = ()
+    daemons: tuple[DaemonStatus, ...] = ()
     #: Each WebSub hub of the site: its last success and failure, what it is owed.
     websub: tuple[HubStatus, ...] = ()
 
@@ -99,6 +163,40 @@ def storage_errors() -> Iterator[None]:
         raise StorageError(
             f"database: {exc}; check database_url and that the server is up"
         ) from exc
+
+
+def _output_status(record: OutputRecord, revision: int) -> OutputStatus:
+    return OutputStatus(
+        id=record.id,
+        path=record.path,
+        host=record.host,
+        built_revision=record.built_revision,
+        pending=record.built_revision != revision,
+        built_at=record.built_at,
+        build_seconds=record.build_seconds,
+        build_result=record.build_result,
+        last_error=record.last_error,
+        last_error_at=record.last_error_at,
+        seen_at=record.seen_at,
+        writer=record.writer if record.writer_token else None,
+        writing_since=record.writing_since,
+    )
+
+
+def _daemon_status(record: DaemonRecord) -> DaemonStatus:
+    return DaemonStatus(
+        id=record.id,
+        pid=record.pid,
+        host=record.host,
+        role=record.role,
+        output_id=record.output_id,
+        output_dir=record.output_dir,
+        version=record.version,
+        started_at=record.started_at,
+        heartbeat=record.heartbeat,
+        last_error=record.last_error,
+        last_error_at=record.last_error_at,
+    )
 
 
 def _unreadable(slug: object, reason: object) -> str:
@@ -247,22 +345,54 @@ class Site:
             return reader.next_due(self.now())
 
     def status(self) -> SiteStatus:
+        """The site's revision, its output directories, its daemons, what comes next."""
+        from feeder.publishing import outputs as output_ids
+
+        try:
+            output_id = output_ids.read(self.config.output_dir)
+        except PublishError:
+            output_id = None  # damaged: the next build says so
         with storage_errors(), self.storage.read() as reader:
             state = reader.state()
-            return SiteStatus(
-                revision=state.revision,
-                built_revision=state.built_revision,
-                built_at=state.built_at,
-                build_seconds=state.build_seconds,
-                build_result=state.build_result,
-                last_error=state.last_error,
-                last_error_at=state.last_error_at,
-                daemon_pid=state.daemon_pid,
-                daemon_host=state.daemon_host,
-                daemon_heartbeat=state.daemon_heartbeat,
-                next_scheduled=reader.next_due(self.now()),
-                articles=reader.count(),
-                websub=self._hub_status(reader.ping_summary(self.config.websub_hub)),
+            found = [_output_status(o, state.revision) for o in reader.outputs()]
+            daemons = tuple(_daemon_status(d) for d in reader.daemons())
+            next_scheduled = reader.next_due(self.now())
+            articles = reader.count()
+            websub = self._hub_status(reader.ping_summary(self.config.websub_hub))
+        mine = next((o for o in found if o.id == output_id), None)
+        leaders = [d for d in daemons if d.role == "leader" and d.output_id == output_id]
+        leader = max(leaders, key=lambda d: d.heartbeat) if output_id and leaders else None
+        return SiteStatus(
+            revision=state.revision,
+            built_revision=mine.built_revision if mine else -1,
+            built_at=mine.built_at if mine else None,
+            build_seconds=mine.build_seconds if mine else None,
+            build_result=mine.build_result if mine else None,
+            last_error=mine.last_error if mine else None,
+            last_error_at=mine.last_error_at if mine else None,
+            daemon_pid=leader.pid if leader else None,
+            daemon_host=leader.host if leader else None,
+            daemon_heartbeat=leader.heartbeat if leader else None,
+            next_scheduled=next_scheduled,
+            articles=articles,
+            output_id=output_id,
+            outputs=tuple(found),
+            daemons=daemons,
+            websub=websub,
+        )
+
+    def forget_output(self, output_id: str) -> None:
+        """Forget an output directory that is gone for good (a host taken out of service).
+
+        Until then it holds back the bookkeeping incremental builds need, for up to
+        30 days. :class:`NotFoundError` if the site has no such output; if the
+        directory is ever built again, it gets a full build.
+        """
+        with storage_errors(), self.storage.write() as writer:
+            known = writer.forget_output(output_id)
+        if not known:
+            raise NotFoundError(
+                f"output: no output directory {output_id!r}; 'feeder status' lists them"
             )
 
     @staticmethod
@@ -463,26 +593,29 @@ class Site:
     def build(self, *, full: bool = False, wait: float = BUILD_WAIT_SECONDS) -> BuildReport:
         """Publish feeds and pages for the current state; unchanged files are not touched.
 
-        Takes the publish lock first, so a script never writes the output
-        directory at the same time as the daemon or another ``feeder build``:
-        it waits up to ``wait`` seconds for a build that is running, then
-        gives up with a :class:`LockedError`.
+        Takes the output directory's publish lock first, so a script never writes
+        it at the same time as a daemon or another ``feeder build``: it waits up
+        to ``wait`` seconds for a build that is running, then gives up with a
+        :class:`LockedError`.
         """
-        from feeder.publishing.build import run_build
-        from feeder.publishing.files import sweep_temp
+        from feeder.publishing import outputs
+        from feeder.publishing.exclusive import build_exclusively, publish_lock
 
-        lock = self.storage.lock("publish", owner("feeder build"), self.config.root)
+        output = outputs.identify(self.config.output_dir)
+        writer = owner("feeder build")
+        lock = publish_lock(self.storage, self.config, writer, output)
         with storage_errors():
-            if not lock.acquire(timeout=wait):
-                holder = lock.holder() or "another process"
-                raise LockedError(
-                    f"another build is running ({holder}); try again later, or wait longer "
-                    "with --wait"
-                )
             try:
-                # Holding the lock, any temp file in the output directory is an orphan.
-                sweep_temp(self.config.output_dir, older_than=0)
-                report = run_build(self.storage, self.config, now=self.now(), full=full)
+                report = build_exclusively(
+                    self.storage,
+                    self.config,
+                    lock,
+                    writer=writer,
+                    now=self.now,
+                    output=output,
+                    full=full,
+                    wait=wait,
+                )
             finally:
                 lock.close()
         self._ping(report)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from jobs.daemon import Daemon as Daemon
     from jobs.daemon import DaemonInfo as DaemonInfo
     from jobs.daemon import RunOptions as RunOptions
+    from jobs.daemon import daemon_alive as daemon_alive
     from jobs.daemon import daemon_info as daemon_info
     from jobs.daemon import load_settings as load_settings
     from jobs.logs import LogSettings as LogSettings
@@ -55,6 +56,7 @@ _EXPORTS = {
     "STALE_AFTER_SECONDS": ("jobs.daemon", "STALE_AFTER_SECONDS"),
     "Schedule": ("jobs.scheduler", "Schedule"),
     "Signals": ("jobs.signals", "Signals"),
+    "daemon_alive": ("jobs.daemon", "daemon_alive"),
     "daemon_info": ("jobs.daemon", "daemon_info"),
     "load_settings": ("jobs.daemon", "load_settings"),
     "schedule_publisher": ("jobs.scheduler", "schedule_publisher"),
@@ -79,6 +81,7 @@ __all__ = [
     "RunOptions",
     "Schedule",
     "Signals",
+    "daemon_alive",
     "daemon_info",
     "load_settings",
     "schedule_publisher",

@@ -2,11 +2,17 @@
 
 The daemon builds in a child process. SIGTERM must stop it within seconds, but
 a full rebuild of a large site takes minutes, and a thread cannot be stopped
-safely halfway through writing a file. A process can: the daemon kills it, and
-since it still holds the publish lock and the worker is gone, it can then remove
-the temp file the worker may have left. The files in the output directory are
-each the old or the new complete version throughout (see feeder.publishing.files). As a
-bonus, a crash inside a renderer cannot take the daemon down.
+safely halfway through writing a file. A process can: the daemon kills it, then
+takes the publish lock and removes the temp file the worker may have left. The
+files in the output directory are each the old or the new complete version
+throughout (see feeder.publishing.files). As a bonus, a crash inside a renderer
+cannot take the daemon down.
+
+The worker holds the output directory's publish lock for each build itself
+(on a connection it keeps between builds) and follows the fencing rules of
+feeder.publishing.fence: it confirms the lock while it writes and stops
+writing on its own when it is lost. Its lock session is named after the
+daemon's (``feeder run pid N on host (build worker)``).
 
 The worker dies with the thread that started it (Linux ``PR_SET_PDEATHSIG``),
 so a daemon killed with ``kill -9`` leaves no orphan that keeps writing while
@@ -26,7 +32,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any, Protocol
 
-from db import StorageFailure
+from db import Lock, StorageFailure, owner
 from feeder import _daemon
 from feeder.config import Config
 from feeder.errors import FeederError
@@ -59,8 +65,11 @@ class WorkerDied(BuildFailed):
 class Builder(Protocol):
     """Runs one build at a time for the publisher."""
 
-    def build(self, config: Config, *, full: bool) -> BuildReport:
-        """Build the site described by ``config``; raises BuildFailed."""
+    def build(self, config: Config, *, full: bool, output: str, sweep: bool = False) -> BuildReport:
+        """Build the output directory ``output`` of ``config``; raises BuildFailed.
+
+        ``sweep``: first remove temp files an interrupted build left there.
+        """
 
     def abandon(self) -> None:
         """Stop a build that is running now, from another thread, at once."""
@@ -81,14 +90,23 @@ def describe_error(exc: BaseException) -> str:
 class InlineBuilder:
     """Builds in the calling thread (tests, benchmarks): nothing to abandon."""
 
-    def __init__(self, site: Site) -> None:
+    def __init__(self, site: Site, writer: str | None = None) -> None:
         self._site = site
+        self._writer = writer or owner("feeder run")
+        self._locks = _Locks()
 
-    def build(self, config: Config, *, full: bool) -> BuildReport:
+    def build(self, config: Config, *, full: bool, output: str, sweep: bool = False) -> BuildReport:
         if config != self._site.config:
             self._site = self._site.with_config(config)
         try:
-            return _daemon.build_holding_the_lock(self._site, full=full)
+            return _daemon.build(
+                self._site,
+                self._locks.get(self._site, self._writer, output),
+                writer=self._writer,
+                output=output,
+                full=full,
+                sweep=sweep,
+            )
         except (FeederError, StorageFailure, OSError) as exc:
             raise BuildFailed(describe_error(exc)) from exc
 
@@ -96,7 +114,28 @@ class InlineBuilder:
         return None
 
     def close(self) -> None:
-        return None
+        self._locks.close()
+
+
+class _Locks:
+    """The publish lock of each output directory built, kept open between builds."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, Lock] = {}
+
+    def get(self, site: Site, writer: str, output: str) -> Lock:
+        lock = self._locks.get(output)
+        if lock is None:
+            from feeder.publishing.exclusive import publish_lock
+
+            lock = self._locks[output] = publish_lock(site.storage, site.config, writer, output)
+        return lock
+
+    def close(self) -> None:
+        for lock in self._locks.values():
+            with contextlib.suppress(StorageFailure):
+                lock.close()
+        self._locks.clear()
 
 
 class ProcessBuilder:
@@ -106,8 +145,9 @@ class ProcessBuilder:
     is killed when the thread that started it ends.
     """
 
-    def __init__(self, logs: LogSettings) -> None:
+    def __init__(self, logs: LogSettings, writer: str | None = None) -> None:
         self._logs = logs
+        self._writer = writer or owner("feeder run")
         self._process: BaseProcess | None = None
         self._connection: Connection | None = None
 
@@ -119,7 +159,7 @@ class ProcessBuilder:
         ours, theirs = context.Pipe()
         process = context.Process(
             target=_serve,
-            args=(theirs, self._logs, os.getpid()),
+            args=(theirs, self._logs, os.getpid(), self._writer),
             name="feeder-build",
             daemon=True,
         )
@@ -128,10 +168,10 @@ class ProcessBuilder:
         self._process, self._connection = process, ours
         return ours
 
-    def build(self, config: Config, *, full: bool) -> BuildReport:
+    def build(self, config: Config, *, full: bool, output: str, sweep: bool = False) -> BuildReport:
         connection = self._start()
         try:
-            connection.send(("build", config, full))
+            connection.send(("build", config, full, output, sweep))
             kind, payload = connection.recv()
         except (EOFError, OSError):
             code = self._reap()
@@ -177,7 +217,7 @@ def _die_with_parent(parent: int) -> None:
         os._exit(0)
 
 
-def _serve(connection: Connection, logs: LogSettings, parent: int) -> None:
+def _serve(connection: Connection, logs: LogSettings, parent: int, writer: str) -> None:
     """The worker's main loop: one build per request, one reply per build."""
     _die_with_parent(parent)
     # The daemon decides when the worker stops; Ctrl-C reaches the whole process
@@ -186,6 +226,7 @@ def _serve(connection: Connection, logs: LogSettings, parent: int) -> None:
         signal.signal(number, signal.SIG_IGN)
     configure(logs)
     site: Site | None = None
+    locks = _Locks()
     try:
         while True:
             try:
@@ -194,15 +235,24 @@ def _serve(connection: Connection, logs: LogSettings, parent: int) -> None:
                 return
             if message[0] != "build":
                 return
-            _, config, full = message
+            _, config, full, output, sweep = message
             try:
                 if site is None or site.config.database_url != config.database_url:
+                    locks.close()
                     if site is not None:
                         site.close()
                     site = Site.open(config)
                 elif site.config != config:
                     site = site.with_config(config)
-                reply: tuple[str, Any] = ("ok", _daemon.build_holding_the_lock(site, full=full))
+                report = _daemon.build(
+                    site,
+                    locks.get(site, writer, output),
+                    writer=writer,
+                    output=output,
+                    full=full,
+                    sweep=sweep,
+                )
+                reply: tuple[str, Any] = ("ok", report)
             except (FeederError, StorageFailure, OSError) as exc:
                 reply = ("error", describe_error(exc))
             except Exception as exc:  # a bug: keep the traceback, keep the daemon
@@ -210,5 +260,6 @@ def _serve(connection: Connection, logs: LogSettings, parent: int) -> None:
                 reply = ("error", f"{type(exc).__name__}: {describe_error(exc)}")
             connection.send(reply)
     finally:
+        locks.close()
         if site is not None:
             site.close()

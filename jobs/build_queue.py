@@ -11,6 +11,12 @@ After every build, successful or not, the ``next-due`` timer is re-armed for
 the earliest article the last build has not covered. A failed build is retried
 with a growing delay (poll interval, doubled up to 30 s) until it succeeds.
 
+A queue publishes one output directory (``output``, its id); the builder takes
+that directory's publish lock for each build. When a worker died or was
+abandoned halfway, the queue takes the lock itself to remove what it left: its
+temp files, and its mark (see feeder.publishing.fence), since a worker that is
+known to be dead has surely stopped writing.
+
 The feeds a build changed are handed to the WebSub pinger, which tells the hubs
 from threads of its own: a slow hub never delays the next build.
 """
@@ -27,6 +33,7 @@ from datetime import datetime
 from db import Lock, StorageFailure
 from feeder import _daemon
 from feeder.errors import FeederError
+from feeder.publishing import outputs
 from feeder.publishing.build import BuildReport
 from feeder.publishing.files import sweep_temp
 from feeder.publishing.websub import Pinger, changed_topics
@@ -50,15 +57,24 @@ class BuildQueue:
         site: Site,
         builder: Builder,
         *,
+        output: str | None = None,
         publish_lock: Lock | None = None,
+        writer: str | None = None,
         arm: Arm | None = None,
         pinger: Pinger | None = None,
     ) -> None:
+        """``output``: the id of the output directory (default: identify site's one).
+
+        ``publish_lock`` (of that directory) and ``writer`` (how the builder's
+        worker describes itself) let the queue clean up after a dead worker.
+        """
         self.site = site
         self.arm: Arm = arm or (lambda _when: None)
         self._builder = builder
+        self._output = output
         self._pinger = pinger
         self._lock = publish_lock
+        self._writer = writer
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._wanted = False
@@ -68,7 +84,8 @@ class BuildQueue:
         self._armed: datetime | None = None
         self._failures = 0
         self._retry_at = 0.0
-        self._swept = False
+        self._sweep = True  # the first build after taking over removes orphaned temp files
+        self._built: int | None = None  # the revision the output directory was built to
         self._check_errors = Throttle()
         self._reported: set[str] = set()
         self._thread: threading.Thread | None = None
@@ -90,7 +107,10 @@ class BuildQueue:
     def tick(self) -> None:
         """The poll job: build if the database moved or an armed publication passed.
 
-        With nothing to do this is one primary-key read; nothing is rendered.
+        With nothing to do this is one primary-key read (the site's revision, beside
+        the revision this queue last built, read from the directory's row once);
+        nothing is rendered. A build by another process (``feeder build``) can only
+        make that remembered revision older: the next build then finds nothing new.
         """
         with self._cond:
             if self._wanted or self._building or self._stop.is_set():
@@ -101,7 +121,9 @@ class BuildQueue:
             self.request(reason="due")
             return
         try:
-            changed = _daemon.pending(self.site)
+            if self._built is None:
+                self._built = _daemon.built_revision(self.site, self.output)
+            changed = self.site.revision() != self._built
         except FeederError as exc:
             line = self._check_errors.failed(describe_error(exc))
             if line:
@@ -111,6 +133,13 @@ class BuildQueue:
             log.info("the database answers again")
         if changed:
             self.request(reason="change")
+
+    @property
+    def output(self) -> str:
+        """The id of the output directory this queue publishes."""
+        if self._output is None:
+            self._output = outputs.identify(self.site.config.output_dir)
+        return self._output
 
     @property
     def armed(self) -> datetime | None:
@@ -141,6 +170,8 @@ class BuildQueue:
                 self._builder.abandon()
                 self._thread.join(1.0)
         self._builder.close()
+        if abandoned:
+            self._clean_up_after_the_worker()
         if self._lock is not None:
             self._lock.close()
         return abandoned
@@ -182,17 +213,15 @@ class BuildQueue:
     def _build(self, full: bool, reasons: set[str]) -> None:
         why = ", ".join(sorted(reasons))
         try:
-            if not self._take_lock():
-                return
             try:
-                report = self._builder.build(self.site.config, full=full)
+                report = self._builder.build(
+                    self.site.config, full=full, output=self.output, sweep=self._sweep
+                )
             except WorkerDied:
-                self._release(sweep=True)
+                self._clean_up_after_the_worker()
+                self._sweep = True
                 raise
-            except BaseException:
-                self._release(sweep=False)
-                raise
-            self._release(sweep=not self._swept)
+            self._sweep = False
         except (BuildFailed, FeederError, StorageFailure, OSError) as exc:
             if self._stop.is_set():
                 log.info("build abandoned (%s)", why)
@@ -200,6 +229,7 @@ class BuildQueue:
             self._failed(f"{describe_error(exc)} ({why})", full, reasons)
         else:
             self._failures, self._retry_at = 0, 0.0
+            self._built = report.revision
             self.builds += 1
             log.info(
                 "%s (%s)",
@@ -229,30 +259,28 @@ class BuildQueue:
                 log.error("%s", error, extra={"fields": {"event": "left-out", "error": error}})
         self._reported = current if report.full else self._reported | current
 
-    def _take_lock(self) -> bool:
-        if self._lock is None:
-            return True
-        if self._lock.try_acquire():
-            return True
-        log.info("waiting for %s, held by %s", self._lock.where, self._lock.holder() or "?")
-        return self._lock.acquire(stop=self._stop)
+    def _clean_up_after_the_worker(self) -> None:
+        """Remove the temp files and the mark of a worker that died halfway.
 
-    def _release(self, *, sweep: bool) -> None:
-        """Release the publish lock; first, if asked, remove temp files of dead writers.
-
-        Sweeping needs the lock (then any temp file is an orphan) and walks the whole
-        output directory, so it runs once after taking over from an earlier daemon
-        and after a worker died halfway through a build, not after every build.
+        Only while holding the publish lock (so any temp file is an orphan), and
+        only if it is free now: otherwise its holder cleans up before it writes.
         """
+        if self._lock is None:
+            return
         try:
-            if sweep:
-                removed = sweep_temp(self.site.config.output_dir, older_than=0)
-                if removed:
-                    log.info("removed %d temp files left by an interrupted build", removed)
-                self._swept = True
+            if not self._lock.try_acquire():
+                return
+        except (StorageFailure, OSError):
+            return
+        try:
+            removed = sweep_temp(self.site.config.output_dir, older_than=0)
+            if removed:
+                log.info("removed %d temp files left by an interrupted build", removed)
+            if self._writer is not None:
+                with contextlib.suppress(FeederError):
+                    _daemon.release_output(self.site, self.output, self._writer)
         finally:
-            if self._lock is not None:
-                self._lock.release()
+            self._lock.release()
 
     def _failed(self, message: str, full: bool, reasons: set[str]) -> None:
         self._failures += 1
@@ -265,7 +293,7 @@ class BuildQueue:
             extra={"fields": {"event": "build-failed", "error": message, "retry_in": delay}},
         )
         with contextlib.suppress(FeederError):  # likely the cause; the log has it
-            _daemon.record_error(self.site, f"build failed: {message}")
+            _daemon.record_error(self.site, self.output, f"build failed: {message}")
         with self._cond:
             self._retry_at = time.monotonic() + delay
             self._wanted = True
@@ -274,7 +302,7 @@ class BuildQueue:
 
     def _rearm(self) -> None:
         try:
-            due = _daemon.next_unpublished(self.site)
+            due = _daemon.next_unpublished(self.site, self.output)
         except FeederError as exc:
             log.warning("cannot look up the next scheduled article: %s", describe_error(exc))
             return  # keep the old timer; the retry of the failed build re-arms

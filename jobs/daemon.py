@@ -1,19 +1,29 @@
 """``feeder run``: the daemon's life, from standby to leading to a clean exit.
 
 1. Load the settings; a bad config stops it here, before anything starts.
-2. Standby until it holds the daemon lock (a second daemon waits here, and
-   takes over within ``STANDBY_POLL_SECONDS`` of the first one dying).
-3. Lead: start the HTTP server, the publisher thread and the timers, build at
+2. Identify the output directory (its ``.feeder-output`` id, made if new; see
+   feeder.publishing.outputs). The daemon and publish locks are that
+   directory's: daemons publishing different directories from one database
+   each lead their own, daemons sharing a directory take turns.
+3. Standby until it holds the directory's daemon lock (another daemon for the
+   same directory waits here, and takes over within ``STANDBY_POLL_SECONDS``
+   of the first one dying or losing its lock).
+4. Lead: start the HTTP server, the publisher thread and the timers, build at
    once (publishing whatever came due while no daemon ran), then wait for
    signals. SIGHUP reloads feeder.toml; a broken file is logged and the old
-   settings kept.
-4. On SIGTERM or SIGINT: stop the timers, let the running build finish or
+   settings kept. The lock and the directory's id are confirmed every
+   ``poll_interval`` (at most every second): a daemon that lost either steps
+   down, stops its build worker, waits ``STEP_DOWN_SECONDS`` to let another
+   daemon take over, and stands by again. (Its worker stops writing on its
+   own before the next one starts: see feeder.publishing.fence.)
+5. On SIGTERM or SIGINT: stop the timers, let the running build finish or
    abandon it (no temp file is left either way), give up WebSub pings still on
    their way (noting them as owed to the next build), stop the server, exit 0,
    all within ``STOP_SECONDS``.
 
-The daemon records its pid, host and a heartbeat in the database for
-``feeder status`` (see :func:`daemon_info`).
+Each daemon keeps a row of its own in the database (role, output directory,
+heartbeat, last error) for ``feeder status`` (see :func:`daemon_info`), so
+heartbeats never contend with the writes that move the site's revision.
 """
 
 from __future__ import annotations
@@ -22,21 +32,26 @@ import contextlib
 import dataclasses
 import logging
 import os
+import secrets
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from db import Lock, LockUnavailable, StorageFailure, owner
+from db import DaemonRecord, Lock, LockUnavailable, StorageFailure, owner
 from feeder import _daemon
 from feeder.config import CONFIG_NAME, Config
 from feeder.config import load as load_config
-from feeder.errors import ConfigError, FeederError
+from feeder.errors import ConfigError, FeederError, PublishError
+from feeder.publishing import outputs
+from feeder.publishing.exclusive import publish_lock
 from feeder.publishing.feeds import site_feeds
+from feeder.publishing.outputs import OutputChanged
 from feeder.publishing.websub import Pinger
 from feeder.server import OutputFiles, Server
-from feeder.site import Site, SiteStatus
+from feeder.site import DaemonStatus, Site, SiteStatus
 from jobs.build_process import ProcessBuilder, describe_error
 from jobs.build_queue import BuildQueue
 from jobs.logs import LogSettings, Throttle, configure
@@ -49,9 +64,11 @@ _UNAVAILABLE = (FeederError, StorageFailure, LockUnavailable)
 
 __all__ = [
     "STALE_AFTER_SECONDS",
+    "STEP_DOWN_SECONDS",
     "Daemon",
     "DaemonInfo",
     "RunOptions",
+    "daemon_alive",
     "daemon_info",
     "load_settings",
 ]
@@ -59,6 +76,8 @@ __all__ = [
 log = logging.getLogger("feeder.daemon")
 
 STANDBY_POLL_SECONDS = 0.5
+# How long a daemon that lost its lock leaves it to the others before competing again.
+STEP_DOWN_SECONDS = 2.0
 # How long SIGTERM waits for a running build before abandoning it; the whole
 # stop (timers, build, server, bookkeeping) stays under five seconds.
 BUILD_GRACE_SECONDS = 2.0
@@ -98,8 +117,18 @@ class Daemon:
         self._out = out
         self._pid = os.getpid()
         self._host = socket.gethostname()
-        self._lost = threading.Event()
+        self._owner = owner("feeder run")
+        # How the build worker names its lock session and its mark: apart from the
+        # daemon's own session, so that each can be told apart in pg_stat_activity.
+        self._worker = f"{self._owner} (build worker)"
+        self._id = secrets.token_hex(8)
+        self._started = datetime.now(UTC)
+        self._lost = threading.Event()  # the lock or the directory is no longer ours
+        self._moved = threading.Event()  # output_dir changed on reload
         self._db_errors = Throttle()
+        self._lock_errors = Throttle()
+        self._error: tuple[str, datetime] | None = None
+        self._heard: float | None = None  # when the row was last written (monotonic)
         self.site: Site | None = None
         # The server started while waiting for the database, handed to the leader.
         self._server: Server | None = None
@@ -114,13 +143,10 @@ class Daemon:
             self.site = self._open(config)
             if self.site is None:
                 return 0
-            lock = self.site.storage.lock("daemon", owner("feeder run"), self.site.config.root)
             try:
-                while self._standby(lock):
-                    self._lead(lock)
-                    self._lost.clear()
+                self._publish()
             finally:
-                lock.close()
+                self._forget(self.site)
                 self.site.close()
         finally:
             if self._server is not None:
@@ -128,6 +154,50 @@ class Daemon:
             self.signals.restore()
         log.info("stopped")
         return 0
+
+    def _publish(self) -> None:
+        """Stand by for the output directory and lead it, again and again, until stopped."""
+        assert self.site is not None
+        while not self.signals.stopping.is_set():
+            output = self._identify()
+            if output is None:
+                return
+            lock = self.site.storage.lock(
+                "daemon", self._owner, self.site.config.root, scope=output
+            )
+            try:
+                if self._standby(lock, output):
+                    self._lead(lock, output)
+            finally:
+                lock.close()
+            self._moved.clear()
+            if self._lost.is_set():
+                self._lost.clear()
+                self._beat("standby", output, force=True)
+                # Let a daemon that stood by take over; alone, this one leads again.
+                self.signals.wait(STEP_DOWN_SECONDS)
+
+    def _identify(self) -> str | None:
+        """The output directory's id (made if it is new); None when asked to stop first."""
+        assert self.site is not None
+        errors = Throttle()
+        while not self.signals.stopping.is_set():
+            if self.signals.take_reload():
+                self._reload(None)
+            try:
+                output = outputs.identify(self.site.config.output_dir)
+            except PublishError as exc:
+                line = errors.failed(describe_error(exc))
+                if line:
+                    log.error("cannot use the output directory, waiting: %s", line)
+                    self._note_error(f"output directory: {line}")
+                    self._beat("standby", None, force=True)
+            else:
+                if errors.recovered():
+                    log.info("the output directory can be used again")
+                return output
+            self.signals.wait(max(STANDBY_POLL_SECONDS, self.site.config.schedule.poll_interval))
+        return None
 
     # -- waiting for the database ------------------------------------------------
 
@@ -176,36 +246,61 @@ class Daemon:
 
     # -- standby -----------------------------------------------------------------
 
-    def _standby(self, lock: Lock) -> bool:
-        """Wait for the daemon lock; False when asked to stop first."""
+    def _standby(self, lock: Lock, output: str) -> bool:
+        """Wait for the output directory's daemon lock; False when asked to stop first,
+        or to identify the directory again (it changed, or ``output_dir`` did)."""
+        assert self.site is not None
         announced = False
         errors = Throttle()
         while not self.signals.stopping.is_set():
             if self.signals.take_reload():
                 self._reload(None)
+            if self._moved.is_set() or not self._still_named(output):
+                return False
             try:
                 if lock.try_acquire():
-                    return True
+                    if self._still_named(output):
+                        return True
+                    lock.release()  # the directory changed meanwhile: identify it again
+                    return False
             except _UNAVAILABLE as exc:
                 line = errors.failed(describe_error(exc))
                 if line:
                     log.error("cannot take the daemon lock: %s", line)
+                    self._note_error(f"cannot take the daemon lock: {line}")
             else:
                 if not announced:
                     log.info(
-                        "standby: this site is published by %s; waiting to take over",
+                        "standby: %s is published by %s; waiting to take over",
+                        self.site.config.output_dir,
                         lock.holder() or "another daemon",
                     )
                     announced = True
+            self._beat("standby", output)
             self.signals.wait(STANDBY_POLL_SECONDS)
         return False
 
+    def _still_named(self, output: str) -> bool:
+        """Whether the output directory still has the id ``output`` (or none for now:
+        a wiped directory gets its id back from whoever leads it)."""
+        assert self.site is not None
+        try:
+            found = outputs.read(self.site.config.output_dir)
+        except PublishError:
+            return True  # damaged: the leader's builds report it
+        return found in (None, output)
+
     # -- leading -------------------------------------------------------------------
 
-    def _lead(self, lock: Lock) -> None:
+    def _lead(self, lock: Lock, output: str) -> None:
         assert self.site is not None
         site, config = self.site, self.site.config
-        log.info("publishing %s into %s", config.root / CONFIG_NAME, config.output_dir)
+        log.info(
+            "publishing %s into %s (output %s)",
+            config.root / CONFIG_NAME,
+            config.output_dir,
+            output,
+        )
         server: Server | None = None
         if self._server is not None:
             server, self._server = self._server, None
@@ -218,16 +313,22 @@ class Daemon:
         pinger = Pinger(site.storage, clock=site.now)
         publisher = BuildQueue(
             site,
-            ProcessBuilder(self.options.logs),
-            publish_lock=site.storage.lock("publish", owner("feeder run"), config.root),
+            ProcessBuilder(self.options.logs, self._worker),
+            output=output,
+            publish_lock=publish_lock(site.storage, config, self._owner, output),
+            writer=self._worker,
             pinger=pinger,
         )
-        schedule = schedule_publisher(publisher, heartbeat=lambda: self._heartbeat(lock))
+        schedule = schedule_publisher(
+            publisher,
+            heartbeat=lambda: self._beat("leader", output, force=True),
+            confirm=lambda: self._confirm(lock, output, publisher),
+        )
         watcher: ChangeWatcher | None = None
         try:
             if server is not None and not server.running:
                 server.start()
-            self._heartbeat(lock)
+            self._beat("leader", output, force=True)
             publisher.start()
             # An incremental build publishes everything that came due while no daemon
             # ran; a missing index means the output directory is new or was wiped.
@@ -239,7 +340,9 @@ class Daemon:
                 rebuild_interval=config.schedule.rebuild_interval,
             )
             self._announce(config, server)
-            while not self.signals.stopping.is_set() and not self._lost.is_set():
+            while not (
+                self.signals.stopping.is_set() or self._lost.is_set() or self._moved.is_set()
+            ):
                 self.signals.wait(1.0)
                 if self.signals.take_reload():
                     self._reload((publisher, schedule, files))
@@ -256,7 +359,6 @@ class Daemon:
                 server.stop(timeout=1.0)
             if watcher is not None:
                 watcher.join(0.3)  # told to stop first thing; a stuck connect is left behind
-            self._forget(publisher.site)
             lock.release()
 
     def _watch(self, site: Site, publisher: BuildQueue) -> ChangeWatcher | None:
@@ -297,24 +399,97 @@ class Daemon:
             url = server.url(spec.path) if server is not None else config.url(spec.path)
             self._out(f"  {spec.format.label + ':':<{width}}{url}")
 
-    def _heartbeat(self, lock: Lock) -> None:
-        """Confirm the daemon lock is still ours, and say so in the database."""
-        if not lock.still_held():
-            lock.release()
-            try:
-                taken = lock.try_acquire()
-            except _UNAVAILABLE as exc:
-                log.warning("cannot confirm the daemon lock: %s", describe_error(exc))
-                return  # nobody can build without the database; check again next time
-            if not taken:
-                log.error("lost the daemon lock to %s; stepping down", lock.holder() or "?")
-                self._lost.set()
-                self.signals.wake.set()
-                return
-            log.warning("the daemon lock was lost (connection closed?) and taken again")
+    def _confirm(self, lock: Lock, output: str, publisher: BuildQueue) -> None:
+        """Step down unless the daemon lock and the output directory are still ours.
+
+        A lock lost with the database (an outage) is kept in mind, not given up:
+        nobody publishes without the database, and this daemon keeps serving the
+        last files. Once the database answers, the lock is taken again at once if
+        no other daemon stands by for the directory; otherwise this one steps down
+        and leaves it to them.
+        """
         assert self.site is not None
+        if not lock.still_held() and not self._take_again(lock, output):
+            return
+        self._lock_errors.recovered()
         try:
-            _daemon.record_daemon(self.site, self._pid, self._host)
+            if outputs.ensure(self.site.config.output_dir, output):
+                log.warning(
+                    "%s lost its %s file (wiped?); it was made again: a full build follows",
+                    self.site.config.output_dir,
+                    outputs.OUTPUT_FILE,
+                )
+                publisher.request(full=True, reason="output wiped")
+        except OutputChanged as exc:
+            log.error("%s; stepping down", exc)
+            self._step_down()
+        except PublishError as exc:  # unwritable: the builds fail and say so
+            log.debug("cannot check the output directory: %s", exc)
+
+    def _take_again(self, lock: Lock, output: str) -> bool:
+        """After the lock was lost: True when this daemon holds it again and leads on."""
+        assert self.site is not None
+        where = self.site.config.output_dir
+        try:
+            others = _daemon.standbys(self.site, output, but=self._id)
+            taken = not others and lock.try_acquire()
+        except _UNAVAILABLE as exc:
+            line = self._lock_errors.failed(describe_error(exc))
+            if line:
+                log.warning(
+                    "cannot confirm the daemon lock of %s: %s; serving the last files until "
+                    "the database is back",
+                    where,
+                    line,
+                )
+            return False
+        if taken:
+            log.warning(
+                "the daemon lock of %s was lost (connection closed?) and taken again", where
+            )
+            return True
+        log.error(
+            "lost the daemon lock of %s (database connection closed?); stepping down for %s",
+            where,
+            ", ".join(others) or "the daemon that holds it now",
+        )
+        self._note_error("lost the daemon lock; stepped down")
+        self._step_down()
+        return False
+
+    def _step_down(self) -> None:
+        self._lost.set()
+        self.signals.wake.set()
+
+    def _note_error(self, message: str) -> None:
+        self._error = (message, datetime.now(UTC))
+
+    def _beat(self, role: str, output: str | None, *, force: bool = False) -> None:
+        """Write this daemon's row: its role, output directory and a heartbeat.
+
+        A standby calls this on every poll; it writes every ``HEARTBEAT_SECONDS``.
+        """
+        assert self.site is not None
+        recent = self._heard is not None and time.monotonic() - self._heard < HEARTBEAT_SECONDS
+        if recent and not force:
+            return
+        error, at = self._error or (None, None)
+        record = DaemonRecord(
+            id=self._id,
+            output_id=output,
+            output_dir=str(self.site.config.output_dir),
+            host=self._host,
+            pid=self._pid,
+            role=role,
+            version=_version(),
+            started_at=self._started,
+            heartbeat=self.site.now(),
+            last_error=error,
+            last_error_at=at,
+        )
+        self._heard = time.monotonic()
+        try:
+            _daemon.record_daemon(self.site, record)
         except FeederError as exc:
             line = self._db_errors.failed(describe_error(exc))
             if line:
@@ -323,11 +498,11 @@ class Daemon:
             self._db_errors.recovered()
 
     def _forget(self, site: Site) -> None:
-        """Clear the daemon's pid in the database, giving up after half a second."""
+        """Remove the daemon's row from the database, giving up after half a second."""
 
         def clear() -> None:
             with contextlib.suppress(FeederError):  # else the heartbeat goes stale
-                _daemon.clear_daemon(site, self._pid, self._host)
+                _daemon.clear_daemon(site, self._id)
 
         thread = threading.Thread(target=clear, name="forget", daemon=True)
         thread.start()
@@ -349,6 +524,16 @@ class Daemon:
         if new.server != old.server and self.options.serve:
             log.warning("server.host and server.port changes take effect on restart")
         self.site = self.site.with_config(new)
+        if new.output_dir != old.output_dir:
+            log.warning(
+                "output_dir changed from %s to %s: publishing the new directory",
+                old.output_dir,
+                new.output_dir,
+            )
+            self._moved.set()  # its locks are another directory's: identify it first
+            self.signals.wake.set()
+            log.info("reloaded %s", new.root / CONFIG_NAME)
+            return
         if running is not None:
             publisher, schedule, files = running
             publisher.site = self.site
@@ -394,6 +579,20 @@ def daemon_info(status: SiteStatus, now: datetime) -> DaemonInfo:
     if running and host == socket.gethostname():
         running = _process_exists(pid)
     return DaemonInfo(running, pid, host, heartbeat)
+
+
+def daemon_alive(daemon: DaemonStatus, now: datetime) -> bool:
+    """Whether a daemon of ``feeder status``'s list still runs, as :func:`daemon_info` judges."""
+    running = now - daemon.heartbeat <= timedelta(seconds=STALE_AFTER_SECONDS)
+    if running and daemon.host == socket.gethostname():
+        running = _process_exists(daemon.pid)
+    return running
+
+
+def _version() -> str:
+    import feeder
+
+    return str(feeder.__version__)[:40]
 
 
 def _process_exists(pid: int) -> bool:

@@ -1,4 +1,4 @@
-"""The daemon's timers: an APScheduler 3 BackgroundScheduler with four jobs.
+"""The daemon's timers: an APScheduler 3 BackgroundScheduler with five jobs.
 
 ========== ============================= ============================================
 job id     trigger                       what it does
@@ -7,6 +7,8 @@ poll       every ``poll_interval``       build if the database moved (cheap chec
 rebuild    every ``rebuild_interval``    full build: restores deleted or edited files
 next-due   date: next scheduled article  build, so the article is live on the second
 heartbeat  every ``HEARTBEAT_SECONDS``   tell ``feeder status`` the daemon is alive
+confirm    every ``poll_interval``,      the daemon lock and the output directory are
+           at most ``CONFIRM_SECONDS``   still this daemon's; step down if not
 ========== ============================= ============================================
 
 Every job has an explicit id and is added with ``replace_existing=True``, so
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
     from jobs.build_queue import BuildQueue
 
 __all__ = [
+    "CONFIRM",
+    "CONFIRM_SECONDS",
     "HEARTBEAT",
     "HEARTBEAT_SECONDS",
     "JOB_DEFAULTS",
@@ -54,6 +58,8 @@ REBUILD = "rebuild"
 NEXT_DUE = "next-due"
 HEARTBEAT = "heartbeat"
 HEARTBEAT_SECONDS = 5.0
+CONFIRM = "confirm"
+CONFIRM_SECONDS = 1.0
 
 JOB_DEFAULTS: dict[str, Any] = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
 
@@ -82,7 +88,7 @@ class _DaemonThreads(BaseExecutor):  # type: ignore[misc]  # apscheduler is unty
 
 
 class Schedule:
-    """The four jobs on one scheduler, in UTC."""
+    """The jobs on one scheduler, in UTC."""
 
     def __init__(
         self,
@@ -91,10 +97,13 @@ class Schedule:
         rebuild: Task,
         due: Task,
         heartbeat: Task | None = None,
+        confirm: Task | None = None,
     ) -> None:
         self._tasks = {POLL: poll, REBUILD: rebuild, NEXT_DUE: due}
         if heartbeat is not None:
             self._tasks[HEARTBEAT] = heartbeat
+        if confirm is not None:
+            self._tasks[CONFIRM] = confirm
         self._intervals: dict[str, float] = {}
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
@@ -124,6 +133,8 @@ class Schedule:
         """(Re)set the poll and rebuild periods; unchanged periods keep their phase."""
         self._every(POLL, poll_interval)
         self._every(REBUILD, rebuild_interval)
+        if CONFIRM in self._tasks:
+            self._every(CONFIRM, min(poll_interval, CONFIRM_SECONDS))
 
     def _every(self, job_id: str, seconds: float) -> None:
         if self._intervals.get(job_id) == seconds:
@@ -163,13 +174,16 @@ class Schedule:
         return when if isinstance(when, datetime) else None
 
 
-def schedule_publisher(publisher: BuildQueue, *, heartbeat: Task | None = None) -> Schedule:
+def schedule_publisher(
+    publisher: BuildQueue, *, heartbeat: Task | None = None, confirm: Task | None = None
+) -> Schedule:
     """The daemon's timers for ``publisher``; it arms ``next-due`` through them."""
     schedule = Schedule(
         poll=publisher.tick,
         rebuild=lambda: publisher.request(full=True, reason="rebuild"),
         due=lambda: publisher.request(reason="due"),
         heartbeat=heartbeat,
+        confirm=confirm,
     )
     publisher.arm = schedule.arm_next_due
     return schedule

@@ -112,6 +112,7 @@ def test_an_unsafe_slug_is_left_out_and_named(two: Site, slug: str) -> None:
     assert _pages(two) == {"good"}
     assert len(report.errors) == 1 and "slug" in report.errors[0]
     assert sorted(p.name for p in two.config.output_dir.iterdir()) == [
+        ".feeder-output",  # the directory's identity, never served
         "articles",
         "atom.xml",
         "feed.css",
@@ -286,6 +287,6 @@ def test_a_full_build_that_did_not_finish_is_done_again(site: Site, clock: FakeC
     renamed = dataclasses.replace(site.config, title="Renamed")
     # As after a kill -9 in the middle: the output is half new, the database says old.
     with site.storage.engine.begin() as connection:
-        connection.execute(text("UPDATE state SET built_settings = 'interrupted'"))
+        connection.execute(text("UPDATE outputs SET built_settings = 'interrupted'"))
     assert Site(renamed, site.storage, clock).build().full
     assert not Site(renamed, site.storage, clock).build().full

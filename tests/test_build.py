@@ -20,6 +20,7 @@ from sqlalchemy import text
 from feeder import InputError, Site
 from feeder.cli import cli
 from feeder.publishing.files import TEMP_SUFFIX
+from feeder.publishing.outputs import OUTPUT_FILE
 from tests.conftest import START, FakeClock
 from tests.feedcheck import parse_feed
 
@@ -32,8 +33,11 @@ SITE_FILES = {
 
 
 def tree(root: Path) -> dict[str, bytes]:
+    """What the output directory publishes (not its identity file, which is never served)."""
     return {
-        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != OUTPUT_FILE
     }
 
 

@@ -25,9 +25,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from db import ChangeListener, StorageFailure, migrate
+from db import ChangeListener, DaemonRecord, StorageFailure, migrate
 from db.changes import channel_name
 from feeder import Person, Site, _daemon
+from feeder.publishing import outputs
 from feeder.publishing.build import BuildReport
 from tests.conftest import POSTGRES_URL, START, FakeClock
 from tests.conftest import _postgres_schema_url as postgres_schema_url
@@ -101,8 +102,11 @@ def pages(site: Site) -> set[str]:
 
 
 def files(root: Path) -> dict[str, bytes]:
+    """What ``root`` publishes (not its identity file, which is never served)."""
     return {
-        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != outputs.OUTPUT_FILE
     }
 
 
@@ -361,7 +365,7 @@ def test_a_truncate_elsewhere_makes_the_next_build_a_full_one(
         pytest.skip("SQLite has no TRUNCATE (a DELETE without WHERE fires the row triggers)")
     with elsewhere(blog) as execute:
         execute("TRUNCATE {s}articles CASCADE")
-    assert _daemon.pending(blog)
+    assert _daemon.pending(blog, outputs.identify(blog.config.output_dir))
     report = blog.build()
     assert report.full, "nothing says what a TRUNCATE took: only a full build knows"
     assert pages(blog) == set() and titles(blog) == []
@@ -374,7 +378,7 @@ def test_an_empty_statement_elsewhere_changes_nothing(blog: Site) -> None:
         execute("UPDATE {s}articles SET title = 'x' WHERE slug = 'no-such-article'")
         execute("DELETE FROM {s}articles WHERE slug = 'no-such-article'")
     assert blog.revision() == before
-    assert not _daemon.pending(blog)
+    assert not _daemon.pending(blog, outputs.identify(blog.config.output_dir))
 
 
 # -- a migration is no change -------------------------------------------------------
@@ -419,7 +423,7 @@ def test_a_migration_that_rewrites_rows_is_no_change_and_keeps_the_triggers(
     assert migrate.upgrade(blog.storage.engine)
     assert migrate.current(blog.storage.engine) == "9002"
     assert blog.revision() == before
-    assert not _daemon.pending(blog)
+    assert not _daemon.pending(blog, outputs.identify(blog.config.output_dir))
     # And the triggers are back for what comes after.
     with elsewhere(blog) as execute:
         execute("UPDATE {s}articles SET title = 'After the upgrade' WHERE slug = 'first'")
@@ -500,8 +504,16 @@ def test_nothing_but_a_change_is_notified(pg_site: Site, listener: ChangeListene
     assert listener.channel is not None
     with counting(listener.channel) as count:
         pg_site.build()
-        _daemon.record_daemon(pg_site, 1, "elsewhere.example")
-        _daemon.record_error(pg_site, "an error")
+        output = outputs.identify(pg_site.config.output_dir)
+        _daemon.record_daemon(
+            pg_site,
+            DaemonRecord(
+                id="elsewhere", output_id=output, output_dir="/srv/public",
+                host="elsewhere.example", pid=1, role="leader", version="test",
+                started_at=pg_site.now(), heartbeat=pg_site.now(),
+            ),
+        )  # fmt: skip
+        _daemon.record_error(pg_site, output, "an error")
         pg_site.list_articles()
         pg_site.edit_article("one", title="One")  # the same title: nothing written
         with elsewhere(pg_site) as execute:

@@ -30,10 +30,13 @@ from lxml import etree
 from sqlalchemy import insert, text, update
 
 import jobs
+from db import DaemonRecord, Lock
 from db.models import Article as ArticleRow
 from db.models import State
 from feeder import Site, _daemon
 from feeder.cli import cli
+from feeder.publishing import outputs
+from feeder.publishing.exclusive import publish_lock
 from feeder.publishing.files import is_temp
 from tests.conftest import FakeClock
 from tests.feedcheck import parse_feed
@@ -189,7 +192,7 @@ def assert_complete(directory: Path) -> int:
     count = 0
     for root, _dirs, files in os.walk(directory):
         for name in files:
-            if is_temp(name):
+            if is_temp(name) or name == outputs.OUTPUT_FILE:  # neither is ever served
                 continue
             path = Path(root, name)
             if name.endswith(".xml"):
@@ -211,9 +214,9 @@ def archive_files(published: int, max_items: int = 50, page_size: int = 50) -> i
     return 3 * -(-published // page_size) if published > max_items else 0
 
 
-def bulk_load(root: Path, count: int) -> None:
+def bulk_load(root: Path, count: int, database_url: str | None = None) -> None:
     """``count`` published articles, inserted in one statement (the API is one by one)."""
-    with Site.open(root / "feeder.toml") as site:
+    with Site.open(root / "feeder.toml", database_url=database_url) as site:
         now = site.now()
         with site.storage.engine.begin() as connection:
             revision = connection.execute(
@@ -344,8 +347,9 @@ def test_kill_9_during_a_build_leaves_only_complete_files(live: SiteUnderTest) -
     bulk_load(live.root, 600)
     daemon = live.start("--no-serve")
     articles = live.public / "articles"
-    wait_for(
-        "the build to be under way", lambda: articles.is_dir() and len(os.listdir(articles)) > 20
+    wait_for(  # whole pages: a temp file being written does not count
+        "the build to be under way",
+        lambda: articles.is_dir() and len(list(articles.glob("*.html"))) > 20,
     )
     worker = wait_for("the build worker", lambda: worker_of(daemon))
     daemon.process.kill()
@@ -486,12 +490,15 @@ def invoke(site_dir: Path, *args: str) -> Any:
     return CliRunner().invoke(cli, ["-c", str(site_dir / "feeder.toml"), *args])
 
 
+def publish_lock_of(site: Site, holder: str) -> Lock:
+    """The publish lock of ``site``'s output directory, as another process would hold it."""
+    return publish_lock(site.storage, site.config, holder, outputs.identify(site.config.output_dir))
+
+
 def test_feeder_build_waits_for_a_running_build_then_says_who_has_it(
     sqlite_site: Site, site_dir: Path
 ) -> None:
-    holder = sqlite_site.storage.lock(
-        "publish", "feeder run pid 4242 on elsewhere", sqlite_site.config.root
-    )
+    holder = publish_lock_of(sqlite_site, "feeder run pid 4242 on elsewhere")
     assert holder.try_acquire()
     try:
         result = invoke(site_dir, "build", "--wait", "0.3")
@@ -508,9 +515,7 @@ def test_feeder_build_waits_for_a_running_build_then_says_who_has_it(
 def test_feeder_build_takes_its_turn_when_the_running_build_ends(
     sqlite_site: Site, site_dir: Path
 ) -> None:
-    holder = sqlite_site.storage.lock(
-        "publish", "feeder run pid 4242 on elsewhere", sqlite_site.config.root
-    )
+    holder = publish_lock_of(sqlite_site, "feeder run pid 4242 on elsewhere")
     assert holder.try_acquire()
     release = threading.Timer(0.3, holder.close)
     release.start()
@@ -532,26 +537,46 @@ def test_feeder_build_removes_temp_files_a_killed_writer_left(
     assert temp_files(public) == []
 
 
+def daemon_row(site: Site, pid: int, host: str, *, role: str = "leader") -> DaemonRecord:
+    now = site.now()
+    return DaemonRecord(
+        id=f"test-{pid}",
+        output_id=outputs.identify(site.config.output_dir),
+        output_dir=str(site.config.output_dir),
+        host=host,
+        pid=pid,
+        role=role,
+        version="test",
+        started_at=now,
+        heartbeat=now,
+    )
+
+
 def test_status_says_whether_a_daemon_is_running(tmp_path: Path) -> None:
     root = tmp_path / "site"
     with Site.init(root) as site:
         assert "not running" in invoke(root, "status").output
-        _daemon.record_daemon(site, os.getpid(), socket.gethostname())
+        _daemon.record_daemon(site, daemon_row(site, os.getpid(), socket.gethostname()))
         shown = json.loads(invoke(root, "status", "--json").output)
         assert shown["daemon_running"] is True
         assert shown["daemon_pid"] == os.getpid()
+        assert [d["pid"] for d in shown["daemons"]] == [os.getpid()]
         assert f"running (pid {os.getpid()} on " in invoke(root, "status").output
 
-        _daemon.record_daemon(site, 2**22 + 12345, socket.gethostname())  # no such process
-        assert json.loads(invoke(root, "status", "--json").output)["daemon_running"] is False
-        _daemon.clear_daemon(site, 2**22 + 12345, socket.gethostname())
+        gone = daemon_row(site, 2**22 + 12345, socket.gethostname())  # no such process
+        _daemon.clear_daemon(site, f"test-{os.getpid()}")
+        _daemon.record_daemon(site, gone)
+        shown = json.loads(invoke(root, "status", "--json").output)
+        assert shown["daemon_running"] is False
+        assert [(d["pid"], d["running"]) for d in shown["daemons"]] == [(gone.pid, False)]
+        _daemon.clear_daemon(site, gone.id)
         assert json.loads(invoke(root, "status", "--json").output)["daemon_pid"] is None
 
 
 def test_a_daemon_on_another_host_is_running_while_its_heartbeat_is_fresh(
     sqlite_site: Site, clock: FakeClock
 ) -> None:
-    _daemon.record_daemon(sqlite_site, 1, "elsewhere.example")
+    _daemon.record_daemon(sqlite_site, daemon_row(sqlite_site, 1, "elsewhere.example"))
     info = jobs.daemon_info(sqlite_site.status(), clock())
     assert info.running
     assert info.describe(clock()) == "running (pid 1 on elsewhere.example, alive 0 s ago)"

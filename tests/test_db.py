@@ -21,9 +21,11 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    column,
     insert,
     inspect,
     select,
+    table,
     text,
 )
 from sqlalchemy.exc import IntegrityError, StatementError
@@ -216,8 +218,15 @@ def test_a_database_at_the_first_revision_is_upgraded_and_keeps_its_rows(
         command.upgrade(config, "0001")
     when = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
     with engine.begin() as connection:  # the state table as it was at 0001
+        old_state = table(
+            "state",
+            column("pk"),
+            column("revision"),
+            column("built_revision"),
+            column("created_at", UTCDateTime()),
+        )
         connection.execute(
-            insert(db.State.__table__).values(
+            insert(old_state).values(
                 pk=queries.STATE_PK, revision=0, built_revision=-1, created_at=when
             )
         )

@@ -212,14 +212,16 @@ class Outside:
             "feeder.db",
             "feeder.db-wal",
             "feeder.db-shm",
-            "feeder.db-daemon.lock",
-            "feeder.db-publish.lock",
+            "feeder.db-migrate.lock",
             "public",
         }
         extra = {
             name
             for name in os.listdir(self.site.root)
-            if name not in expected and not re.fullmatch(r"daemon-\d+\.(log|out)", name)
+            if name not in expected
+            and not re.fullmatch(r"daemon-\d+\.(log|out)", name)
+            # The output directory's locks, named by its id.
+            and not re.fullmatch(r"feeder\.db-(daemon|publish)-[0-9a-f]{32}\.lock", name)
         }
         assert extra == set(), f"unexpected files in the site directory: {extra}"
 

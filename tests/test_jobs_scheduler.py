@@ -179,8 +179,8 @@ class ClockMovingBuilder(InlineBuilder):
         super().__init__(site)
         self._clock = clock
 
-    def build(self, config: Config, *, full: bool) -> BuildReport:
-        report = super().build(config, full=full)
+    def build(self, config: Config, *, full: bool, output: str, sweep: bool = False) -> BuildReport:
+        report = super().build(config, full=full, output=output, sweep=sweep)
         self._clock.advance(seconds=1)
         return report
 
@@ -248,11 +248,11 @@ class GatedBuilder(InlineBuilder):
         self.entered = threading.Event()
         self.fulls: list[bool] = []
 
-    def build(self, config: Config, *, full: bool) -> BuildReport:
+    def build(self, config: Config, *, full: bool, output: str, sweep: bool = False) -> BuildReport:
         self.entered.set()
         assert self.gate.wait(WAIT)
         self.fulls.append(full)
-        return super().build(config, full=full)
+        return super().build(config, full=full, output=output, sweep=sweep)
 
 
 def test_requests_during_a_build_merge_into_one_more_build(site: Site) -> None:
@@ -319,33 +319,36 @@ def test_missed_poll_ticks_coalesce_into_one_run() -> None:
 
 
 def test_a_failed_build_is_logged_recorded_and_retried_until_it_works(
-    site: Site, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    site: Site, caplog: pytest.LogCaptureFixture
 ) -> None:
     site.add_article("Waiting for a disk")
-    blocker = tmp_path / "a-file"
-    blocker.write_text("not a directory")
-    good = site.with_config(
+    fast = site.with_config(
         dataclasses.replace(site.config, schedule=ScheduleConfig(poll_interval=0.05))
     )
-    broken = good.with_config(dataclasses.replace(good.config, output_dir=blocker / "public"))
-    daemon = start_daemon(broken)
+    blocker = fast.config.output_dir / "rss.xml"
+    blocker.mkdir(parents=True)  # a directory where the feed goes
+    daemon = start_daemon(fast)
     try:
         with caplog.at_level(logging.ERROR, logger="feeder.daemon"):
             daemon.publisher.request(reason="start")
             deadline = time.monotonic() + WAIT
             while "build failed" not in caplog.text and time.monotonic() < deadline:
                 time.sleep(0.01)  # polling for the log line, with a deadline
-        assert f"build failed: {blocker / 'public'}" in caplog.text
+        assert f"build failed: {blocker}: cannot be written" in caplog.text
         assert "retrying in" in caplog.text
-        status = site.status()
-        assert status.last_error is not None and "cannot be created" in status.last_error
+        status = site.status()  # the output directory's own record, written after the log
+        while status.last_error is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+            status = site.status()
+        assert status.last_error is not None and "cannot be written" in status.last_error
         assert status.built_at is None
+        assert [o.last_error for o in status.outputs] == [status.last_error]
 
-        daemon.publisher.site = good  # the operator fixed it
+        blocker.rmdir()  # the operator fixed it
         daemon.settle()
         assert daemon.publisher.builds == 1
-        daemon.site = good
         assert daemon.titles() == ["Waiting for a disk"]
+        assert site.status().built_at is not None
     finally:
         daemon.schedule.shutdown()
         daemon.publisher.stop(WAIT)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from alembic import command
 from click.testing import CliRunner, Result
 from lxml import etree
@@ -28,6 +29,7 @@ from sqlalchemy import text
 
 import db
 from db import Selection, migrate
+from db.types import UTCDateTime
 from feeder import ConfigError, Draft, NotFoundError, Site, load_config
 from feeder.cli import cli
 from feeder.entries import Channel, DeletedEntry, Link, Person
@@ -597,10 +599,15 @@ def test_deletions_made_before_the_upgrade_get_the_sites_feed(
             config.attributes["connection"] = connection
             command.upgrade(config, "0004")
         with engine.begin() as connection:
+            state_at_0004 = sa.table(  # as it was then: build columns of its own
+                "state",
+                sa.column("pk"),
+                sa.column("revision"),
+                sa.column("built_revision"),
+                sa.column("created_at", UTCDateTime()),
+            )
             connection.execute(
-                db.State.__table__.insert().values(
-                    pk=1, revision=3, built_revision=-1, created_at=START
-                )
+                state_at_0004.insert().values(pk=1, revision=3, built_revision=-1, created_at=START)
             )
             connection.execute(
                 db.Removal.__table__.insert(),

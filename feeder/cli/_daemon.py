@@ -53,8 +53,10 @@ def run(
     Builds when articles change (on PostgreSQL as soon as a change commits,
     otherwise checked every schedule.poll_interval seconds), on the second each
     scheduled article is due, and fully every schedule.rebuild_interval seconds.
-    A second 'feeder run' on the same site waits and takes over if the first one
-    stops. SIGTERM or Ctrl-C stops it; SIGHUP reloads feeder.toml.
+    Several 'feeder run' on one site each publish their own output directory;
+    those sharing one directory take turns: one builds, the others wait and take
+    over if it stops or loses its database connection. SIGTERM or Ctrl-C stops
+    it; SIGHUP reloads feeder.toml.
     """
     from jobs import Daemon, LogSettings, RunOptions
 

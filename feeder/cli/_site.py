@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -137,14 +138,19 @@ def build(ctx: click.Context, full: bool, wait: float, ping_wait: float, as_json
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
-    """Show the daemon, the last build, the last error and the next scheduled publication."""
+    """Show the daemons, each output directory's last build, errors and what comes next.
+
+    The first lines are about this site's output directory (output_dir); then
+    every output directory and every daemon of the site are listed, wherever
+    they run.
+    """
     with open_site(ctx) as site:
         state = site.status()
         now = site.now()
-    from jobs import daemon_info
+    from jobs import daemon_alive, daemon_info
 
     daemon = daemon_info(state, now)
-    data = {
+    data: dict[str, Any] = {
         "daemon": daemon.describe(now),
         "daemon_running": daemon.running,
         "daemon_pid": daemon.pid,
@@ -157,7 +163,43 @@ def status(ctx: click.Context, as_json: bool) -> None:
         "last_error": state.last_error,
         "last_error_at": fmt_time(state.last_error_at) if state.last_error_at else None,
         "next_scheduled": fmt_time(state.next_scheduled) if state.next_scheduled else None,
+        "output": state.output_id,
     }
+    outputs: list[dict[str, Any]] = [
+        {
+            "id": o.id,
+            "path": o.path,
+            "host": o.host,
+            "this": o.id == state.output_id,
+            "built_revision": o.built_revision,
+            "pending_changes": o.pending,
+            "last_build": fmt_time(o.built_at) if o.built_at else None,
+            "last_build_seconds": o.build_seconds,
+            "last_build_result": o.build_result,
+            "last_error": o.last_error,
+            "last_error_at": fmt_time(o.last_error_at) if o.last_error_at else None,
+            "seen": fmt_time(o.seen_at),
+            "writer": o.writer,
+            "writing_since": fmt_time(o.writing_since) if o.writing_since else None,
+        }
+        for o in state.outputs
+    ]
+    daemons: list[dict[str, Any]] = [
+        {
+            "pid": d.pid,
+            "host": d.host,
+            "role": d.role,
+            "running": daemon_alive(d, now),
+            "output": d.output_id,
+            "output_dir": d.output_dir,
+            "version": d.version,
+            "started": fmt_time(d.started_at),
+            "heartbeat": fmt_time(d.heartbeat),
+            "last_error": d.last_error,
+            "last_error_at": fmt_time(d.last_error_at) if d.last_error_at else None,
+        }
+        for d in state.daemons
+    ]
     if state.websub:
         data["websub"] = [
             {
@@ -172,7 +214,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
             for hub in state.websub
         ]
     if as_json:
-        echo_json(data)
+        echo_json({**data, "outputs": outputs, "daemons": daemons})
         return
     del data["daemon_running"], data["daemon_pid"]  # the text line says it
     data.pop("websub", None)
@@ -189,3 +231,50 @@ def status(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"{'  last ping ok:':<20}{ok}")
         click.echo(f"{'  last failure:':<20}{failure}")
         click.echo(f"{'  pings owed:':<20}{hub.owed}")
+    click.echo(f"outputs:            {len(outputs) or '-'}")
+    for shown in outputs:
+        click.echo("  " + _output_line(shown))
+    click.echo(f"daemons:            {len(daemons) or '-'}")
+    for shown, record in zip(daemons, state.daemons, strict=True):
+        age = max(0, int((now - record.heartbeat).total_seconds()))
+        alive = f"alive {age} s ago" if shown["running"] else f"not running, last seen {age} s ago"
+        where = f"{shown['output_dir']} ({_short(shown['output'])})"
+        error = f"; last error: {shown['last_error']}" if shown["last_error"] else ""
+        click.echo(
+            f"  {shown['role']:<8}pid {shown['pid']} on {shown['host']}: {where}, {alive}{error}"
+        )
+
+
+def _short(output: str | None) -> str:
+    return "-" if output is None else output[:12]
+
+
+def _output_line(shown: dict[str, Any]) -> str:
+    where = f"{shown['path'] or '?'} on {shown['host'] or '?'}"
+    if shown["last_build"] is None:
+        built = "never built"
+    else:
+        behind = ", changes pending" if shown["pending_changes"] else ", up to date"
+        built = f"built {shown['last_build']}{behind}"
+    parts = [f"{_short(shown['id'])}  {where}: {built}"]
+    if shown["writer"]:
+        parts.append(f"being written by {shown['writer']} since {shown['writing_since']}")
+    if shown["last_error"]:
+        parts.append(f"last error: {shown['last_error']}")
+    return "; ".join(parts) + ("  (this one)" if shown["this"] else "")
+
+
+@cli.command("forget-output")
+@click.argument("output_id")
+@click.pass_context
+def forget_output(ctx: click.Context, output_id: str) -> None:
+    """Forget an output directory that is gone for good (a host taken out of service).
+
+    'feeder status' lists the output directories and their ids. Until an
+    output directory is forgotten, or not built for 30 days, it holds back the
+    clean-up of what incremental builds read. If it is ever built again, it
+    gets a full build.
+    """
+    with open_site(ctx) as site:
+        site.forget_output(output_id)
+    click.echo(f"forgot output {output_id}")

@@ -47,6 +47,7 @@ from feeder._tombstones import deleted_entries, expired_selections, held
 from feeder.config import Config
 from feeder.entries import DeletedEntry, Entry, FeedLink, Link, PodcastChannel, SiteInfo
 from feeder.errors import PublishError
+from feeder.publishing import outputs
 from feeder.publishing import podcast as _podcast
 from feeder.publishing.archives import (
     Archives,
@@ -70,6 +71,7 @@ from feeder.publishing.feeds import (
     site_info,
     stylesheet_links,
 )
+from feeder.publishing.fence import Fence, Turn
 from feeder.publishing.files import copy_if_changed, remove, sweep_temp, write_if_changed
 from feeder.publishing.media import MediaFiles
 from feeder.publishing.render import render_article
@@ -152,8 +154,9 @@ def output_fingerprint(config: Config) -> str:
 class _Writer:
     """Writes and removes files inside the output directory, and remembers what it did."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, fence: Fence | None = None) -> None:
         self.root = root
+        self._fence = fence
         self._real_root = os.path.realpath(root)
         self.written: list[str] = []
         self.removed: list[str] = []
@@ -175,7 +178,7 @@ class _Writer:
         return path
 
     def write(self, relative: str, data: bytes) -> None:
-        if write_if_changed(self._inside(relative), data):
+        if write_if_changed(self._inside(relative), data, fence=self._fence):
             self.written.append(relative)
         else:
             self.unchanged += 1
@@ -186,13 +189,13 @@ class _Writer:
 
     def copy(self, relative: str, source: Path, size: int) -> None:
         """Publish the file ``source`` (a media file) at ``relative``, when it is not there."""
-        if copy_if_changed(self._inside(relative), source, size):
+        if copy_if_changed(self._inside(relative), source, size, fence=self._fence):
             self.written.append(relative)
         else:
             self.unchanged += 1
 
     def remove(self, relative: str) -> None:
-        if remove(self._inside(relative)):
+        if remove(self._inside(relative), fence=self._fence):
             self.removed.append(relative)
 
     def problem(self, key: object, message: str) -> None:
@@ -578,14 +581,26 @@ def _static(name: str) -> bytes:
 
 
 def run_build(
-    storage: Storage, config: Config, *, now: datetime, full: bool = False
+    storage: Storage,
+    config: Config,
+    *,
+    now: datetime,
+    full: bool = False,
+    turn: Turn | None = None,
 ) -> BuildReport:
     """Build the site as of ``now`` and record the result in the database.
 
-    The caller holds the publish lock (:meth:`feeder.Site.build` takes it).
+    The caller holds the publish lock of the output directory (see
+    feeder.publishing.exclusive) and says in ``turn`` which output it is, the
+    mark it set and the fence every file operation passes; without one, the
+    directory is identified here and written unfenced.
     """
     started = time.perf_counter()
-    writer = _Writer(config.output_dir)
+    if turn is None:
+        turn = Turn(outputs.identify(config.output_dir))
+    elif outputs.ensure(config.output_dir, turn.output):
+        full = True  # the directory lost its identity file: it was wiped, or is new
+    writer = _Writer(config.output_dir, turn.fence)
     media = writer.media = MediaFiles(
         config, writer.copy, writer.remove, writer.problem, writer.kept
     )
@@ -596,7 +611,7 @@ def run_build(
     except OSError as exc:
         raise PublishError(f"{config.output_dir}: cannot be created: {exc.strerror}") from exc
     with storage.read() as reader:
-        state = reader.state()
+        state = reader.build_state(turn.output)
         revision = state.revision
         full = (
             full
@@ -665,12 +680,15 @@ def run_build(
         if podcasts is not None and podcasts.minted:
             recorder.store_podcast_guids(podcasts.minted, now)
         recorder.record_build(
+            output=turn.output,
             revision=report.revision,
             now=now,
             seconds=report.seconds,
             result=report.summary(),
             fingerprint=fingerprint if full else None,
             error=report.errors[0] if report.errors else None,
+            token=turn.token,
+            stale_before=now - outputs.FORGET_AFTER,
         )
     return report
 

@@ -12,13 +12,17 @@ import contextlib
 import os
 import secrets
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
-from feeder.errors import PublishError
+from feeder.errors import FeederError, PublishError
 
 __all__ = ["TEMP_SUFFIX", "copy_if_changed", "is_temp", "remove", "sweep_temp", "write_if_changed"]
 
 TEMP_SUFFIX = ".tmp"
+#: Wraps each rename into place and each removal (see feeder.publishing.fence).
+Fence = Callable[[Path], AbstractContextManager[object]]
 
 
 def is_temp(name: str) -> bool:
@@ -34,8 +38,12 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def write_if_changed(path: Path, data: bytes) -> bool:
-    """Atomically replace ``path`` with ``data`` unless it already holds exactly that."""
+def write_if_changed(path: Path, data: bytes, *, fence: Fence | None = None) -> bool:
+    """Atomically replace ``path`` with ``data`` unless it already holds exactly that.
+
+    ``fence`` wraps the rename that makes the new bytes visible (it refuses once
+    the writer's lease on the directory ran out, see feeder.publishing.fence).
+    """
     try:
         if path.stat().st_size == len(data) and path.read_bytes() == data:
             return False
@@ -54,11 +62,14 @@ def write_if_changed(path: Path, data: bytes) -> bool:
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(temp, path)
+        with fence(path) if fence is not None else contextlib.nullcontext():
+            os.replace(temp, path)
         _fsync_dir(path.parent)
-    except OSError as exc:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             temp.unlink()
+        if not isinstance(exc, OSError) or isinstance(exc, FeederError):
+            raise  # refused by the fence, or stopped: the temp file is gone either way
         raise PublishError(
             f"{path}: cannot be written: {exc.strerror or exc}; check that the output "
             "directory exists and is writable"
@@ -66,12 +77,13 @@ def write_if_changed(path: Path, data: bytes) -> bool:
     return True
 
 
-def copy_if_changed(path: Path, source: Path, size: int) -> bool:
+def copy_if_changed(path: Path, source: Path, size: int, *, fence: Fence | None = None) -> bool:
     """Atomically make ``path`` a copy of ``source`` unless it already is one of ``size`` bytes.
 
     For media files, whose names are their contents' hash: a file of that name
     and size holds those bytes, so it is not read again. Big files are copied
-    in chunks, never held whole.
+    in chunks, never held whole. ``fence`` wraps the rename, as for
+    :func:`write_if_changed`.
     """
     try:
         if path.stat().st_size == size:
@@ -89,11 +101,14 @@ def copy_if_changed(path: Path, source: Path, size: int) -> bool:
             copy.flush()
             os.fsync(copy.fileno())
         os.chmod(temp, 0o644)
-        os.replace(temp, path)
+        with fence(path) if fence is not None else contextlib.nullcontext():
+            os.replace(temp, path)
         _fsync_dir(path.parent)
-    except OSError as exc:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             temp.unlink()
+        if not isinstance(exc, OSError) or isinstance(exc, FeederError):
+            raise  # refused by the fence, or stopped: the temp file is gone either way
         raise PublishError(
             f"{path}: cannot be written from {source}: {exc.strerror or exc}; check that the "
             "output directory is writable"
@@ -101,10 +116,11 @@ def copy_if_changed(path: Path, source: Path, size: int) -> bool:
     return True
 
 
-def remove(path: Path) -> bool:
+def remove(path: Path, *, fence: Fence | None = None) -> bool:
     """Delete ``path`` if it exists; True when something was removed."""
     try:
-        path.unlink()
+        with fence(path) if fence is not None else contextlib.nullcontext():
+            path.unlink()
     except FileNotFoundError:
         return False
     except OSError as exc:
