@@ -28,10 +28,10 @@ from itertools import islice
 
 from db import Storage
 from feeder import _write
+from feeder._processes import WorkerGone, Workers
 from feeder._write import Change, Intent
 from feeder.config import Config
 from feeder.errors import FeederError, InputError
-from feeder.importing._processes import WorkerGone, Workers
 from feeder.importing.formats import Draft, Line, Pending, Source, resolve
 
 __all__ = ["BATCH_SIZE", "Change", "ImportReport", "run"]
