@@ -34,7 +34,7 @@ from db.models import Article as ArticleRow
 from db.models import State
 from feeder import Site, _daemon
 from feeder.cli import cli
-from feeder.publishing.files import is_temp
+from feeder.publishing.files import BATCH_FILES, is_temp
 from tests.conftest import FakeClock
 from tests.feedcheck import parse_feed
 
@@ -332,19 +332,25 @@ def test_what_came_due_while_stopped_is_published_on_start(live: SiteUnderTest) 
 
 @pytest.mark.slow
 def test_kill_9_during_a_build_leaves_only_complete_files(live: SiteUnderTest) -> None:
-    bulk_load(live.root, 600)
+    # Pages go live a batch (BATCH_FILES) at a time: enough of them that the kill
+    # lands after the first batch and before the last.
+    count = 3 * BATCH_FILES
+    bulk_load(live.root, count)
     daemon = live.start("--no-serve")
     articles = live.public / "articles"
-    wait_for(
-        "the build to be under way", lambda: articles.is_dir() and len(os.listdir(articles)) > 20
-    )
+
+    def served_pages() -> int:
+        names = os.listdir(articles) if articles.is_dir() else []
+        return len([name for name in names if not is_temp(name)])
+
+    wait_for("the build to be under way", lambda: served_pages() > 20)
     worker = wait_for("the build worker", lambda: worker_of(daemon))
     daemon.process.kill()
     daemon.process.wait(5)
     wait_for("the worker to die with the daemon", lambda: process_gone(worker))
 
     written = assert_complete(live.public)
-    assert 20 < written < 600 + 7, "the kill should have interrupted the build"
+    assert 20 < written < count + 7, "the kill should have interrupted the build"
 
     again = live.start("--no-serve")
     # A full build fsyncs every file it writes: slow on a busy disk, hence the deadline.
@@ -352,7 +358,7 @@ def test_kill_9_during_a_build_leaves_only_complete_files(live: SiteUnderTest) -
     assert again.stop() == 0
     assert temp_files(live.public) == []
     # Pages, three feeds, the index, the OPML list and two stylesheets.
-    assert assert_complete(live.public) == 600 + 7
+    assert assert_complete(live.public) == count + 7
 
 
 @pytest.mark.slow

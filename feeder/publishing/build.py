@@ -60,7 +60,7 @@ from feeder.publishing.feeds import (
     site_info,
     stylesheet_links,
 )
-from feeder.publishing.files import remove, sweep_temp, write_if_changed
+from feeder.publishing.files import FileBatch, remove, sweep_temp
 from feeder.publishing.render import render_article
 from feeder.publishing.render.opml import Outline, render_opml
 from feeder.publishing.render.page import Listing, render_group, render_index
@@ -134,11 +134,17 @@ def output_fingerprint(config: Config) -> str:
 
 
 class _Writer:
-    """Writes and removes files inside the output directory, and remembers what it did."""
+    """Writes and removes files inside the output directory, and remembers what it did.
 
-    def __init__(self, root: Path) -> None:
+    Files are written through one :class:`FileBatch` per build: durable together,
+    each complete before it is served.
+    """
+
+    def __init__(self, root: Path, batch: FileBatch) -> None:
         self.root = root
+        self.batch = batch
         self._real_root = os.path.realpath(root)
+        self._inside_root: set[str] = set()  # folders already found inside the root
         self.written: list[str] = []
         self.removed: list[str] = []
         self.unchanged = 0
@@ -148,17 +154,20 @@ class _Writer:
     def _inside(self, relative: str) -> Path:
         """``relative`` under the root; refused if it (or a symlinked folder) leads out."""
         path = self.root / relative
-        parent = os.path.realpath(path.parent)
-        if os.path.commonpath([parent, self._real_root]) != self._real_root or path.name in (
-            "",
-            ".",
-            "..",
-        ):
+        folder = str(path.parent)
+        if folder not in self._inside_root:
+            parent = os.path.realpath(folder)
+            if os.path.commonpath([parent, self._real_root]) != self._real_root:
+                raise PublishError(
+                    f"{relative}: resolves outside the output directory; not written"
+                )
+            self._inside_root.add(folder)
+        if path.name in ("", ".", ".."):
             raise PublishError(f"{relative}: resolves outside the output directory; not written")
         return path
 
     def write(self, relative: str, data: bytes) -> None:
-        if write_if_changed(self._inside(relative), data):
+        if self.batch.write(self._inside(relative), data):
             self.written.append(relative)
         else:
             self.unchanged += 1
@@ -501,7 +510,13 @@ def run_build(
     The caller holds the publish lock (:meth:`feeder.Site.build` takes it).
     """
     started = time.perf_counter()
-    writer = _Writer(config.output_dir)
+    with FileBatch() as batch:
+        return _build(storage, config, now, full, started, _Writer(config.output_dir, batch))
+
+
+def _build(
+    storage: Storage, config: Config, now: datetime, full: bool, started: float, writer: _Writer
+) -> BuildReport:
     site = site_info(config)
     fingerprint = output_fingerprint(config)
     try:
@@ -542,6 +557,8 @@ def run_build(
         _shared_files(config, site, groups, newest, writer)
         if full:
             _stale_groups(groups, config, writer)
+    # Recorded as built only once every file it wrote is in place and on disk.
+    writer.batch.flush()
     if full:
         sweep_temp(config.output_dir)
     report = BuildReport(
