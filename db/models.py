@@ -73,6 +73,12 @@ class Article(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # Value of the site revision counter when this row last changed.
     revision: Mapped[int] = mapped_column(Integer, default=0)
+    # Derived from content when feeder writes it (migration 0007): the words of its
+    # visible text, the hash of the content they were counted from (a count is used
+    # only while it matches), and a seal saying feeder's sanitiser wrote the content.
+    word_count: Mapped[int | None] = mapped_column(Integer)
+    content_hash: Mapped[str | None] = mapped_column(String(32))
+    content_seal: Mapped[str | None] = mapped_column(String(32))
 
     author: Mapped[Author | None] = relationship(lazy="joined")
     tags: Mapped[list[Tag]] = relationship(
@@ -140,6 +146,8 @@ class State(Base):
     daemon_pid: Mapped[int | None] = mapped_column(Integer)
     daemon_host: Mapped[str | None] = mapped_column(String(500))
     daemon_heartbeat: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The secret that articles' content seals are keyed with (migration 0007).
+    seal_key: Mapped[str | None] = mapped_column(String(64))
 
 
 def _length(table: Table, column: str) -> int:

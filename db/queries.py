@@ -58,6 +58,7 @@ __all__ = [
     "state",
     "tags_in_use",
     "undated",
+    "with_pages",
 ]
 
 STATE_PK = 1
@@ -155,6 +156,15 @@ def due_between(connection: Connection, after: datetime, until: datetime) -> lis
     """Articles whose publication instant falls in ``(after, until]``."""
     query = article_columns().where(_A.published_at > after, _A.published_at <= until)
     return read_articles(connection, query)
+
+
+def with_pages(connection: Connection, slugs: list[str], now: datetime) -> set[str]:
+    """Which of ``slugs`` belong to an article published by ``now`` that has no link of
+    its own (the articles a site shows on a page of their own): one index lookup each."""
+    query = select(_A.slug).where(
+        _A.slug.in_(slugs), _A.published_at <= now, or_(_A.link.is_(None), _A.link == "")
+    )
+    return {slug for slug in connection.execute(query).scalars() if isinstance(slug, str)}
 
 
 def article_by_slug(connection: Connection, slug: str) -> StoredArticle | None:

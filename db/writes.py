@@ -9,6 +9,7 @@ driver's pace (db.bulk), and tag links replaced where they changed.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,6 +35,7 @@ __all__ = [
     "record_build",
     "record_daemon",
     "record_error",
+    "seal_key",
     "taken_slugs",
     "taken_uids",
 ]
@@ -57,9 +59,27 @@ def create_state(connection: Connection, created_at: datetime) -> None:
     insert_ = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
     connection.execute(
         insert_(_STATE)
-        .values(pk=STATE_PK, revision=0, built_revision=-1, created_at=created_at)
+        .values(
+            pk=STATE_PK,
+            revision=0,
+            built_revision=-1,
+            created_at=created_at,
+            seal_key=secrets.token_hex(32),
+        )
         .on_conflict_do_nothing(index_elements=[_STATE.c.pk])
     )
+
+
+def seal_key(connection: Connection) -> str:
+    """The site's secret for content seals; made now if another program removed it."""
+    key = connection.execute(
+        select(_STATE.c.seal_key).where(_STATE.c.pk == STATE_PK)
+    ).scalar_one_or_none()
+    if isinstance(key, str) and len(key) >= 32:
+        return key
+    key = secrets.token_hex(32)
+    _state(connection, seal_key=key)
+    return key
 
 
 def bump_revision(connection: Connection) -> int:
@@ -148,6 +168,10 @@ class ArticleValues:
     published_at: datetime
     updated_at: datetime
     created_at: datetime
+    #: Derived from ``content`` by the domain (see migration 0007); None: not known.
+    word_count: int | None = None
+    content_hash: str | None = None
+    content_seal: str | None = None
 
 
 @dataclass
@@ -287,6 +311,9 @@ _INSERTED = (
     "updated_at",
     "created_at",
     "revision",
+    "word_count",
+    "content_hash",
+    "content_seal",
 )
 
 
@@ -302,6 +329,9 @@ def _columns(values: ArticleValues, author_pks: dict[str, int], revision: int) -
         "updated_at": values.updated_at,
         "created_at": values.created_at,
         "revision": revision,
+        "word_count": values.word_count,
+        "content_hash": values.content_hash,
+        "content_seal": values.content_seal,
     }
 
 

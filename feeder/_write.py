@@ -33,6 +33,8 @@ from typing import Any, Literal, NamedTuple
 
 from db import ArticleValues, Clash, PersonValues, StoredArticle, WritePlan, Writer
 from feeder._content import derive_summary, sanitize_html
+from feeder._derived import Derived, Sealer, derive
+from feeder._derived import values as derived_values
 from feeder._fields import (
     article_link,
     check_content_size,
@@ -108,6 +110,7 @@ class Intent(NamedTuple):
     published: datetime | None  # None: now (add, upsert) or as stored
     updated: datetime | None
     uid: str | None
+    derived: Derived | None = None  # what ``content`` gives (computed where it was sanitised)
 
 
 @lru_cache(maxsize=4096)  # bulk imports repeat the same few tag lists
@@ -154,6 +157,7 @@ def _new(
     slug_base = "" if given_slug else slugify(title) or "article"
     url = _url(config, given_slug or slug_base, checked_link)
     html = _sanitised(content, url, config)
+    derived = derive(html, allow_iframes=config.content.allow_iframes)
     return Intent(
         kind=kind,
         origin=origin,
@@ -172,6 +176,7 @@ def _new(
         published=when,
         updated=updated_at,
         uid=uid,
+        derived=derived,
     )
 
 
@@ -275,12 +280,14 @@ def edit_intent(
     checked_link = UNSET if link is UNSET else article_link(link) if link else None
     html = source = UNSET
     url = ""
+    derived = None
     if content is not UNSET:
         check_content_size(content, config.content)
         # The URL is a guess until the stored article is known (an unchanged link).
         guess = slug if checked_slug is UNSET else checked_slug
         url = _url(config, guess, None if checked_link is UNSET else checked_link)
         source, html = content, _sanitised(content, url, config)
+        derived = derive(html, allow_iframes=config.content.allow_iframes)
     person_: Any = UNSET
     in_full = False
     if author is not UNSET:
@@ -306,6 +313,7 @@ def edit_intent(
         published=when,
         updated=None,
         uid=None,
+        derived=derived,
     )
 
 
@@ -364,6 +372,7 @@ class _Current:
     minted: bool = False  # the id was minted here and may need a suffix to be unique
     relink: bool = False  # its tag links must be rewritten
     deleted: bool = False
+    derived: Derived | None = None  # what ``content`` gives; None: derive it when written
 
     @classmethod
     def of(cls, record: StoredArticle) -> _Current:
@@ -392,7 +401,9 @@ class _Current:
             stored_slug=fields.slug,
         )
 
-    def values(self) -> ArticleValues:
+    def values(self, config: Config, sealer: Sealer | None) -> ArticleValues:
+        derived = self.derived or derive(self.content, allow_iframes=config.content.allow_iframes)
+        words, digest, seal = derived_values(self.content, derived, sealer)
         return ArticleValues(
             uid=self.uid,
             slug=self.slug,
@@ -405,7 +416,15 @@ class _Current:
             published_at=self.published_at,
             updated_at=self.updated_at,
             created_at=self.created_at,
+            word_count=words,
+            content_hash=digest,
+            content_seal=seal,
         )
+
+
+def _derived_of(item: Intent, content: str) -> Derived | None:
+    """What the intent derived, if ``content`` is what it sanitised (None: derive it again)."""
+    return item.derived if content is item.content else None
 
 
 def _tag_slugs(tags: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
@@ -658,6 +677,8 @@ class _Batch:
                 self.plan.renamed.append((match.uid, match.slug))
         match.relink = match.relink or _tag_slugs(values["tags"]) != _tag_slugs(match.tags)
         self._left(match, values["tags"], values["author"])
+        if values["content"] != match.content:
+            match.derived = _derived_of(item, values["content"])
         for key, value in values.items():
             setattr(match, key, value)
         match.updated_at = updated_at
@@ -676,6 +697,7 @@ class _Batch:
 
     def _insert(self, item: Intent, slug: str) -> _Current:
         published = item.published or self.now
+        content = self._content_for(item, slug, item.link)
         current = _Current(
             pk=None,
             # A minted id is made unique in _write, with one query for the whole batch.
@@ -685,12 +707,13 @@ class _Batch:
             title=item.title,
             link=item.link,
             summary=item.summary,
-            content=self._content_for(item, slug, item.link),
+            content=content,
             author=item.author,
             tags=item.tags,
             published_at=published,
             updated_at=max(item.updated or published, published),
             created_at=self.now,
+            derived=_derived_of(item, content),
         )
         self.by_uid[current.uid] = current
         self.by_slug[current.slug] = current
@@ -746,9 +769,14 @@ class _Batch:
         written = list(self.written.values())
         new = [current for current in written if current.pk is None]
         self._mint_unique([current for current in new if current.minted])
-        self.plan.inserts = [current.values() for current in new]
+        sealer = (
+            Sealer.of(self.writer.seal_key(), allow_iframes=self.config.content.allow_iframes)
+            if written
+            else None
+        )
+        self.plan.inserts = [current.values(self.config, sealer) for current in new]
         self.plan.updates = [
-            (current.pk, current.values(), current.relink)
+            (current.pk, current.values(self.config, sealer), current.relink)
             for current in written
             if current.pk is not None
         ]

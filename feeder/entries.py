@@ -35,6 +35,8 @@ class Entry:
     tags: tuple[TagRef, ...]
     published: datetime
     updated: datetime
+    #: Words in ``content`` as stored when it was written; None: count them.
+    words: int | None = None
 
 
 @dataclass(frozen=True)

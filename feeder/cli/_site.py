@@ -87,8 +87,10 @@ def build(ctx: click.Context, full: bool, wait: float, as_json: bool) -> None:
                 "full": report.full,
                 "entries": report.entries,
                 "written": list(report.written),
+                "written_count": report.written_count,
                 "unchanged": report.unchanged,
                 "removed": list(report.removed),
+                "removed_count": report.removed_count,
                 "seconds": report.seconds,
                 "errors": list(report.errors),
             }

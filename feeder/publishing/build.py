@@ -33,6 +33,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from db import Reader, Selection, Storage, StoredArticle
+from feeder._derived import Sealer
 from feeder._records import (
     ARTICLES_DIR,
     RowProblem,
@@ -61,12 +62,14 @@ from feeder.publishing.feeds import (
     stylesheet_links,
 )
 from feeder.publishing.files import FileBatch, remove, sweep_temp
+from feeder.publishing.pages import PageContext, full_pages, remove_stale_pages
 from feeder.publishing.render import render_article
 from feeder.publishing.render.opml import Outline, render_opml
 from feeder.publishing.render.page import Listing, render_group, render_index
 
 __all__ = [
     "ARTICLES_DIR",
+    "LISTED",
     "OUTPUT_VERSION",
     "BuildReport",
     "article_path",
@@ -77,6 +80,8 @@ __all__ = [
 log = logging.getLogger("feeder.publishing.build")
 
 INDEX = "index.html"
+#: How many written (and removed) paths a report names; beyond, it counts them.
+LISTED = 1000
 # Bump when a change to feeder changes what the same data renders to: every
 # site then gets one full build after the upgrade.
 OUTPUT_VERSION = 2
@@ -94,16 +99,28 @@ class BuildReport:
     removed: tuple[str, ...]
     seconds: float
     errors: tuple[str, ...] = field(default=())
+    #: Files written (removed) beyond the first :data:`LISTED` that ``written``
+    #: (``removed``) names: a report stays small when a full build writes a million pages.
+    written_more: int = 0
+    removed_more: int = 0
 
     @property
     def ok(self) -> bool:
         return not self.errors
 
+    @property
+    def written_count(self) -> int:
+        return len(self.written) + self.written_more
+
+    @property
+    def removed_count(self) -> int:
+        return len(self.removed) + self.removed_more
+
     def summary(self) -> str:
         kind = "full" if self.full else "incremental"
         text = (
-            f"{kind} build: {len(self.written)} written, {self.unchanged} unchanged, "
-            f"{len(self.removed)} removed, {self.entries} entries, {self.seconds * 1000:.0f} ms"
+            f"{kind} build: {self.written_count} written, {self.unchanged} unchanged, "
+            f"{self.removed_count} removed, {self.entries} entries, {self.seconds * 1000:.0f} ms"
         )
         if self.errors:
             text += f", {len(self.errors)} errors"
@@ -140,13 +157,15 @@ class _Writer:
     each complete before it is served.
     """
 
-    def __init__(self, root: Path, batch: FileBatch) -> None:
+    def __init__(self, root: Path, batch: FileBatch, sealer: Sealer | None = None) -> None:
         self.root = root
         self.batch = batch
+        self.sealer = sealer  # checks content seals: sealed content is not sanitised again
         self._real_root = os.path.realpath(root)
         self._inside_root: set[str] = set()  # folders already found inside the root
-        self.written: list[str] = []
+        self.written: list[str] = []  # the first LISTED, then only counted
         self.removed: list[str] = []
+        self.written_more = self.removed_more = 0
         self.unchanged = 0
         self.errors: list[str] = []
         self._reported: set[object] = set()
@@ -167,14 +186,30 @@ class _Writer:
         return path
 
     def write(self, relative: str, data: bytes) -> None:
-        if self.batch.write(self._inside(relative), data):
+        """Queue ``data`` for ``relative``; it is counted once the batch commits it."""
+        self.batch.write(
+            self._inside(relative), data, lambda changed: self._wrote(relative, changed)
+        )
+
+    def _wrote(self, relative: str, changed: bool) -> None:
+        if not changed:
+            self.unchanged += 1
+        elif len(self.written) < LISTED:
             self.written.append(relative)
         else:
-            self.unchanged += 1
+            self.written_more += 1
 
     def remove(self, relative: str) -> None:
-        if remove(self._inside(relative)):
+        if not remove(self._inside(relative)):
+            return
+        if len(self.removed) < LISTED:
             self.removed.append(relative)
+        else:
+            self.removed_more += 1
+
+    def flush(self) -> None:
+        """Put every file written so far in place, durably."""
+        self.batch.flush()
 
     def problem(self, key: object, message: str) -> None:
         """Report ``message`` once per build for ``key`` (a row is found by several queries)."""
@@ -190,7 +225,7 @@ class _Writer:
 
 def _entry(record: StoredArticle, config: Config, writer: _Writer) -> Entry | None:
     try:
-        return entry_of(record, config)
+        return entry_of(record, config, writer.sealer)
     except RowProblem as problem:
         writer.left_out(record, problem)
         return None
@@ -306,25 +341,6 @@ def _safe_slug(value: object) -> str | None:
         return checked_slug(value)
     except RowProblem:
         return None
-
-
-def _full_pages(
-    records: Iterable[StoredArticle],
-    config: Config,
-    site: SiteInfo,
-    writer: _Writer,
-) -> None:
-    keep: set[str] = set()
-    for record in records:
-        if has_page(record):
-            slug = _page_of(record, config, site, writer)
-            if slug is not None:
-                keep.add(f"{slug}.html")
-    directory = writer.root / ARTICLES_DIR
-    if directory.is_dir() and not directory.is_symlink():
-        for name in sorted(os.listdir(directory)):
-            if name.endswith(".html") and name not in keep and _safe_slug(name[:-5]):
-                writer.remove(f"{ARTICLES_DIR}/{name}")
 
 
 def _incremental_pages(
@@ -503,19 +519,33 @@ def _static(name: str) -> bytes:
 
 
 def run_build(
-    storage: Storage, config: Config, *, now: datetime, full: bool = False
+    storage: Storage,
+    config: Config,
+    *,
+    now: datetime,
+    full: bool = False,
+    processes: int | None = None,
 ) -> BuildReport:
     """Build the site as of ``now`` and record the result in the database.
 
     The caller holds the publish lock (:meth:`feeder.Site.build` takes it).
+    ``processes``: worker processes that render a big full build's pages
+    (feeder.publishing.pages; default: one per CPU, at most four, none on one CPU).
     """
     started = time.perf_counter()
     with FileBatch() as batch:
-        return _build(storage, config, now, full, started, _Writer(config.output_dir, batch))
+        writer = _Writer(config.output_dir, batch)
+        return _build(storage, config, now, full, started, writer, processes)
 
 
 def _build(
-    storage: Storage, config: Config, now: datetime, full: bool, started: float, writer: _Writer
+    storage: Storage,
+    config: Config,
+    now: datetime,
+    full: bool,
+    started: float,
+    writer: _Writer,
+    processes: int | None,
 ) -> BuildReport:
     site = site_info(config)
     fingerprint = output_fingerprint(config)
@@ -525,6 +555,7 @@ def _build(
         raise PublishError(f"{config.output_dir}: cannot be created: {exc.strerror}") from exc
     with storage.read() as reader:
         state = reader.state()
+        writer.sealer = Sealer.of(state.seal_key, allow_iframes=config.content.allow_iframes)
         revision = state.revision
         full = (
             full
@@ -536,7 +567,9 @@ def _build(
         groups = feed_groups(config, tags, authors, slugs)
         if full:
             wanted = groups
-            _full_pages(reader.published(now), config, site, writer)
+            context = PageContext(config, site, state.seal_key)
+            left_out = full_pages(reader, now, context, writer, processes=processes)
+            remove_stale_pages(reader, now, str(writer.root), writer, left_out)
             for pk, slug, reason in reader.undated():
                 writer.problem(pk, f"{who(pk, slug)} cannot be read and was left out: {reason}")
         else:
@@ -570,6 +603,8 @@ def _build(
         removed=tuple(writer.removed),
         seconds=time.perf_counter() - started,
         errors=tuple(writer.errors),
+        written_more=writer.written_more,
+        removed_more=writer.removed_more,
     )
     with storage.write() as recorder:
         recorder.record_build(

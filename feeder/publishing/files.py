@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from feeder.errors import PublishError
 
@@ -128,19 +128,30 @@ def _unwritable(path: Path, exc: OSError) -> PublishError:
     )
 
 
+class _Item(NamedTuple):
+    path: Path
+    data: bytes
+    done: Callable[[bool], None] | None
+
+
 class FileBatch:
     """Files replaced together: each complete before any is renamed, durable before served.
 
-    ``write`` stages a changed file as a temp file; every ``files`` files (or
-    ``size`` bytes) the staged ones are committed (synced, renamed, their
-    directories synced) in a background thread while the caller stages the
-    next ones; :meth:`flush` commits the rest and waits. Leaving the ``with``
-    block flushes, or, after an exception, removes the temp files that were
-    not renamed yet. ``after_sync`` runs between making a batch durable and
-    renaming it (tests crash a build there). ``sync`` chooses how a batch is
-    made durable: ``"auto"`` (syncfs from :data:`SYNCFS_FROM` files on, where
-    the system has it), ``"fsync"`` or ``"syncfs"`` (bench/bench_build.py
-    compares them).
+    ``write`` queues a file; every ``files`` files (or ``size`` bytes) the queued
+    ones are committed in a background thread while the caller goes on: each
+    is compared with what is in place (size first, then bytes), the changed
+    ones are written to temp files, made durable, renamed into place in the
+    order they were queued, and their directories synced. ``done(changed)``
+    is called for each file once its commit succeeded. :meth:`flush` commits
+    the rest and waits. A failed commit stops the batch: the next ``write`` or
+    :meth:`flush` raises its error. Leaving the ``with`` block flushes, or,
+    after an exception, drops what was not committed yet.
+
+    ``after_sync`` runs between making a batch durable and renaming it (tests
+    crash a build there). ``sync`` chooses how a batch is made durable:
+    ``"auto"`` (one syncfs from :data:`SYNCFS_FROM` files on, where the system
+    has it, else an fsync per file), ``"fsync"`` or ``"syncfs"``
+    (bench/bench_build.py compares them).
     """
 
     def __init__(
@@ -157,69 +168,38 @@ class FileBatch:
         self._size = size
         self._sync = sync
         self._after_sync = after_sync
-        self._staged: list[tuple[Path, Path]] = []  # (temp file, its final path)
-        self._staged_bytes = 0
-        self._made: set[str] = set()  # directories known to exist
-        self._dirs_to_sync: set[str] = set()  # parents of directories made for this batch
+        self._queued: list[_Item] = []
+        self._queued_bytes = 0
+        self._made: set[str] = set()  # directories known to exist (the committing thread's)
         self._committing: Future[None] | None = None
-        self._pool: ThreadPoolExecutor | None = None
+        self._committer: ThreadPoolExecutor | None = None
+        self._writers: ThreadPoolExecutor | None = None
 
-    # -- staging -------------------------------------------------------------------
-
-    def write(self, path: Path, data: bytes) -> bool:
-        """Stage ``data`` for ``path`` unless it already holds exactly that; True if staged."""
+    def write(self, path: Path, data: bytes, done: Callable[[bool], None] | None = None) -> None:
+        """Queue ``data`` for ``path``; ``done(changed)`` follows once it is committed."""
         self._raise_failure()
-        if _holds(path, data):
-            return False
-        temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
-        try:
-            self._directory(path.parent)
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                temp.unlink()
-            raise _unwritable(path, exc) from exc
-        self._staged.append((temp, path))
-        self._staged_bytes += len(data)
-        if len(self._staged) >= self._files or self._staged_bytes >= self._size:
+        self._queued.append(_Item(path, data, done))
+        self._queued_bytes += len(data)
+        if len(self._queued) >= self._files or self._queued_bytes >= self._size:
             self._hand_over(background=True)
-        return True
-
-    def _directory(self, directory: Path) -> None:
-        key = str(directory)
-        if key in self._made:
-            return
-        if not directory.is_dir():
-            directory.mkdir(parents=True, exist_ok=True)
-            # Its name in the parent must be as durable as the files in it.
-            self._made.add(str(directory.parent))
-            self._dirs_to_sync.add(str(directory.parent))
-        self._made.add(key)
 
     def flush(self) -> None:
-        """Commit every staged file and wait: afterwards each one is served and durable."""
+        """Commit every queued file and wait: afterwards each one is served and durable."""
         self._hand_over(background=False)
 
     # -- committing ----------------------------------------------------------------
 
     def _hand_over(self, *, background: bool) -> None:
         self._wait()  # one commit at a time, in order; a failed one stops the batch here
-        batch, self._staged, self._staged_bytes = self._staged, [], 0
-        directories, self._dirs_to_sync = self._dirs_to_sync, set()
-        if not batch and not directories:
+        items, self._queued, self._queued_bytes = self._queued, [], 0
+        if not items:
             return
         if background:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(1, thread_name_prefix="feeder-files")
-            self._committing = self._pool.submit(self._commit, batch, directories)
+            if self._committer is None:
+                self._committer = ThreadPoolExecutor(1, thread_name_prefix="feeder-files")
+            self._committing = self._committer.submit(self._commit, items)
         else:
-            self._commit(batch, directories)
+            self._commit(items)
 
     def _wait(self) -> None:
         committing, self._committing = self._committing, None
@@ -231,25 +211,30 @@ class FileBatch:
         if committing is not None and committing.done():
             self._wait()
 
-    def _commit(self, batch: list[tuple[Path, Path]], directories: set[str]) -> None:
+    def _commit(self, items: list[_Item]) -> None:
+        directories: set[str] = set()
+        for item in items:
+            self._directory(item.path, directories)
+        staged = self._stage(items)
+        changed = [(temp, item.path) for temp, item in zip(staged, items, strict=True) if temp]
         try:
-            self._make_durable(batch)
+            self._make_durable(changed)
         except OSError as exc:
-            self._discard(batch)
+            self._discard(changed)
             raise PublishError(
-                f"{batch[0][1].parent}: cannot be written to disk: {exc.strerror or exc}"
+                f"{changed[0][1].parent}: cannot be written to disk: {exc.strerror or exc}"
             ) from exc
         if self._after_sync is not None:
             try:
                 self._after_sync()
             except BaseException:
-                self._discard(batch)
+                self._discard(changed)
                 raise
-        for n, (temp, path) in enumerate(batch):
+        for n, (temp, path) in enumerate(changed):
             try:
                 os.replace(temp, path)
             except OSError as exc:
-                self._discard(batch[n:])
+                self._discard(changed[n:])
                 raise _unwritable(path, exc) from exc
             directories.add(str(path.parent))
         for directory in sorted(directories):
@@ -259,26 +244,61 @@ class FileBatch:
                 raise PublishError(
                     f"{directory}: cannot be written to disk: {exc.strerror or exc}"
                 ) from exc
+        for written, item in zip(staged, items, strict=True):
+            if item.done is not None:
+                item.done(written is not None)
 
-    def _make_durable(self, batch: list[tuple[Path, Path]]) -> None:
-        if not batch:
+    def _directory(self, path: Path, to_sync: set[str]) -> None:
+        """Make ``path``'s folder if it is missing (its name in its parent synced too)."""
+        folder = path.parent
+        key = str(folder)
+        if key in self._made:
+            return
+        if not folder.is_dir():
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise _unwritable(path, exc) from exc
+            to_sync.add(str(folder.parent))
+        self._made.add(key)
+
+    def _stage(self, items: list[_Item]) -> list[Path | None]:
+        """Each item's temp file, complete and closed (None: the file holds it already).
+
+        Many files are compared and written by a few threads: creating a file
+        waits on the filesystem's journal, and the waits then overlap.
+        """
+        if len(items) < SYNCFS_FROM:
+            outcomes = [_staged(item) for item in items]
+        else:
+            if self._writers is None:
+                self._writers = ThreadPoolExecutor(_WRITERS, thread_name_prefix="feeder-write")
+            outcomes = list(self._writers.map(_staged, items))
+        failed = next((outcome for outcome in outcomes if isinstance(outcome, Exception)), None)
+        if failed is not None:
+            self._discard([(o, o) for o in outcomes if isinstance(o, Path)])
+            raise failed
+        return [outcome for outcome in outcomes if not isinstance(outcome, Exception)]
+
+    def _make_durable(self, changed: list[tuple[Path, Path]]) -> None:
+        if not changed:
             return
         use_syncfs = self._sync == "syncfs" or (
-            self._sync == "auto" and _SYNCFS is not None and len(batch) >= SYNCFS_FROM
+            self._sync == "auto" and _SYNCFS is not None and len(changed) >= SYNCFS_FROM
         )
         if not use_syncfs:
-            for temp, _path in batch:
+            for temp, _path in changed:
                 _fsync_path(temp)
             return
         # One syncfs per filesystem the batch touches (a folder may be a mount point).
         devices: dict[int, str] = {}
-        for parent in {str(path.parent) for _temp, path in batch}:
+        for parent in {str(path.parent) for _temp, path in changed}:
             devices.setdefault(os.stat(parent).st_dev, parent)
         for directory in devices.values():
             _syncfs(directory)
 
-    def _discard(self, batch: list[tuple[Path, Path]]) -> None:
-        for temp, _path in batch:
+    def _discard(self, staged: list[tuple[Path, Path]]) -> None:
+        for temp, _path in staged:
             with contextlib.suppress(OSError):
                 temp.unlink()
 
@@ -292,21 +312,53 @@ class FileBatch:
             if kind is None:
                 self.flush()
             else:
+                self._queued = []
                 with contextlib.suppress(Exception):
                     self._wait()
-                self._discard(self._staged)
-                self._staged = []
         finally:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
-                self._pool = None
+            for pool in (self._committer, self._writers):
+                if pool is not None:
+                    pool.shutdown(wait=True)
+            self._committer = self._writers = None
+
+
+# Threads that compare and write a big batch's files.
+_WRITERS = 4
+
+
+def _staged(item: _Item) -> Path | Exception | None:
+    """``item``'s temp file, None when ``item.path`` holds its bytes already, or the error."""
+    path, data = item.path, item.data
+    try:
+        if _holds(path, data):
+            return None
+    except PublishError as exc:
+        return exc
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        error = _unwritable(path, exc)
+        error.__cause__ = exc
+        return error
+    return temp
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:
     """Atomically and durably replace ``path`` with ``data`` unless it already holds exactly
     that; a batch of one file (a temp file, its fsync, the rename, the directory's fsync)."""
+    changed: list[bool] = []
     with FileBatch() as batch:
-        return batch.write(path, data)
+        batch.write(path, data, changed.append)
+    return changed[0]
 
 
 def remove(path: Path) -> bool:
