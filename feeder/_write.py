@@ -33,7 +33,7 @@ from typing import Any, Literal, NamedTuple
 
 from db import ArticleValues, Clash, PersonValues, StoredArticle, WritePlan, Writer
 from feeder._content import derive_summary, sanitize_html
-from feeder._derived import Derived, Sealer, derive
+from feeder._derived import Derived, Sealer, derive, derive_sanitised
 from feeder._derived import values as derived_values
 from feeder._fields import (
     article_link,
@@ -157,7 +157,7 @@ def _new(
     slug_base = "" if given_slug else slugify(title) or "article"
     url = _url(config, given_slug or slug_base, checked_link)
     html = _sanitised(content, url, config)
-    derived = derive(html, allow_iframes=config.content.allow_iframes)
+    derived = derive_sanitised(html)
     return Intent(
         kind=kind,
         origin=origin,
@@ -287,7 +287,7 @@ def edit_intent(
         guess = slug if checked_slug is UNSET else checked_slug
         url = _url(config, guess, None if checked_link is UNSET else checked_link)
         source, html = content, _sanitised(content, url, config)
-        derived = derive(html, allow_iframes=config.content.allow_iframes)
+        derived = derive_sanitised(html)
     person_: Any = UNSET
     in_full = False
     if author is not UNSET:
