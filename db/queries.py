@@ -7,7 +7,6 @@ Every function takes a Core connection inside a transaction that
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -38,6 +37,7 @@ from db.records import (
     read_state,
     removal_columns,
 )
+from db.values import Selection
 
 __all__ = [
     "STATE_PK",
@@ -65,21 +65,6 @@ STATE_PK = 1
 _A = Article.__table__.c
 _T = article_tags.c
 Status = Literal["all", "published", "scheduled"]
-
-
-@dataclass(frozen=True)
-class Selection:
-    """Which published articles: all of them, those with a tag, or those by an author.
-
-    Each is an index range scan on (its key, published_at, pk), newest first.
-    """
-
-    tag: str | None = None  # a tag slug
-    author: str | None = None  # an author name
-
-    def __post_init__(self) -> None:
-        if self.tag is not None and self.author is not None:
-            raise ValueError("a selection is by tag or by author, not both")
 
 
 ALL = Selection()

@@ -21,6 +21,7 @@ from sqlalchemy import ColumnElement, Connection, Select, select, type_coerce
 from sqlalchemy.types import NullType
 
 from db.models import Article, Author, Removal, State, Tag, article_tags
+from db.values import StoredArticle, StoredPerson
 
 __all__ = [
     "StateRecord",
@@ -35,53 +36,6 @@ __all__ = [
     "read_state",
     "removal_columns",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class StoredPerson:
-    name: object
-    email: object
-    uri: object
-
-    def __reduce__(self) -> tuple[type[StoredPerson], tuple[object, ...]]:
-        return StoredPerson, (self.name, self.email, self.uri)
-
-
-@dataclass(frozen=True, slots=True)
-class StoredArticle:
-    """One ``articles`` row and its author and tags, exactly as stored."""
-
-    pk: int
-    uid: object
-    slug: object
-    title: object
-    link: object
-    summary: object
-    content: object
-    author: StoredPerson | None
-    tags: tuple[tuple[object, object], ...]  # (slug, name), by slug
-    published_at: datetime | None
-    updated_at: datetime | None
-    created_at: datetime | None
-    revision: int
-    #: What storage could not read, one line each (e.g. a date that is no date).
-    problems: tuple[str, ...] = ()
-    #: ``published_at`` as stored: where a keyset page of newest-first rows resumes.
-    published_key: Any = None
-    #: What feeder derived from the content when it wrote it (migration 0007), as stored.
-    word_count: object = None
-    content_hash: object = None
-    content_seal: object = None
-
-    def __reduce__(self) -> tuple[type[StoredArticle], tuple[object, ...]]:
-        # Records cross to worker processes by the thousand (a full build's pages):
-        # a plain tuple pickles in half the time a slotted dataclass does by default.
-        return StoredArticle, (
-            self.pk, self.uid, self.slug, self.title, self.link, self.summary, self.content,
-            self.author, self.tags, self.published_at, self.updated_at, self.created_at,
-            self.revision, self.problems, self.published_key, self.word_count,
-            self.content_hash, self.content_seal,
-        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

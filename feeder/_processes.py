@@ -79,6 +79,10 @@ class Workers:
             except OSError as exc:
                 process.kill()
                 process.wait()
+                for pipe in (process.stdin, process.stdout):
+                    if pipe is not None:
+                        with contextlib.suppress(OSError):
+                            pipe.close()
                 log.warning("worker process stopped at once (%s): working in this process", exc)
                 break
             self._processes.append(process)

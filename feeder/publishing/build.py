@@ -26,13 +26,15 @@ import json
 import logging
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
-from db import Reader, Selection, Storage, StoredArticle
+from db import Selection, StoredArticle
 from feeder._derived import Sealer
 from feeder._records import (
     ARTICLES_DIR,
@@ -62,10 +64,15 @@ from feeder.publishing.feeds import (
     stylesheet_links,
 )
 from feeder.publishing.files import FileBatch, remove, sweep_temp
-from feeder.publishing.pages import PageContext, full_pages, remove_stale_pages
 from feeder.publishing.render import render_article
 from feeder.publishing.render.opml import Outline, render_opml
 from feeder.publishing.render.page import Listing, render_group, render_index
+from feeder.publishing.rendering import (
+    BuildContext,
+    Rendering,
+    remove_stale_pages,
+    worker_count,
+)
 
 __all__ = [
     "ARTICLES_DIR",
@@ -76,6 +83,9 @@ __all__ = [
     "output_fingerprint",
     "run_build",
 ]
+
+if TYPE_CHECKING:  # worker processes render groups with this module and no database
+    from db import Reader, Storage
 
 log = logging.getLogger("feeder.publishing.build")
 
@@ -161,6 +171,7 @@ class _Writer:
         self.root = root
         self.batch = batch
         self.sealer = sealer  # checks content seals: sealed content is not sanitised again
+        self.entries: OrderedDict[int, Entry | None] = OrderedDict()  # see _entry
         self._real_root = os.path.realpath(root)
         self._inside_root: set[str] = set()  # folders already found inside the root
         self.written: list[str] = []  # the first LISTED, then only counted
@@ -211,6 +222,9 @@ class _Writer:
         """Put every file written so far in place, durably."""
         self.batch.flush()
 
+    def note(self, message: str) -> None:
+        log.info("%s", message)
+
     def problem(self, key: object, message: str) -> None:
         """Report ``message`` once per build for ``key`` (a row is found by several queries)."""
         if key not in self._reported:
@@ -223,12 +237,25 @@ class _Writer:
         self.problem(record.pk, f"{who(record.pk, record.slug)} {how}: {reason}")
 
 
+# Entries a build keeps at hand: an article is in the feeds of the site, of each of
+# its tags and of its author, and one snapshot gives it the same entry in each.
+_KEPT_ENTRIES = 2048
+
+
 def _entry(record: StoredArticle, config: Config, writer: _Writer) -> Entry | None:
+    kept = writer.entries
+    if record.pk in kept:
+        kept.move_to_end(record.pk)
+        return kept[record.pk]
     try:
-        return entry_of(record, config, writer.sealer)
+        entry: Entry | None = entry_of(record, config, writer.sealer)
     except RowProblem as problem:
         writer.left_out(record, problem)
-        return None
+        entry = None
+    kept[record.pk] = entry
+    if len(kept) > _KEPT_ENTRIES:
+        kept.popitem(last=False)
+    return entry
 
 
 def _newest(
@@ -271,7 +298,60 @@ class _Feed:
         return self.spec.format.render(document)
 
 
-def _render_feed(feed: _Feed, entries: Sequence[Entry], writer: _Writer) -> None:
+class _Sink(Protocol):
+    def write(self, relative: str, data: bytes) -> None: ...
+    def problem(self, key: object, message: str) -> None: ...
+    def note(self, message: str) -> None: ...
+
+
+@dataclass
+class GroupFiles:
+    """A group's files, rendered (maybe in a worker process) and not written yet."""
+
+    files: list[tuple[str, bytes]] = field(default_factory=list)
+    problems: list[tuple[object, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def write(self, relative: str, data: bytes) -> None:
+        self.files.append((relative, data))
+
+    def problem(self, key: object, message: str) -> None:
+        self.problems.append((key, message))
+
+    def note(self, message: str) -> None:
+        self.notes.append(message)
+
+    def apply(self, writer: _Sink) -> None:
+        """Report and write them, in the order they were rendered."""
+        for key, message in self.problems:
+            writer.problem(key, message)
+        for message in self.notes:
+            writer.note(message)
+        for relative, data in self.files:
+            writer.write(relative, data)
+
+
+def group_files(
+    group: FeedGroup,
+    entries: Sequence[Entry],
+    config: Config,
+    site: SiteInfo,
+    created: datetime,
+    stylesheets: tuple[Link, ...],
+) -> GroupFiles:
+    """The feeds of ``group`` in each of its formats, and its page (not the site's)."""
+    files = GroupFiles()
+    for spec in group.specs:
+        _render_feed(_Feed(spec, group, config, created, stylesheets), entries, files)
+    if group.kind != "site":
+        page = render_group(
+            site, group.title, group.description, feed_links(config, group), entries
+        )
+        files.write(group.page, page)
+    return files
+
+
+def _render_feed(feed: _Feed, entries: Sequence[Entry], writer: _Sink) -> None:
     """Render one feed; an entry that makes rendering fail is left out and reported."""
     try:
         data = feed.render(entries)
@@ -290,13 +370,9 @@ def _render_feed(feed: _Feed, entries: Sequence[Entry], writer: _Writer) -> None
     if len(data) > limit and len(entries) > 1:
         size = len(data)
         data, kept = _within(feed, entries, limit)
-        log.info(
-            "%s: %d entries make %d bytes, over feeds.max_bytes (%d); it carries the newest %d",
-            feed.spec.path,
-            len(entries),
-            size,
-            limit,
-            kept,
+        writer.note(
+            f"{feed.spec.path}: {len(entries)} entries make {size} bytes, over "
+            f"feeds.max_bytes ({limit}); it carries the newest {kept}"
         )
     writer.write(feed.spec.path, data)
 
@@ -427,16 +503,14 @@ def _publish_group(
     site: SiteInfo,
     created: datetime,
     writer: _Writer,
+    rendering: Rendering | None = None,
 ) -> list[Entry]:
     entries = _newest(reader, group.selection, config, now, writer)
-    stylesheets = stylesheet_links(config)
-    for spec in group.specs:
-        _render_feed(_Feed(spec, group, config, created, stylesheets), entries, writer)
-    if group.kind != "site":
-        page = render_group(
-            site, group.title, group.description, feed_links(config, group), entries
-        )
-        writer.write(group.page, page)
+    if rendering is not None:  # a full build: maybe in a worker process, written in order
+        rendering.group(group, entries)
+    else:
+        stylesheets = stylesheet_links(config)
+        group_files(group, entries, config, site, created, stylesheets).apply(writer)
     return entries
 
 
@@ -529,13 +603,14 @@ def run_build(
     """Build the site as of ``now`` and record the result in the database.
 
     The caller holds the publish lock (:meth:`feeder.Site.build` takes it).
-    ``processes``: worker processes that render a big full build's pages
-    (feeder.publishing.pages; default: one per CPU, at most four, none on one CPU).
+    ``processes``: worker processes that render a full build's pages and feeds
+    (feeder.publishing.rendering; default: one per CPU, at most ``build.processes``,
+    none on one CPU or for a small site).
     """
     started = time.perf_counter()
-    with FileBatch() as batch:
+    with FileBatch() as batch, contextlib.ExitStack() as workers:
         writer = _Writer(config.output_dir, batch)
-        return _build(storage, config, now, full, started, writer, processes)
+        return _build(storage, config, now, full, started, writer, processes, workers)
 
 
 def _build(
@@ -546,6 +621,7 @@ def _build(
     started: float,
     writer: _Writer,
     processes: int | None,
+    workers: contextlib.ExitStack,
 ) -> BuildReport:
     site = site_info(config)
     fingerprint = output_fingerprint(config)
@@ -565,10 +641,16 @@ def _build(
         )
         tags, authors, slugs = _safe_groups(reader, config, now, writer)
         groups = feed_groups(config, tags, authors, slugs)
+        rendering = None
         if full:
             wanted = groups
-            context = PageContext(config, site, state.seal_key)
-            left_out = full_pages(reader, now, context, writer, processes=processes)
+            context = BuildContext(
+                config, site, state.seal_key, state.created_at, stylesheet_links(config)
+            )
+            amount = reader.count() + len(groups) * config.max_items
+            count = worker_count(processes, amount, config.build.processes)
+            rendering = workers.enter_context(Rendering(context, writer, count))
+            left_out = rendering.pages(reader, now)
             remove_stale_pages(reader, now, str(writer.root), writer, left_out)
             for pk, slug, reason in reader.undated():
                 writer.problem(pk, f"{who(pk, slug)} cannot be read and was left out: {reason}")
@@ -584,9 +666,13 @@ def _build(
             )  # fmt: skip
         newest: list[Entry] = []
         for group in wanted:
-            entries = _publish_group(group, reader, config, now, site, state.created_at, writer)
+            entries = _publish_group(
+                group, reader, config, now, site, state.created_at, writer, rendering
+            )
             if group.kind == "site":
                 newest = entries
+        if rendering is not None:
+            rendering.finish()  # every group's files are written, in order
         _shared_files(config, site, groups, newest, writer)
         if full:
             _stale_groups(groups, config, writer)

@@ -1,9 +1,9 @@
-"""A full build's pages: the same bytes whether worker processes or this one render them.
+"""A full build: the same bytes whether worker processes or this one render it.
 
-Rows are read and files written by the build's own process; only rendering moves to
-worker processes. Whatever happens to the workers (they cannot start, one dies in the
-middle) the output is what a build in one process makes, and stale pages go without a
-set of every slug being kept.
+Rows are read and files written by the build's own process; only rendering (pages,
+feeds, group pages) moves to worker processes. Whatever happens to the workers (they
+cannot start, one dies in the middle) the output is what a build in one process
+makes, and stale pages go without a set of every slug being kept.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from sqlalchemy import text
 from db import StoredArticle, StoredPerson
 from feeder import Site
 from feeder.publishing import build as build_module
-from feeder.publishing import pages
+from feeder.publishing import rendering
 from feeder.publishing.build import BuildReport, run_build
 from tests.conftest import START
 
@@ -69,8 +69,7 @@ def many(site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Site:
         site,
         "UPDATE articles SET content = '<p>hi<script>x()</script></p>' WHERE slug = 'page-150'",
     )
-    monkeypatch.setattr(pages, "CHUNK", 20)
-    monkeypatch.setattr(pages, "WORKERS_FROM", 60)
+    monkeypatch.setattr(rendering, "CHUNK", 20)
     return site
 
 
@@ -120,7 +119,7 @@ def _worker_pids() -> set[int]:
                 command = Path(f"/proc/{child}/cmdline").read_bytes()
             except OSError:
                 continue
-            if b"feeder._processes" in command and b"render_chunk" in command:
+            if b"feeder._processes" in command and b"rendering:work" in command:
                 found.add(int(child))
     return found
 
@@ -183,7 +182,7 @@ def test_a_full_build_removes_exactly_the_stale_pages(site: Site) -> None:
 def test_stale_pages_are_checked_in_groups(
     site: Site, monkeypatch: pytest.MonkeyPatch, processes: int
 ) -> None:
-    monkeypatch.setattr(pages, "_NAMES_PER_QUERY", 3)
+    monkeypatch.setattr(rendering, "_NAMES_PER_QUERY", 3)
     for n in range(10):
         site.add_article(f"A{n}")
     site.build()
@@ -229,3 +228,13 @@ def test_a_record_crosses_to_a_worker_whole() -> None:
         content_seal="s",
     )
     assert pickle.loads(pickle.dumps(record)) == record
+
+
+def test_worker_processes_only_for_builds_big_enough_and_never_beyond_the_setting() -> None:
+    cpus = os.cpu_count() or 1
+    big = rendering.WORKERS_FROM
+    assert rendering.worker_count(None, big - 1, 4) == 0  # starting them costs more
+    assert rendering.worker_count(None, big, 4) == (min(4, cpus) if cpus > 1 else 0)
+    assert rendering.worker_count(None, 10 * big, 1) == (1 if cpus > 1 else 0)
+    assert rendering.worker_count(None, 10 * big, 0) == 0  # build.processes = 0
+    assert rendering.worker_count(3, 0, 0) == 3  # asked for, as tests do
