@@ -52,12 +52,14 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# Figures for the daemon (1k to 1M articles) and for bulk import; several minutes.
+# Figures for the daemon and full builds (1k to 1M articles), bulk import and the server;
+# an hour or more (a million articles to import).
 bench: $(STAMP)
 	$(BIN)/python bench/bench_startup.py
 	$(BIN)/python bench/bench_daemon.py
 	$(BIN)/python bench/bench_import.py
 	$(BIN)/python bench/bench_server.py
+	$(BIN)/python bench/bench_build.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -21,6 +21,8 @@ In one run, on one machine:
     per second (articles / wall), CPU per page, peak RSS of the build process
     and of its largest worker;
   * **full build, unchanged**: the same with every file already in place;
+  * with ``--one-process``, **first, in one process**: a first build with
+    ``build.processes = 0`` (no worker processes), for comparison;
   * **no-change tick**: the daemon's poll with nothing to do, median and p99,
     beside ``SELECT 1`` on the same engine;
   * **one-article tick**: an article is added and the daemon's build runs
@@ -209,12 +211,15 @@ class _Children:
 CHILDREN = _Children()
 
 
-def measure(python: str, kind: str, args: list[str]) -> Run:
+def measure(python: str, kind: str, args: list[str], env: dict[str, str] | None = None) -> Run:
     """Run a build as a process; its wall time, CPU (with its workers) and peak memory."""
     CHILDREN.mark()  # what this process did meanwhile (imports, say) is not counted
     started = time.perf_counter()
     process = subprocess.run(
-        [python, "-c", _WRAPPER, kind, *args], capture_output=True, check=False
+        [python, "-c", _WRAPPER, kind, *args],
+        capture_output=True,
+        check=False,
+        env={**os.environ, **(env or {})},
     )
     wall = time.perf_counter() - started
     # The kernel adds a process's waited-for workers to its own count when it exits.
@@ -368,15 +373,22 @@ def bench_feeder(
             config = str(root / "feeder.toml")
             output = root / "public"
             build = ["-c", config, "--db", url, "build", "--full", "--json"]
-            first, unchanged = [], []
+            first, unchanged, alone = [], [], []
             for _ in range(args.runs):
                 shutil.rmtree(output, ignore_errors=True)
                 first.append(measure(sys.executable, "feeder", build))
                 unchanged.append(measure(sys.executable, "feeder", build))
+                if args.one_process:
+                    shutil.rmtree(output, ignore_errors=True)
+                    one = {"FEEDER_BUILD_PROCESSES": "0"}
+                    alone.append(measure(sys.executable, "feeder", build, one))
             (tick, tick_p99), (select, select_p99) = ticks(site, args.ticks)
             fresh, fresh_written = one_article_ticks(site, args.fresh)
     print(f"{backend}, {count:,} articles: import {loaded:.1f} s ({count / loaded:,.0f}/s)")
-    for label, runs in (("full build, first", first), ("full build, unchanged", unchanged)):
+    rows = [("full build, first", first), ("full build, unchanged", unchanged)]
+    if alone:
+        rows.append(("first, in one process", alone))
+    for label, runs in rows:
         walls = [r.wall for r in runs]
         cpus = [r.cpu for r in runs]
         rate = [count / r.wall for r in runs]
@@ -387,7 +399,7 @@ def bench_feeder(
             f"wall/CPU {spread([w / c for w, c in zip(walls, cpus, strict=True)])}, "
             f"{spread(rate, digits=0)} pages/s"
         )
-        if pelican and label.endswith("first"):
+        if pelican and "first" in label:
             line += f" = {statistics.median(rate) / pelican:.1f}× Pelican"
         line += (
             f", peak RSS {spread([r.rss for r in runs], digits=0)} MB"
@@ -465,6 +477,11 @@ def main() -> None:
     parser.add_argument("--fresh", type=int, default=10, help="one-article ticks timed")
     parser.add_argument("--pelican", help="a virtualenv with pelican 4.12 installed")
     parser.add_argument("--no-pelican", action="store_true", help="skip Pelican")
+    parser.add_argument(
+        "--one-process",
+        action="store_true",
+        help="also time first builds without worker processes (build.processes = 0)",
+    )
     parser.add_argument(
         "--postgres-url",
         default=os.environ.get("FEEDER_TEST_POSTGRES_URL")
