@@ -50,10 +50,11 @@ TEMP_SUFFIX = ".tmp"
 #: A batch is committed when it holds this many changed files or bytes.
 BATCH_FILES = 1000
 BATCH_BYTES = 32 * 1024 * 1024
-#: From this many files on, one syncfs() is cheaper than an fsync() per file (measured in
-#: bench/bench_build.py); below it, syncing only our own files is as cheap and never
-#: waits for other programs' writes to the same filesystem.
-SYNCFS_FROM = 8
+#: From this many files on, one syncfs() replaces an fsync() per file: for a thousand
+#: files it is many times faster (bench/bench_build.py measures both). Below it (a tick
+#: writes a dozen files), syncing only our own files costs a few milliseconds and never
+#: waits for what other programs are writing to the same filesystem.
+SYNCFS_FROM = 64
 
 Sync = Literal["auto", "fsync", "syncfs"]
 
@@ -268,7 +269,7 @@ class FileBatch:
         Many files are compared and written by a few threads: creating a file
         waits on the filesystem's journal, and the waits then overlap.
         """
-        if len(items) < SYNCFS_FROM:
+        if len(items) < _THREADED_FROM:
             outcomes = [_staged(item) for item in items]
         else:
             if self._writers is None:
@@ -322,8 +323,9 @@ class FileBatch:
             self._committer = self._writers = None
 
 
-# Threads that compare and write a big batch's files.
+# Threads that compare and write a batch's files, from this many files on.
 _WRITERS = 4
+_THREADED_FROM = 16
 
 
 def _staged(item: _Item) -> Path | Exception | None:
