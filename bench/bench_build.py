@@ -19,7 +19,7 @@ In one run, on one machine:
     output directory, ``--runs`` times: wall time (process start to exit, like
     Pelican's), CPU time of the process and its worker processes, article pages
     per second (articles / wall), CPU per page, peak RSS of the build process
-    and of its largest worker;
+    (VmHWM) and of the process with its workers (sampled every 5 ms);
   * **full build, unchanged**: the same with every file already in place;
   * with ``--one-process``, **first, in one process**: a first build with
     ``build.processes = 0`` (no worker processes), for comparison;
@@ -164,8 +164,26 @@ class Run:
     wall: float
     cpu: float  # the process and the children it waited for (worker processes)
     rss: float  # MB, the process's peak
-    worker_rss: float  # MB, its largest child's peak
+    tree_rss: float  # MB, the peak of the process and its workers together (sampled)
     info: dict[str, Any]
+
+
+def _tree_rss(pid: int) -> int:
+    """kB resident in ``pid`` and its descendants now (Linux /proc; 0 elsewhere)."""
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            with open(f"/proc/{current}/status") as status:
+                total += next(
+                    (int(line.split()[1]) for line in status if line.startswith("VmRSS:")), 0
+                )
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as children:
+                    pending += [int(child) for child in children.read().split()]
+        except (OSError, ValueError):
+            continue
+    return total
 
 
 # Runs inside the measured process: the command, then its own peak memory.
@@ -183,9 +201,13 @@ try:
         main()
 except SystemExit as exc:
     code = exc.code or 0
-me = resource.getrusage(resource.RUSAGE_SELF)
-kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-print("@@" + json.dumps({"rss": me.ru_maxrss, "worker_rss": kids.ru_maxrss, "code": code}))
+# VmHWM, not ru_maxrss: the latter counts the parent's memory from before exec().
+try:
+    with open("/proc/self/status") as status:
+        rss = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+except (OSError, StopIteration):
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print("@@" + json.dumps({"rss": rss, "code": code}))
 """
 
 
@@ -215,13 +237,21 @@ def measure(python: str, kind: str, args: list[str], env: dict[str, str] | None 
     """Run a build as a process; its wall time, CPU (with its workers) and peak memory."""
     CHILDREN.mark()  # what this process did meanwhile (imports, say) is not counted
     started = time.perf_counter()
-    process = subprocess.run(
-        [python, "-c", _WRAPPER, kind, *args],
-        capture_output=True,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
-    wall = time.perf_counter() - started
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        child = subprocess.Popen(
+            [python, "-c", _WRAPPER, kind, *args],
+            stdout=out,
+            stderr=err,
+            env={**os.environ, **(env or {})},
+        )
+        peak = 0
+        while child.poll() is None:
+            peak = max(peak, _tree_rss(child.pid))
+            time.sleep(0.005)
+        wall = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        process = subprocess.CompletedProcess(child.args, child.returncode, out.read(), err.read())
     # The kernel adds a process's waited-for workers to its own count when it exits.
     cpu = CHILDREN.since_mark()
     lines = process.stdout.decode(errors="replace").splitlines()
@@ -232,7 +262,7 @@ def measure(python: str, kind: str, args: list[str], env: dict[str, str] | None 
     info: dict[str, Any] = {}
     with contextlib.suppress(ValueError):
         info = json.loads("\n".join(line for line in lines if not line.startswith("@@")))
-    return Run(wall, cpu, stats["rss"] / 1024, stats["worker_rss"] / 1024, info)
+    return Run(wall, cpu, stats["rss"] / 1024, max(peak, stats["rss"]) / 1024, info)
 
 
 def spread(values: list[float], scale: float = 1.0, digits: int = 2) -> str:
@@ -403,7 +433,7 @@ def bench_feeder(
             line += f" = {statistics.median(rate) / pelican:.1f}× Pelican"
         line += (
             f", peak RSS {spread([r.rss for r in runs], digits=0)} MB"
-            f" (workers {spread([r.worker_rss for r in runs], digits=0)} MB)"
+            f" (with workers {spread([r.tree_rss for r in runs], digits=0)} MB)"
         )
         written = runs[0].info.get("written_count", len(runs[0].info.get("written", ())))
         print(line + f", {written:,} files written")

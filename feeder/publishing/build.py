@@ -651,7 +651,6 @@ def _build(
             count = worker_count(processes, amount, config.build.processes)
             rendering = workers.enter_context(Rendering(context, writer, count))
             left_out = rendering.pages(reader, now)
-            remove_stale_pages(reader, now, str(writer.root), writer, left_out)
             for pk, slug, reason in reader.undated():
                 writer.problem(pk, f"{who(pk, slug)} cannot be read and was left out: {reason}")
         else:
@@ -676,6 +675,8 @@ def _build(
         _shared_files(config, site, groups, newest, writer)
         if full:
             _stale_groups(groups, config, writer)
+            # Last: the pages and feeds that replace a stale page are in place first.
+            remove_stale_pages(reader, now, str(writer.root), writer, left_out)
     # Recorded as built only once every file it wrote is in place and on disk.
     writer.batch.flush()
     if full:

@@ -7,8 +7,9 @@ their mtime, ETag and Last-Modified stay put.
 
 Durability is paid per batch, not per file. A :class:`FileBatch` writes each
 changed file to its temp file (complete, closed), then makes the whole batch
-durable at once (one ``syncfs`` of the filesystem where Linux has it, else an
-``fsync`` per temp file), then renames each temp file into place, then syncs
+durable at once (one ``syncfs`` of the filesystem where Linux has it and the
+batch is big, else an ``fsync`` per temp file), then renames each temp file
+into place in the order it was written, then syncs
 each directory it renamed into once. A crash at any point leaves every served
 file whole: before the renames only hidden temp files exist (a later build
 sweeps them), and a rename only ever puts a complete, durable file in place.
