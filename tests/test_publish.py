@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 import shutil
@@ -336,3 +337,44 @@ def test_killed_at_random_points_every_served_file_is_whole(tmp_path: Path, seed
         writer.wait(10)
     assert _whole_versions(tmp_path)
     assert len([p for p in tmp_path.iterdir() if not is_temp(p.name)]) == 200
+
+
+def test_a_system_that_forbids_syncfs_gets_an_fsync_per_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from feeder.publishing import files
+
+    if not files._syncfs_works:
+        pytest.skip("no syncfs() here: every batch uses fsync already")
+    refused: list[str] = []
+
+    def forbidden(directory: str) -> None:  # what a seccomp sandbox answers
+        refused.append(directory)
+        raise OSError(errno.ENOSYS, os.strerror(errno.ENOSYS))
+
+    monkeypatch.setattr(files, "_syncfs", forbidden)
+    monkeypatch.setattr(files, "_syncfs_works", True)
+    for round_ in range(2):
+        with FileBatch() as batch:
+            for n in range(files.SYNCFS_FROM):
+                batch.write(tmp_path / f"{n}.html", b"round %d" % round_)
+    assert len(refused) == 1  # asked once, then never again
+    assert {p.read_bytes() for p in tmp_path.iterdir()} == {b"round 1"}
+    assert temp_files(tmp_path) == []
+
+
+def test_a_failed_sync_fails_the_batch_and_serves_the_old_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from feeder.publishing import files
+
+    (tmp_path / "a.html").write_bytes(b"old")
+
+    def failing(path: Path | str, flags: int = os.O_RDONLY) -> None:  # the disk said EIO
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(files, "_fsync_path", failing)
+    with pytest.raises(PublishError, match="cannot be written to disk"), FileBatch() as batch:
+        batch.write(tmp_path / "a.html", b"new")
+    assert (tmp_path / "a.html").read_bytes() == b"old"
+    assert temp_files(tmp_path) == []

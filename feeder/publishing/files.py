@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
 import secrets
 import stat
@@ -86,6 +87,14 @@ def _load_syncfs() -> Callable[[int], int] | None:
 
 
 _SYNCFS = _load_syncfs()
+_syncfs_works = _SYNCFS is not None
+# What syncfs() says where a sandbox (seccomp, some containers) does not allow it.
+_NO_SYNCFS = frozenset({errno.ENOSYS, errno.EPERM, errno.EACCES, errno.EINVAL, errno.EOPNOTSUPP})
+
+
+def _syncfs_unavailable() -> None:
+    global _syncfs_works
+    _syncfs_works = False
 
 
 def _syncfs(directory: str) -> None:
@@ -286,18 +295,23 @@ class FileBatch:
         if not changed:
             return
         use_syncfs = self._sync == "syncfs" or (
-            self._sync == "auto" and _SYNCFS is not None and len(changed) >= SYNCFS_FROM
+            self._sync == "auto" and _syncfs_works and len(changed) >= SYNCFS_FROM
         )
-        if not use_syncfs:
-            for temp, _path in changed:
-                _fsync_path(temp)
-            return
-        # One syncfs per filesystem the batch touches (a folder may be a mount point).
-        devices: dict[int, str] = {}
-        for parent in {str(path.parent) for _temp, path in changed}:
-            devices.setdefault(os.stat(parent).st_dev, parent)
-        for directory in devices.values():
-            _syncfs(directory)
+        if use_syncfs:
+            # One syncfs per filesystem the batch touches (a folder may be a mount point).
+            devices: dict[int, str] = {}
+            for parent in {str(path.parent) for _temp, path in changed}:
+                devices.setdefault(os.stat(parent).st_dev, parent)
+            try:
+                for directory in devices.values():
+                    _syncfs(directory)
+                return
+            except OSError as exc:
+                if exc.errno not in _NO_SYNCFS or self._sync == "syncfs":
+                    raise  # a write that failed (EIO, ENOSPC): the batch fails
+                _syncfs_unavailable()  # a sandbox that forbids it: fsync each from now on
+        for temp, _path in changed:
+            _fsync_path(temp)
 
     def _discard(self, staged: list[tuple[Path, Path]]) -> None:
         for temp, _path in staged:
