@@ -70,21 +70,35 @@ Status = Literal["all", "published", "scheduled"]
 ALL = Selection()
 
 
-def _select(selection: Selection, now: datetime) -> tuple[Select[Any], Any, Any]:
-    """The articles of ``selection`` published by ``now``, and its ordering columns."""
+def _select(
+    selection: Selection, now: datetime, after: StoredArticle | None = None
+) -> tuple[Select[Any], Any, Any]:
+    """The articles of ``selection`` published by ``now`` (below ``after``, newest first),
+    and its ordering columns."""
     query = article_columns()
     if selection.tag is not None:
         # article_tags carries each article's published_at (kept by triggers), so a
         # tag's newest articles are a range of its index, however many articles exist.
         tag_pk = select(Tag.__table__.c.pk).where(Tag.__table__.c.slug == selection.tag)
         query = query.join(article_tags, _T.article_pk == _A.pk).where(
-            _T.tag_pk == tag_pk.scalar_subquery(), _T.published_at <= now
+            _T.tag_pk == tag_pk.scalar_subquery()
         )
-        return query, _T.published_at, _T.article_pk
-    if selection.author is not None:
-        author_pk = select(Author.__table__.c.pk).where(Author.__table__.c.name == selection.author)
-        query = query.where(_A.author_pk == author_pk.scalar_subquery())
-    return query.where(_A.published_at <= now), _A.published_at, _A.pk
+        when: Any = _T.published_at
+        pk: Any = _T.article_pk
+    else:
+        if selection.author is not None:
+            author = select(Author.__table__.c.pk).where(
+                Author.__table__.c.name == selection.author
+            )
+            query = query.where(_A.author_pk == author.scalar_subquery())
+        when, pk = _A.published_at, _A.pk
+    if after is None:
+        return query.where(when <= now), when, pk
+    # Below a row published by ``now``, everything is. Only this bound, not both: given
+    # two upper bounds on published_at, SQLite seeks to ``now`` and steps over every
+    # newer row, and a full build reading a million rows would take quadratic time.
+    start = tuple_(literal(after.published_key, NullType()), literal(after.pk))
+    return query.where(tuple_(when, pk) < start), when, pk
 
 
 def newest(
@@ -100,11 +114,7 @@ def newest(
     Ties are broken by pk, newest first. ``after``: continue below that record
     (a keyset page: each page starts where the last one ended, inside the index).
     """
-    query, when, pk = _select(selection, now)
-    if after is not None:
-        query = query.where(
-            tuple_(when, pk) < tuple_(literal(after.published_key, NullType()), literal(after.pk))
-        )
+    query, when, pk = _select(selection, now, after)
     return read_articles(connection, query.order_by(when.desc(), pk.desc()).limit(limit))
 
 
