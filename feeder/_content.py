@@ -241,8 +241,34 @@ def _count_words(text: str) -> int:
 
 
 def word_count(html: str) -> int:
-    """Words in the visible text of ``html``."""
-    return _count_words(plain_text(html))
+    """Words in the visible text of ``html``: those of :func:`plain_text`.
+
+    The same walk without building paragraphs (a third faster: every article
+    written is counted): a block element only separates words, and whitespace,
+    however much of it, only separates them too. tests/test_content.py checks
+    that this counts what plain_text holds.
+    """
+    pieces: list[str] = []
+    position = 0
+    for match in _MARKUP.finditer(html):
+        start = match.start()
+        if start < position:  # inside a skipped <script> or <style>
+            continue
+        if start > position:
+            pieces.append(unescape(html[position:start]))
+        position = match.end()
+        name = match.group(2)
+        if name is None:
+            continue
+        name = name.lower()
+        if name in _SKIPPED and not match.group(1):
+            end = re.compile(rf"</{name}\s*>", re.IGNORECASE).search(html, position)
+            position = end.end() if end else len(html)
+        elif name in _BLOCKS:
+            pieces.append(" ")
+    if position < len(html):
+        pieces.append(unescape(html[position:]))
+    return _count_words("".join(pieces))
 
 
 # A common adult silent-reading pace for prose.
