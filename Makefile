@@ -54,6 +54,8 @@ lint: $(STAMP)
 
 # Figures for the daemon (1k to 1M articles), bulk import, the server and WebSub pings;
 # several minutes.
+# Figures for the daemon and full builds (1k to 1M articles), bulk import and the server;
+# an hour or more (a million articles to import).
 bench: $(STAMP)
 	$(BIN)/python bench/bench_startup.py
 	$(BIN)/python bench/bench_daemon.py
@@ -65,6 +67,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_tombstones.py
 	$(BIN)/python bench/bench_latency.py
 	$(BIN)/python bench/bench_handover.py
+	$(BIN)/python bench/bench_build.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

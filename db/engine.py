@@ -19,6 +19,7 @@ to the domain, which refuses the one bad value and keeps the rest.
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 from pathlib import Path
@@ -92,8 +93,8 @@ def normalise_url(url: str, root: Path) -> str:
     return url
 
 
-def _decode(value: bytes) -> str:
-    return value.decode("utf-8", "surrogateescape")
+# bytes -> str without a Python frame per value (a full build reads millions of them).
+_decode = functools.partial(str, encoding="utf-8", errors="surrogateescape")
 
 
 def _file_id(path: Path) -> tuple[int, int] | None:

@@ -76,6 +76,12 @@ class Article(Base):
     # Value of the site revision counter when this row last changed (another program
     # may leave it out: db/changes.py gives its rows a new revision).
     revision: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # Derived from content when feeder writes it (migration 0007): the words of its
+    # visible text, the hash of the content they were counted from (a count is used
+    # only while it matches), and a seal saying feeder's sanitiser wrote the content.
+    word_count: Mapped[int | None] = mapped_column(Integer)
+    content_hash: Mapped[str | None] = mapped_column(String(32))
+    content_seal: Mapped[str | None] = mapped_column(String(32))
 
     author: Mapped[Author | None] = relationship(lazy="joined")
     tags: Mapped[list[Tag]] = relationship(
@@ -228,6 +234,8 @@ class State(Base):
     pk: Mapped[int] = mapped_column(primary_key=True)
     revision: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The secret that articles' content seals are keyed with (migration 0007).
+    seal_key: Mapped[str | None] = mapped_column(String(64))
 
 
 class Output(Base):

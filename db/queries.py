@@ -7,7 +7,6 @@ Every function takes a Core connection inside a transaction that
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -55,6 +54,7 @@ from db.records import (
     read_state,
     removal_columns,
 )
+from db.values import Selection
 
 __all__ = [
     "STATE_PK",
@@ -81,6 +81,7 @@ __all__ = [
     "state",
     "tags_in_use",
     "undated",
+    "with_pages",
 ]
 
 STATE_PK = 1
@@ -89,39 +90,38 @@ _T = article_tags.c
 Status = Literal["all", "published", "scheduled"]
 
 
-@dataclass(frozen=True)
-class Selection:
-    """Which published articles: all of them, those with a tag, or those by an author.
-
-    Each is an index range scan on (its key, published_at, pk), newest first.
-    """
-
-    tag: str | None = None  # a tag slug
-    author: str | None = None  # an author name
-
-    def __post_init__(self) -> None:
-        if self.tag is not None and self.author is not None:
-            raise ValueError("a selection is by tag or by author, not both")
-
-
 ALL = Selection()
 
 
-def _select(selection: Selection, now: datetime) -> tuple[Select[Any], Any, Any]:
-    """The articles of ``selection`` published by ``now``, and its ordering columns."""
+def _select(
+    selection: Selection, now: datetime, after: StoredArticle | None = None
+) -> tuple[Select[Any], Any, Any]:
+    """The articles of ``selection`` published by ``now`` (below ``after``, newest first),
+    and its ordering columns."""
     query = article_columns()
     if selection.tag is not None:
         # article_tags carries each article's published_at (kept by triggers), so a
         # tag's newest articles are a range of its index, however many articles exist.
         tag_pk = select(Tag.__table__.c.pk).where(Tag.__table__.c.slug == selection.tag)
         query = query.join(article_tags, _T.article_pk == _A.pk).where(
-            _T.tag_pk == tag_pk.scalar_subquery(), _T.published_at <= now
+            _T.tag_pk == tag_pk.scalar_subquery()
         )
-        return query, _T.published_at, _T.article_pk
-    if selection.author is not None:
-        author_pk = select(Author.__table__.c.pk).where(Author.__table__.c.name == selection.author)
-        query = query.where(_A.author_pk == author_pk.scalar_subquery())
-    return query.where(_A.published_at <= now), _A.published_at, _A.pk
+        when: Any = _T.published_at
+        pk: Any = _T.article_pk
+    else:
+        if selection.author is not None:
+            author = select(Author.__table__.c.pk).where(
+                Author.__table__.c.name == selection.author
+            )
+            query = query.where(_A.author_pk == author.scalar_subquery())
+        when, pk = _A.published_at, _A.pk
+    if after is None:
+        return query.where(when <= now), when, pk
+    # Below a row published by ``now``, everything is. Only this bound, not both: given
+    # two upper bounds on published_at, SQLite seeks to ``now`` and steps over every
+    # newer row, and a full build reading a million rows would take quadratic time.
+    start = tuple_(literal(after.published_key, NullType()), literal(after.pk))
+    return query.where(tuple_(when, pk) < start), when, pk
 
 
 def newest(
@@ -137,11 +137,7 @@ def newest(
     Ties are broken by pk, newest first. ``after``: continue below that record
     (a keyset page: each page starts where the last one ended, inside the index).
     """
-    query, when, pk = _select(selection, now)
-    if after is not None:
-        query = query.where(
-            tuple_(when, pk) < tuple_(literal(after.published_key, NullType()), literal(after.pk))
-        )
+    query, when, pk = _select(selection, now, after)
     return read_articles(connection, query.order_by(when.desc(), pk.desc()).limit(limit))
 
 
@@ -178,6 +174,15 @@ def due_between(connection: Connection, after: datetime, until: datetime) -> lis
     """Articles whose publication instant falls in ``(after, until]``."""
     query = article_columns().where(_A.published_at > after, _A.published_at <= until)
     return read_articles(connection, query)
+
+
+def with_pages(connection: Connection, slugs: list[str], now: datetime) -> set[str]:
+    """Which of ``slugs`` belong to an article published by ``now`` that has no link of
+    its own (the articles a site shows on a page of their own): one index lookup each."""
+    query = select(_A.slug).where(
+        _A.slug.in_(slugs), _A.published_at <= now, or_(_A.link.is_(None), _A.link == "")
+    )
+    return {slug for slug in connection.execute(query).scalars() if isinstance(slug, str)}
 
 
 def article_by_slug(connection: Connection, slug: str) -> StoredArticle | None:
@@ -311,8 +316,8 @@ def build_state(connection: Connection, output: str) -> BuildState:
         select(o.built_revision, o.built_until, o.built_settings).where(o.id == output)
     ).one_or_none()
     if row is None:
-        return BuildState(site.revision, site.created_at)
-    return BuildState(site.revision, site.created_at, *row)
+        return BuildState(site.revision, site.created_at, seal_key=site.seal_key)
+    return BuildState(site.revision, site.created_at, *row, seal_key=site.seal_key)
 
 
 def output(connection: Connection, output_id: str) -> OutputRecord | None:

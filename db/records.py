@@ -32,6 +32,7 @@ from db.models import (
     Tag,
     article_tags,
 )
+from db.values import StoredArticle, StoredEpisode, StoredMedia, StoredPerson
 
 __all__ = [
     "BuildState",
@@ -55,60 +56,6 @@ __all__ = [
     "read_state",
     "removal_columns",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class StoredPerson:
-    name: object
-    email: object
-    uri: object
-
-
-@dataclass(frozen=True, slots=True)
-class StoredMedia:
-    """One ``article_media`` row (an enclosure, a transcript, chapters), as stored."""
-
-    role: object
-    url: object
-    file: object
-    media_type: object
-    length: object
-
-
-@dataclass(frozen=True, slots=True)
-class StoredEpisode:
-    """An ``article_episodes`` row, as stored."""
-
-    duration: object
-    number: object
-    season: object
-    episode_type: object
-
-
-@dataclass(frozen=True, slots=True)
-class StoredArticle:
-    """One ``articles`` row and its author and tags, exactly as stored."""
-
-    pk: int
-    uid: object
-    slug: object
-    title: object
-    link: object
-    summary: object
-    content: object
-    author: StoredPerson | None
-    tags: tuple[tuple[object, object], ...]  # (slug, name), by slug
-    published_at: datetime | None
-    updated_at: datetime | None
-    created_at: datetime | None
-    revision: int
-    #: What storage could not read, one line each (e.g. a date that is no date).
-    problems: tuple[str, ...] = ()
-    #: ``published_at`` as stored: where a keyset page of newest-first rows resumes.
-    published_key: Any = None
-    #: Its media files by role, then position.
-    media: tuple[StoredMedia, ...] = ()
-    episode: StoredEpisode | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +114,9 @@ def article_columns() -> Select[Any]:
         _A.summary,
         _A.content,
         _A.revision,
+        _A.word_count,
+        _A.content_hash,
+        _A.content_seal,
         *(raw(_A[name]) for name in _DATES),
         _AU.name.label("author_name"),
         _AU.email.label("author_email"),
@@ -185,7 +135,7 @@ def read_articles(connection: Connection, query: Select[Any]) -> list[StoredArti
         .join(Tag.__table__, Tag.__table__.c.pk == article_tags.c.tag_pk)
         .where(article_tags.c.article_pk.in_(list(tags)))
         .order_by(article_tags.c.article_pk, Tag.__table__.c.slug)
-    ):
+    ).all():
         tags[article_pk].append((slug, name))
     media, episodes = _media(connection, list(tags))
     return [
@@ -265,6 +215,9 @@ def _record(
         revision=row.revision,
         problems=tuple(problems),
         published_key=row.published_at,
+        word_count=row.word_count,
+        content_hash=row.content_hash,
+        content_seal=row.content_seal,
         media=media,
         episode=episode,
     )
@@ -292,6 +245,8 @@ class StateRecord:
 
     revision: int
     created_at: datetime
+    #: The secret that articles' content seals are keyed with (migration 0007).
+    seal_key: str | None = None
 
 
 _STATE_FIELDS = tuple(StateRecord.__dataclass_fields__)
@@ -320,6 +275,8 @@ class BuildState:
     built_revision: int = -1
     built_until: datetime | None = None
     built_settings: str | None = None
+    #: The secret that content seals are keyed with (migration 0007).
+    seal_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

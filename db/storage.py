@@ -107,6 +107,9 @@ class Reader:
     def due_between(self, after: datetime, until: datetime) -> list[StoredArticle]:
         return queries.due_between(self._connection, after, until)
 
+    def with_pages(self, slugs: list[str], now: datetime) -> set[str]:
+        return queries.with_pages(self._connection, slugs, now)
+
     def article(self, slug: str) -> StoredArticle | None:
         return queries.article_by_slug(self._connection, slug)
 
@@ -219,6 +222,10 @@ class Writer(Reader):
 
     def taken_slugs(self, candidates: Collection[str]) -> set[str]:
         return writes.taken_slugs(self._connection, candidates)
+
+    def seal_key(self) -> str:
+        """The secret content seals are keyed with (made if missing)."""
+        return writes.seal_key(self._connection)
 
     def apply(self, plan: WritePlan, now: datetime) -> int | None:
         """Write ``plan``; the transaction's new revision, or None when nothing was written."""

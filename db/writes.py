@@ -9,6 +9,7 @@ driver's pace (db.bulk), and tag links replaced where they changed.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,6 +37,7 @@ from db.models import (
 from db.pages import record_moves
 from db.queries import STATE_PK
 from db.records import DaemonRecord, StoredArticle, article_columns, read_articles
+from db.values import EpisodeValues, MediaValues
 
 __all__ = [
     "ArticleValues",
@@ -54,6 +56,7 @@ __all__ = [
     "record_daemon",
     "record_error",
     "release_output",
+    "seal_key",
     "store_podcast_guids",
     "taken_slugs",
     "taken_uids",
@@ -79,9 +82,21 @@ def create_state(connection: Connection, created_at: datetime) -> None:
     """The state row of a new site; a second process doing the same at once does nothing."""
     connection.execute(
         _insert(connection)(_STATE)
-        .values(pk=STATE_PK, revision=0, created_at=created_at)
+        .values(pk=STATE_PK, revision=0, created_at=created_at, seal_key=secrets.token_hex(32))
         .on_conflict_do_nothing(index_elements=[_STATE.c.pk])
     )
+
+
+def seal_key(connection: Connection) -> str:
+    """The site's secret for content seals; made now if another program removed it."""
+    key = connection.execute(
+        select(_STATE.c.seal_key).where(_STATE.c.pk == STATE_PK)
+    ).scalar_one_or_none()
+    if isinstance(key, str) and len(key) >= 32:
+        return key
+    key = secrets.token_hex(32)
+    connection.execute(update(_STATE).where(_STATE.c.pk == STATE_PK).values(seal_key=key))
+    return key
 
 
 def bump_revision(connection: Connection) -> int:
@@ -254,25 +269,6 @@ class PersonValues:
 
 
 @dataclass(frozen=True, slots=True)
-class MediaValues:
-    """One media file of an article: ``url`` (hosted elsewhere) or ``file`` (in the store)."""
-
-    role: str  # "enclosure", "transcript", "chapters"
-    url: str | None
-    file: str | None
-    media_type: str
-    length: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class EpisodeValues:
-    duration: int | None = None
-    number: int | None = None
-    season: int | None = None
-    episode_type: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class ArticleValues:
     """Every stored field of one article (its author by name, its tags as (slug, name))."""
 
@@ -290,6 +286,10 @@ class ArticleValues:
     #: Its media files, in order within each role.
     media: tuple[MediaValues, ...] = ()
     episode: EpisodeValues | None = None
+    #: Derived from ``content`` by the domain (see migration 0007); None: not known.
+    word_count: int | None = None
+    content_hash: str | None = None
+    content_seal: str | None = None
 
 
 @dataclass
@@ -538,6 +538,9 @@ _INSERTED = (
     "updated_at",
     "created_at",
     "revision",
+    "word_count",
+    "content_hash",
+    "content_seal",
 )
 
 
@@ -553,6 +556,9 @@ def _columns(values: ArticleValues, author_pks: dict[str, int], revision: int) -
         "updated_at": values.updated_at,
         "created_at": values.created_at,
         "revision": revision,
+        "word_count": values.word_count,
+        "content_hash": values.content_hash,
+        "content_seal": values.content_seal,
     }
 
 

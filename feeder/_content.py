@@ -21,6 +21,7 @@ import nh3
 from feeder._text import clean_text
 
 __all__ = [
+    "SANITISER",
     "derive_summary",
     "first_paragraph",
     "plain_text",
@@ -30,6 +31,10 @@ __all__ = [
 ]
 
 SUMMARY_MAX = 300
+#: Which sanitiser this is. Content sealed by another one (an older feeder or nh3, whose
+#: rules may have let through what this one removes) is sanitised again when published.
+#: Bump the first part whenever the rules below change what they keep.
+SANITISER = f"feeder-2/nh3-{getattr(nh3, '__version__', '?')}"
 
 _LINK_REL = "noopener"
 # ``cite`` is dropped: ammonia does not check its scheme, and no reader shows it.
@@ -95,9 +100,16 @@ def sanitize_html(html: str, *, base_url: str | None = None, allow_iframes: bool
     # base URL reaches _resolve through a thread-local: imports clean in threads.
     _BASE.url = base_url
     try:
-        return str(cleaner.clean(html))
+        cleaned = str(cleaner.clean(html))
     finally:
         _BASE.url = None
+    # An HTML parser drops a line break right after <pre> (and <textarea>, <listing>),
+    # and the HTML serialisation rules write one more to keep a text that starts with
+    # one; ammonia does not. Written here, every reader (and the next clean) sees the text.
+    return _LEADING_BREAK.sub(r"\1\n\n", cleaned) if "\n" in cleaned else cleaned
+
+
+_LEADING_BREAK = re.compile(r"(<(?:pre|textarea|listing)(?:\s[^>]*)?>)\n")
 
 
 _BLOCKS = frozenset(
@@ -236,8 +248,34 @@ def _count_words(text: str) -> int:
 
 
 def word_count(html: str) -> int:
-    """Words in the visible text of ``html``."""
-    return _count_words(plain_text(html))
+    """Words in the visible text of ``html``: those of :func:`plain_text`.
+
+    The same walk without building paragraphs (a third faster: every article
+    written is counted): a block element only separates words, and whitespace,
+    however much of it, only separates them too. tests/test_content.py checks
+    that this counts what plain_text holds.
+    """
+    pieces: list[str] = []
+    position = 0
+    for match in _MARKUP.finditer(html):
+        start = match.start()
+        if start < position:  # inside a skipped <script> or <style>
+            continue
+        if start > position:
+            pieces.append(unescape(html[position:start]))
+        position = match.end()
+        name = match.group(2)
+        if name is None:
+            continue
+        name = name.lower()
+        if name in _SKIPPED and not match.group(1):
+            end = re.compile(rf"</{name}\s*>", re.IGNORECASE).search(html, position)
+            position = end.end() if end else len(html)
+        elif name in _BLOCKS:
+            pieces.append(" ")
+    if position < len(html):
+        pieces.append(unescape(html[position:]))
+    return _count_words("".join(pieces))
 
 
 # A common adult silent-reading pace for prose.

@@ -12,7 +12,6 @@ from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 from urllib.parse import urlsplit
 
-from db import LIMITS
 from feeder._ids import slugify
 from feeder._text import clean_line, clean_text
 from feeder.config import AuthorConfig, ContentConfig
@@ -103,6 +102,10 @@ def check_title(value: str | None, limit: int) -> str:
 
 def fits(field: str, value: str | None) -> str | None:
     """``value``, refused if its column cannot hold it (PostgreSQL would fail the write)."""
+    # Loaded here: the column sizes come with the models, and a build's worker
+    # processes, which read this module through feeder._media, load no database code.
+    from db import LIMITS
+
     limit = LIMITS[field]
     if value is not None and len(value) > limit:
         raise InputError(

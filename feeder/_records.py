@@ -11,6 +11,7 @@ publishes the rest.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import NamedTuple
 from urllib.parse import urljoin, urlsplit
@@ -18,6 +19,7 @@ from urllib.parse import urljoin, urlsplit
 from db import EpisodeValues, MediaValues, StoredArticle, StoredEpisode, StoredMedia, StoredPerson
 from feeder import _media
 from feeder._content import sanitize_html
+from feeder._derived import Sealer, stored
 from feeder._ids import is_safe_slug
 from feeder._text import clean_text
 from feeder.articles import Article
@@ -39,6 +41,7 @@ __all__ = [
 ]
 
 ARTICLES_DIR = "articles"
+_SPACE = re.compile(r"\s")  # what str.isspace() calls a space
 
 
 class RowProblem(ValueError):
@@ -177,12 +180,13 @@ def _person(value: StoredPerson | None) -> Person | None:
     return Person(name, email, uri)
 
 
-def readable(record: StoredArticle) -> Fields:
+def readable(record: StoredArticle, *, sealed: bool = False) -> Fields:
     """``record``'s values as the Python API shows them; RowProblem where one is not text.
 
     Only what storage holds is checked here: whether each value can be read at
     all. What publishing needs on top (a safe slug, an http(s) link, content
-    within the limits) is :func:`entry_of`'s.
+    within the limits) is :func:`entry_of`'s. ``sealed``: the content is
+    exactly what feeder's sanitiser wrote (feeder._derived), so it is text.
     """
     if record.problems:
         raise Unreadable("; ".join(record.problems))
@@ -200,7 +204,9 @@ def readable(record: StoredArticle) -> Fields:
         title=text("title", record.title),
         link=link,
         summary=text("summary", record.summary),
-        content=text("content", record.content),
+        content=record.content
+        if sealed and isinstance(record.content, str)
+        else text("content", record.content),
         author=_person(record.author),
         tags=tuple(tags),
         published_at=record.published_at,
@@ -304,15 +310,22 @@ def article_of(record: StoredArticle, config: Config) -> Article:
     )
 
 
-def entry_of(record: StoredArticle, config: Config) -> Entry:
-    """The entry renderers get for ``record``; RowProblem if it cannot be published."""
+def entry_of(record: StoredArticle, config: Config, sealer: Sealer | None = None) -> Entry:
+    """The entry renderers get for ``record``; RowProblem if it cannot be published.
+
+    ``sealer`` checks content seals (feeder._derived): sealed content is published
+    as stored, with its stored word count; any other content is sanitised again.
+    """
     limit = config.content.max_content_bytes
     if isinstance(record.content, str) and len(record.content) > limit:
         # More characters than bytes allowed: refused before any work on 50 MB of text.
         raise RowProblem(f"content: over content.max_content_bytes ({limit})")
-    fields = readable(record)
+    known = stored(
+        record.content, record.content_hash, record.word_count, record.content_seal, sealer
+    )
+    fields = readable(record, sealed=known.sealed)
     slug = checked_slug(fields.slug)
-    if any(ch.isspace() for ch in fields.uid):
+    if _SPACE.search(fields.uid):
         raise RowProblem(f"id: {fields.uid[:60]!r} has spaces in it")
     limits = config.content
     title = fields.title.strip()
@@ -334,20 +347,26 @@ def entry_of(record: StoredArticle, config: Config) -> Entry:
             author.name, author.email, web_url("author uri", author.uri, config.base_url)
         )
     enclosures, episode = _episode(fields, config, checked=True)
+    content, words = fields.content, known.words
+    if not known.sealed:
+        # What another tool stored is published only through the allow-list.
+        content = sanitize_html(content, allow_iframes=limits.allow_iframes)
+        if content != fields.content:
+            words = None  # counted in what sanitising just changed: count again
     return Entry(
         id=fields.uid,
         slug=slug,
         title=title,
         url=url_of(config, slug, fields.link),
         summary=fields.summary,
-        # Sanitised again: what another tool stored is published only through the allow-list.
-        content=sanitize_html(fields.content, allow_iframes=limits.allow_iframes),
+        content=content,
         author=author,
         tags=tuple(TagRef(checked_slug(tag, "tag slug"), name) for tag, name in fields.tags),
         published=fields.published_at,
         updated=fields.updated_at,
         enclosures=enclosures,
         episode=episode,
+        words=words if content else None,
     )
 
 

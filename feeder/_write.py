@@ -52,6 +52,8 @@ from db import (
 )
 from feeder import _media
 from feeder._content import derive_summary, sanitize_html
+from feeder._derived import Derived, Sealer, derive, derive_sanitised
+from feeder._derived import values as derived_values
 from feeder._fields import (
     article_link,
     check_content_size,
@@ -143,6 +145,7 @@ class Intent(NamedTuple):
     #: Local files to copy into the media store before the article is written.
     files: tuple[_media.LocalFile, ...] = ()
     comment: str | None = None  # delete: why, for the tombstone's readers
+    derived: Derived | None = None  # what ``content`` gives (computed where it was sanitised)
 
 
 @lru_cache(maxsize=4096)  # bulk imports repeat the same few tag lists
@@ -194,6 +197,7 @@ def _new(
     values, files = _media.all_media(
         given.enclosures, given.transcripts, given.chapters, given.base, paths=given.paths
     )
+    derived = derive_sanitised(html)
     return Intent(
         kind=kind,
         origin=origin,
@@ -215,6 +219,7 @@ def _new(
         media=values,
         episode=_media.episode_values(given.duration, given.number, given.season, given.type),
         files=files,
+        derived=derived,
     )
 
 
@@ -352,12 +357,14 @@ def edit_intent(
     checked_link = UNSET if link is UNSET else article_link(link) if link else None
     html = source = UNSET
     url = ""
+    derived = None
     if content is not UNSET:
         check_content_size(content, config.content)
         # The URL is a guess until the stored article is known (an unchanged link).
         guess = slug if checked_slug is UNSET else checked_slug
         url = _url(config, guess, None if checked_link is UNSET else checked_link)
         source, html = content, _sanitised(content, url, config)
+        derived = derive_sanitised(html)
     person_: Any = UNSET
     in_full = False
     if author is not UNSET:
@@ -416,6 +423,7 @@ def edit_intent(
         episode=changed,
         episode_fields=given,
         files=files,
+        derived=derived,
     )
 
 
@@ -506,6 +514,7 @@ class _Current:
     relink: bool = False  # its tag links must be rewritten
     remedia: bool = False  # its media files and episode fields must be rewritten
     deleted: bool = False
+    derived: Derived | None = None  # what ``content`` gives; None: derive it when written
 
     @classmethod
     def of(cls, record: StoredArticle) -> _Current:
@@ -536,7 +545,9 @@ class _Current:
             stored_slug=fields.slug,
         )
 
-    def values(self) -> ArticleValues:
+    def values(self, config: Config, sealer: Sealer | None) -> ArticleValues:
+        derived = self.derived or derive(self.content, allow_iframes=config.content.allow_iframes)
+        words, digest, seal = derived_values(self.content, derived, sealer)
         return ArticleValues(
             uid=self.uid,
             slug=self.slug,
@@ -551,7 +562,15 @@ class _Current:
             created_at=self.created_at,
             media=self.media,
             episode=self.episode,
+            word_count=words,
+            content_hash=digest,
+            content_seal=seal,
         )
+
+
+def _derived_of(item: Intent, content: str) -> Derived | None:
+    """What the intent derived, if ``content`` is what it sanitised (None: derive it again)."""
+    return item.derived if content is item.content else None
 
 
 def _tag_slugs(tags: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
@@ -883,6 +902,8 @@ class _Batch:
         left = self._left(match, values["tags"], values["author"])
         if match.pk is not None and (left or values["published_at"] != match.published_at):
             self.plan.moved.add(match.pk)  # its archive pages are known by where it was
+        if values["content"] != match.content:
+            match.derived = _derived_of(item, values["content"])
         for key, value in values.items():
             setattr(match, key, value)
         match.updated_at = updated_at
@@ -904,6 +925,7 @@ class _Batch:
 
     def _insert(self, item: Intent, slug: str) -> _Current:
         published = item.published or self.now
+        content = self._content_for(item, slug, item.link)
         current = _Current(
             pk=None,
             # A minted id is made unique in _write, with one query for the whole batch.
@@ -913,7 +935,7 @@ class _Batch:
             title=item.title,
             link=item.link,
             summary=item.summary,
-            content=self._content_for(item, slug, item.link),
+            content=content,
             author=item.author,
             tags=item.tags,
             published_at=published,
@@ -921,6 +943,7 @@ class _Batch:
             created_at=self.now,
             media=item.media,
             episode=item.episode,
+            derived=_derived_of(item, content),
         )
         self.by_uid[current.uid] = current
         self.by_slug[current.slug] = current
@@ -976,9 +999,14 @@ class _Batch:
         written = list(self.written.values())
         new = [current for current in written if current.pk is None]
         self._mint_unique([current for current in new if current.minted])
-        self.plan.inserts = [current.values() for current in new]
+        sealer = (
+            Sealer.of(self.writer.seal_key(), allow_iframes=self.config.content.allow_iframes)
+            if written
+            else None
+        )
+        self.plan.inserts = [current.values(self.config, sealer) for current in new]
         self.plan.updates = [
-            (current.pk, current.values(), current.relink)
+            (current.pk, current.values(self.config, sealer), current.relink)
             for current in written
             if current.pk is not None
         ]

@@ -18,7 +18,6 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from db.engine import normalise_url
 from feeder import _podcast
 from feeder._ids import EMAIL, check_authority
 from feeder.errors import ConfigError
@@ -72,6 +71,12 @@ class ContentConfig:
     max_content_bytes: int = 1_000_000
     max_title_chars: int = 500
     allow_iframes: bool = False
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    # Worker processes a big full build may render in (at most one per CPU; 0: none).
+    processes: int = 4
 
 
 FEED_KINDS = ("site", "tags", "authors")
@@ -153,6 +158,7 @@ class Config:
     # WebSub hubs every feed names and every build tells about changed feeds.
     websub_hub: tuple[str, ...] = ()
     podcast: PodcastConfig = field(default_factory=PodcastConfig)
+    build: BuildConfig = field(default_factory=BuildConfig)
     # Where feeder.toml lives; relative paths in it are relative to this.
     root: Path = Path(".")
 
@@ -185,6 +191,7 @@ _SECTIONS: dict[str, type] = {
     "content": ContentConfig,
     "feeds": FeedsConfig,
     "podcast": PodcastConfig,
+    "build": BuildConfig,
 }
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # Overrides come from command-line flags; name the flag the user typed.
@@ -355,6 +362,8 @@ def _validate(config: Config, flat: dict[str, tuple[Any, str]]) -> Config:
         raise fail("schedule.poll_interval", "must be a positive number of seconds")
     if config.schedule.rebuild_interval <= 0:
         raise fail("schedule.rebuild_interval", "must be a positive number of seconds")
+    if not 0 <= config.build.processes <= 64:
+        raise fail("build.processes", f"must be between 0 and 64, got {config.build.processes}")
     if config.server.max_connections < 1:
         raise fail("server.max_connections", "must be at least 1")
     if config.server.request_timeout <= 0:
@@ -473,6 +482,8 @@ def _hub_urls(hubs: tuple[str, ...], fail: Any) -> tuple[str, ...]:
 
 def _absolute_sqlite(url: str, root: Path, fail: Any) -> str:
     try:
+        from db.engine import normalise_url  # SQLAlchemy, only when a database is named
+
         return normalise_url(url, root)
     except ValueError as exc:
         raise fail("database_url", str(exc)) from None

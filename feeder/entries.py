@@ -89,6 +89,8 @@ class Entry:
     updated: datetime
     enclosures: tuple[Enclosure, ...] = ()
     episode: Episode | None = None
+    #: Words in ``content`` as stored when it was written; None: count them.
+    words: int | None = None
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,9 @@ port = 9000
 [content]
 max_content_bytes = 1000
 max_title_chars = 20
+
+[build]
+processes = 2
 """
 
 
@@ -67,6 +70,7 @@ def test_every_key_is_read(tmp_path: Path) -> None:
     assert (config.server.host, config.server.port) == ("0.0.0.0", 9000)
     assert config.content.max_content_bytes == 1000
     assert config.content.max_title_chars == 20
+    assert config.build.processes == 2
     assert config.root == tmp_path.resolve()
 
 
@@ -81,6 +85,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert config.feed_author == "T"
     assert config.zone is None
     assert config.schedule.listen is True
+    assert config.build.processes == 4
 
 
 def test_paths_are_relative_to_the_config_file_not_the_cwd(
@@ -194,6 +199,8 @@ def test_url_joins_base_url_and_path() -> None:
         ('title = "T"\n[content]\nallow_iframes = "perhaps"\n', {}, "content.allow_iframes"),
         ('title = "T"\n[schedule]\nlisten = "sometimes"\n', {}, "schedule.listen"),
         ('title = "T"\n', {"FEEDER_SCHEDULE_LISTEN": "2"}, "FEEDER_SCHEDULE_LISTEN"),
+        ('title = "T"\n[build]\nprocesses = -1\n', {}, "build.processes"),
+        ('title = "T"\n', {"FEEDER_BUILD_PROCESSES": "all"}, "FEEDER_BUILD_PROCESSES"),
         ('title = "T"\nlanguage = "English (UK)"\n', {}, "language"),
         ('title = "T"\n[author]\nemail = "ann at example"\n', {}, "author.email"),
         ('title = "T"\n[author]\nuri = "/about"\n', {}, "author.uri"),

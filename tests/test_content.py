@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feeder._content import (
+    _WORDS,
     SUMMARY_MAX,
     derive_summary,
     first_paragraph,
@@ -119,10 +120,21 @@ _HTML_BITS = st.sampled_from(
         "<!-- c -->",
         "&amp;",
         "&lt;",
+        "&nbsp;",
+        "&am",
+        "p;",
         "\n\n",
         " ",
         "<",
         ">",
+        "<style>",
+        "</style>",
+        "<li>",
+        "\u3042",
+        "\u4e00",
+        "\xa0",
+        "\u2028",
+        "\x1c",
     ]
 )
 _HTML = st.lists(st.one_of(_HTML_BITS, st.text(max_size=8)), max_size=30).map("".join)
@@ -132,6 +144,14 @@ _HTML = st.lists(st.one_of(_HTML_BITS, st.text(max_size=8)), max_size=30).map(""
 @given(_HTML)
 def test_first_paragraph_is_the_first_paragraph_of_the_plain_text(html: str) -> None:
     assert first_paragraph(html) == plain_text(html).split("\n\n")[0]
+
+
+@settings(max_examples=500, deadline=None)
+@given(_HTML)
+def test_word_count_counts_the_words_of_the_plain_text(html: str) -> None:
+    text = plain_text(html)
+    expected = len(text.split()) if text.isascii() else len(_WORDS.findall(text))
+    assert word_count(html) == expected
 
 
 @settings(max_examples=100, deadline=None)

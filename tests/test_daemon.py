@@ -8,6 +8,7 @@ end cover the locks and ``feeder build``/``feeder status`` in-process.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -37,7 +38,7 @@ from feeder import Site, _daemon
 from feeder.cli import cli
 from feeder.publishing import outputs
 from feeder.publishing.exclusive import publish_lock
-from feeder.publishing.files import is_temp
+from feeder.publishing.files import BATCH_FILES, is_temp
 from tests.conftest import FakeClock
 from tests.feedcheck import parse_feed
 
@@ -249,6 +250,21 @@ def worker_of(daemon: Daemon) -> int | None:
     return None
 
 
+def page_workers(pid: int) -> set[int]:
+    """The worker processes that render a full build's pages for the process ``pid``."""
+    found = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            with contextlib.suppress(OSError):
+                if b"feeder._processes" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    found.add(int(child))
+    return found
+
+
 def process_gone(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -344,20 +360,31 @@ def test_what_came_due_while_stopped_is_published_on_start(live: SiteUnderTest) 
 
 @pytest.mark.slow
 def test_kill_9_during_a_build_leaves_only_complete_files(live: SiteUnderTest) -> None:
-    bulk_load(live.root, 600)
+    # Pages go live a batch (BATCH_FILES) at a time, and beyond the first WORKERS_FROM
+    # they are rendered by worker processes of the build worker: enough of them that
+    # the kill lands while those run, after the first batch and before the last.
+    count = 5 * BATCH_FILES
+    bulk_load(live.root, count)
     daemon = live.start("--no-serve")
     articles = live.public / "articles"
-    wait_for(  # whole pages: a temp file being written does not count
-        "the build to be under way",
-        lambda: articles.is_dir() and len(list(articles.glob("*.html"))) > 20,
-    )
+
+    def served_pages() -> int:
+        names = os.listdir(articles) if articles.is_dir() else []
+        return len([name for name in names if not is_temp(name)])
+
+    wait_for("the build to be under way", lambda: served_pages() > 20)
     worker = wait_for("the build worker", lambda: worker_of(daemon))
+    renderers: set[int] = set()
+    if (os.cpu_count() or 1) > 1:
+        renderers = wait_for("its page workers", lambda: page_workers(worker))
     daemon.process.kill()
     daemon.process.wait(5)
     wait_for("the worker to die with the daemon", lambda: process_gone(worker))
+    for pid in renderers:
+        wait_for("the page workers to die with it", lambda pid=pid: process_gone(pid))
 
     written = assert_complete(live.public)
-    assert 20 < written < 600 + 7, "the kill should have interrupted the build"
+    assert 20 < written < count + 7 + archive_files(count), "the kill should have interrupted"
 
     again = live.start("--no-serve")
     # A full build fsyncs every file it writes: slow on a busy disk, hence the deadline.
@@ -365,7 +392,7 @@ def test_kill_9_during_a_build_leaves_only_complete_files(live: SiteUnderTest) -
     assert again.stop() == 0
     assert temp_files(live.public) == []
     # Pages, three feeds, the index, the OPML list and two stylesheets, and the archive.
-    assert assert_complete(live.public) == 600 + 7 + archive_files(600)
+    assert assert_complete(live.public) == count + 7 + archive_files(count)
 
 
 @pytest.mark.slow

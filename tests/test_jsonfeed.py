@@ -25,9 +25,11 @@ import time_machine
 
 # feedparser parses every feed date with this, whatever the format.
 from feedparser.datetimes import _parse_date
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from feeder.entries import Channel, Entry, Link, Person, TagRef
-from feeder.publishing.render import jsonfeed
+from feeder.publishing.render import _json, jsonfeed
 from feeder.publishing.render.jsonfeed import MEDIA_TYPE, render_json_feed
 from tests.feedcheck import parse_feed
 from tests.test_render import BASE_URL, ENTRIES, at, dirty_media
@@ -509,6 +511,7 @@ def test_text_field_lists_are_complete() -> None:
         "updated",
         "enclosures",
         "episode",
+        "words",  # a number, shown on pages only
     }
     assert {f.name for f in dataclasses.fields(Channel)} - set(CHANNEL_TEXT_FIELDS) == {
         "links",
@@ -594,3 +597,25 @@ def test_renderer_imports_neither_feedgen_nor_storage_nor_jobs() -> None:
     assert "feeder.entries" in imported  # the scan sees the imports
     for name in imported:
         assert name.split(".")[0] not in {"feedgen", "db", "jobs"}, name
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON)
+def test_the_fast_encoder_writes_what_json_dumps_writes(value: object) -> None:
+    assert _json.dumps(value) == json.dumps(value, ensure_ascii=False, indent=2, allow_nan=False)
+
+
+def test_what_the_fast_encoder_does_not_know_goes_to_json_dumps() -> None:
+    value = {"a": [1.5, {"b": 2}], "c": (True, None)}
+    assert _json.dumps(value) == json.dumps(value, ensure_ascii=False, indent=2, allow_nan=False)
+    with pytest.raises(ValueError):
+        _json.dumps({"x": float("nan")})

@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import text
 
 from feeder import Site
+from feeder._processes import WorkerGone, Workers
 from feeder.importing import importer
-from feeder.importing._processes import WorkerGone, Workers
 from feeder.importing.sources import drafts_from_paths
 
 HERE = f"{__name__}:"
@@ -66,6 +66,49 @@ def test_close_ends_every_worker() -> None:
     assert workers.run([5])[1] == [5]
     workers.close()
     assert all(process.returncode == 0 for process in workers._processes)
+
+
+def busy(_batch: Any, _context: Any) -> None:
+    """A batch that takes far longer than any test: its worker is killed before it ends."""
+    time.sleep(600)
+
+
+KILLED_MID_BATCH = """
+import sys, threading
+from feeder._processes import Workers
+workers = Workers("tests.test_workers:busy", None, count=2)
+print(" ".join(str(p.pid) for p in workers._processes), flush=True)
+threading.Thread(target=workers.run, args=([1],), daemon=True).start()
+workers.run([2])
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_workers_die_with_a_caller_killed_in_the_middle_of_a_batch() -> None:
+    caller = subprocess.Popen(
+        [sys.executable, "-c", KILLED_MID_BATCH],
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert caller.stdout is not None
+    with caller.stdout:
+        pids = [int(pid) for pid in caller.stdout.readline().split()]
+    assert len(pids) == 2
+    caller.kill()
+    caller.wait(10)
+    deadline = time.monotonic() + 10
+    while not all(_stopped(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert all(_stopped(pid) for pid in pids), "a worker outlived the process that started it"
+
+
+def _stopped(pid: int) -> bool:
+    """Gone, or a zombie nobody reaped yet (it runs no more)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state == "Z"
 
 
 def test_workers_that_cannot_start_are_reported(monkeypatch: pytest.MonkeyPatch) -> None:

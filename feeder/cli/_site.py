@@ -110,8 +110,10 @@ def build(ctx: click.Context, full: bool, wait: float, ping_wait: float, as_json
             "full": report.full,
             "entries": report.entries,
             "written": list(report.written),
+            "written_count": report.written_count,
             "unchanged": report.unchanged,
             "removed": list(report.removed),
+            "removed_count": report.removed_count,
             "seconds": report.seconds,
             "errors": list(report.errors),
         }

@@ -29,10 +29,10 @@ from pathlib import Path
 
 from db import Storage
 from feeder import _write
+from feeder._processes import WorkerGone, Workers
 from feeder._write import Change, Intent
 from feeder.config import Config
 from feeder.errors import FeederError, InputError
-from feeder.importing._processes import WorkerGone, Workers
 from feeder.importing.formats import Draft, Line, Pending, Source, resolve
 
 __all__ = ["BATCH_SIZE", "Change", "ImportReport", "run"]

@@ -26,13 +26,16 @@ import json
 import logging
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
-from db import Reader, Selection, Storage, StoredArticle
+from db import Selection, StoredArticle
+from feeder._derived import Sealer
 from feeder._records import (
     ARTICLES_DIR,
     RowProblem,
@@ -45,7 +48,15 @@ from feeder._records import (
 )
 from feeder._tombstones import deleted_entries, expired_selections, held
 from feeder.config import Config
-from feeder.entries import DeletedEntry, Entry, FeedLink, Link, PodcastChannel, SiteInfo
+from feeder.entries import (
+    DeletedEntry,
+    Enclosure,
+    Entry,
+    FeedLink,
+    Link,
+    PodcastChannel,
+    SiteInfo,
+)
 from feeder.errors import PublishError
 from feeder.publishing import outputs
 from feeder.publishing import podcast as _podcast
@@ -72,14 +83,21 @@ from feeder.publishing.feeds import (
     stylesheet_links,
 )
 from feeder.publishing.fence import Fence, Turn
-from feeder.publishing.files import copy_if_changed, remove, sweep_temp, write_if_changed
-from feeder.publishing.media import MediaFiles
+from feeder.publishing.files import FileBatch, copy_if_changed, remove, sweep_temp
+from feeder.publishing.media import MediaFiles, local_files
 from feeder.publishing.render import render_article
 from feeder.publishing.render.opml import Outline, render_opml
 from feeder.publishing.render.page import Listing, render_group, render_index
+from feeder.publishing.rendering import (
+    BuildContext,
+    Rendering,
+    remove_stale_pages,
+    worker_count,
+)
 
 __all__ = [
     "ARTICLES_DIR",
+    "LISTED",
     "OUTPUT_VERSION",
     "BuildReport",
     "article_path",
@@ -87,9 +105,15 @@ __all__ = [
     "run_build",
 ]
 
+if TYPE_CHECKING:  # worker processes render groups with this module and no database
+    from db import Reader, Storage
+
 log = logging.getLogger("feeder.publishing.build")
 
 INDEX = "index.html"
+#: How many written (and removed) paths a report names; beyond, it counts them (the
+#: feeds a build wrote are always named: WebSub hubs are told about each).
+LISTED = 1000
 # Bump when a change to feeder changes what the same data renders to: every
 # site then gets one full build after the upgrade.
 OUTPUT_VERSION = 2
@@ -107,16 +131,28 @@ class BuildReport:
     removed: tuple[str, ...]
     seconds: float
     errors: tuple[str, ...] = field(default=())
+    #: Files written (removed) beyond the first :data:`LISTED` that ``written``
+    #: (``removed``) names: a report stays small when a full build writes a million pages.
+    written_more: int = 0
+    removed_more: int = 0
 
     @property
     def ok(self) -> bool:
         return not self.errors
 
+    @property
+    def written_count(self) -> int:
+        return len(self.written) + self.written_more
+
+    @property
+    def removed_count(self) -> int:
+        return len(self.removed) + self.removed_more
+
     def summary(self) -> str:
         kind = "full" if self.full else "incremental"
         text = (
-            f"{kind} build: {len(self.written)} written, {self.unchanged} unchanged, "
-            f"{len(self.removed)} removed, {self.entries} entries, {self.seconds * 1000:.0f} ms"
+            f"{kind} build: {self.written_count} written, {self.unchanged} unchanged, "
+            f"{self.removed_count} removed, {self.entries} entries, {self.seconds * 1000:.0f} ms"
         )
         if self.errors:
             text += f", {len(self.errors)} errors"
@@ -152,14 +188,30 @@ def output_fingerprint(config: Config) -> str:
 
 
 class _Writer:
-    """Writes and removes files inside the output directory, and remembers what it did."""
+    """Writes and removes files inside the output directory, and remembers what it did.
 
-    def __init__(self, root: Path, fence: Fence | None = None) -> None:
+    Files are written through one :class:`FileBatch` per build: durable together,
+    each complete before it is served. ``fence`` passes every rename and removal
+    (feeder.publishing.fence); the batch applies it to the renames it makes.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        batch: FileBatch,
+        fence: Fence | None = None,
+        sealer: Sealer | None = None,
+    ) -> None:
         self.root = root
+        self.batch = batch
         self._fence = fence
+        self.sealer = sealer  # checks content seals: sealed content is not sanitised again
+        self.entries: OrderedDict[int, Entry | None] = OrderedDict()  # see _entry
         self._real_root = os.path.realpath(root)
-        self.written: list[str] = []
+        self._inside_root: set[str] = set()  # folders already found inside the root
+        self.written: list[str] = []  # the first LISTED (and every feed), then only counted
         self.removed: list[str] = []
+        self.written_more = self.removed_more = 0
         self.unchanged = 0
         self.errors: list[str] = []
         self._reported: set[object] = set()
@@ -168,20 +220,31 @@ class _Writer:
     def _inside(self, relative: str) -> Path:
         """``relative`` under the root; refused if it (or a symlinked folder) leads out."""
         path = self.root / relative
-        parent = os.path.realpath(path.parent)
-        if os.path.commonpath([parent, self._real_root]) != self._real_root or path.name in (
-            "",
-            ".",
-            "..",
-        ):
+        folder = str(path.parent)
+        if folder not in self._inside_root:
+            parent = os.path.realpath(folder)
+            if os.path.commonpath([parent, self._real_root]) != self._real_root:
+                raise PublishError(
+                    f"{relative}: resolves outside the output directory; not written"
+                )
+            self._inside_root.add(folder)
+        if path.name in ("", ".", ".."):
             raise PublishError(f"{relative}: resolves outside the output directory; not written")
         return path
 
     def write(self, relative: str, data: bytes) -> None:
-        if write_if_changed(self._inside(relative), data, fence=self._fence):
+        """Queue ``data`` for ``relative``; it is counted once the batch commits it."""
+        self.batch.write(
+            self._inside(relative), data, lambda changed: self._wrote(relative, changed)
+        )
+
+    def _wrote(self, relative: str, changed: bool) -> None:
+        if not changed:
+            self.unchanged += 1
+        elif len(self.written) < LISTED or relative.rsplit("/", 1)[-1] in _FEED_FILES:
             self.written.append(relative)
         else:
-            self.unchanged += 1
+            self.written_more += 1
 
     def kept(self) -> None:
         """Count a file that was found as it should be, without writing or reading it."""
@@ -189,14 +252,29 @@ class _Writer:
 
     def copy(self, relative: str, source: Path, size: int) -> None:
         """Publish the file ``source`` (a media file) at ``relative``, when it is not there."""
-        if copy_if_changed(self._inside(relative), source, size, fence=self._fence):
-            self.written.append(relative)
-        else:
-            self.unchanged += 1
+        self._wrote(
+            relative, copy_if_changed(self._inside(relative), source, size, fence=self._fence)
+        )
+
+    def publish_media(self, slug: str, files: Sequence[Enclosure]) -> None:
+        """Publish the local media files of the article ``slug`` (feeder.publishing.media)."""
+        if self.media is not None and files:
+            self.media.publish_files(slug, files)
 
     def remove(self, relative: str) -> None:
-        if remove(self._inside(relative), fence=self._fence):
+        if not remove(self._inside(relative), fence=self._fence):
+            return
+        if len(self.removed) < LISTED:
             self.removed.append(relative)
+        else:
+            self.removed_more += 1
+
+    def flush(self) -> None:
+        """Put every file written so far in place, durably."""
+        self.batch.flush()
+
+    def note(self, message: str) -> None:
+        log.info("%s", message)
 
     def problem(self, key: object, message: str) -> None:
         """Report ``message`` once per build for ``key`` (a row is found by several queries)."""
@@ -210,14 +288,28 @@ class _Writer:
         self.problem(record.pk, f"{who(record.pk, record.slug)} {how}: {reason}")
 
 
+_FEED_FILES = frozenset(feed.file for feed in FORMATS.values())
+# Entries a build keeps at hand: an article is in the feeds of the site, of each of
+# its tags and of its author, and one snapshot gives it the same entry in each.
+_KEPT_ENTRIES = 2048
+
+
 def _entry(record: StoredArticle, config: Config, writer: _Writer) -> Entry | None:
+    kept = writer.entries
+    if record.pk in kept:
+        kept.move_to_end(record.pk)
+        return kept[record.pk]
+    entry: Entry | None = None
     try:
-        entry = entry_of(record, config)
+        entry = entry_of(record, config, writer.sealer)
     except RowProblem as problem:
         writer.left_out(record, problem)
-        return None
-    if writer.media is not None and (entry.enclosures or entry.episode):
-        writer.media.publish(entry)  # what is published somewhere has its files published
+    else:
+        # What is published somewhere has its files published.
+        writer.publish_media(entry.slug, local_files(entry))
+    kept[record.pk] = entry
+    if len(kept) > _KEPT_ENTRIES:
+        kept.popitem(last=False)
     return entry
 
 
@@ -290,7 +382,82 @@ class _Feed:
         return self.spec.format.render(document)
 
 
-def _render_feed(feed: _Feed, entries: Sequence[Entry], writer: _Writer) -> None:
+class _Sink(Protocol):
+    def write(self, relative: str, data: bytes) -> None: ...
+    def problem(self, key: object, message: str) -> None: ...
+    def note(self, message: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class GroupExtras:
+    """What a group's feeds carry beyond its entries, by feed path: RFC 5005 links to
+    its archive, the podcast channel; and its tombstones (RFC 6721)."""
+
+    history: Mapping[str, tuple[Link, ...]] = field(default_factory=dict)
+    podcasts: Mapping[str, PodcastChannel] = field(default_factory=dict)
+    tombstones: tuple[DeletedEntry, ...] = ()
+
+
+@dataclass
+class GroupFiles:
+    """A group's files, rendered (maybe in a worker process) and not written yet."""
+
+    files: list[tuple[str, bytes]] = field(default_factory=list)
+    problems: list[tuple[object, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def write(self, relative: str, data: bytes) -> None:
+        self.files.append((relative, data))
+
+    def problem(self, key: object, message: str) -> None:
+        self.problems.append((key, message))
+
+    def note(self, message: str) -> None:
+        self.notes.append(message)
+
+    def apply(self, writer: _Sink) -> None:
+        """Report and write them, in the order they were rendered."""
+        for key, message in self.problems:
+            writer.problem(key, message)
+        for message in self.notes:
+            writer.note(message)
+        for relative, data in self.files:
+            writer.write(relative, data)
+
+
+def group_files(
+    group: FeedGroup,
+    entries: Sequence[Entry],
+    config: Config,
+    site: SiteInfo,
+    created: datetime,
+    stylesheets: tuple[Link, ...],
+    extras: GroupExtras | None = None,
+) -> GroupFiles:
+    """The feeds of ``group`` in each of its formats, and its page (not the site's)."""
+    extras = extras or GroupExtras()
+    files = GroupFiles()
+    for spec in group.specs:
+        feed = _Feed(
+            spec,
+            group,
+            config,
+            created,
+            stylesheets,
+            history=extras.history.get(spec.path, ()),
+            podcast=extras.podcasts.get(spec.path),
+            tombstones=extras.tombstones,
+        )
+        _render_feed(feed, entries, files)
+    if group.kind != "site":
+        page = render_group(
+            site, group.title, group.description, feed_links(config, group), entries
+        )
+        files.write(group.page, page)
+    return files
+
+
+def _render_feed(feed: _Feed, entries: Sequence[Entry], writer: _Sink) -> None:
     """Render one feed; an entry that makes rendering fail is left out and reported."""
     try:
         data = feed.render(entries)
@@ -310,13 +477,9 @@ def _render_feed(feed: _Feed, entries: Sequence[Entry], writer: _Writer) -> None
     if len(data) > limit and len(entries) > 1 and not feed.page:
         size = len(data)
         data, kept = _within(feed, entries, limit)
-        log.info(
-            "%s: %d entries make %d bytes, over feeds.max_bytes (%d); it carries the newest %d",
-            feed.path,
-            len(entries),
-            size,
-            limit,
-            kept,
+        writer.note(
+            f"{feed.path}: {len(entries)} entries make {size} bytes, over "
+            f"feeds.max_bytes ({limit}); it carries the newest {kept}"
         )
     writer.write(feed.path, data)
 
@@ -361,25 +524,6 @@ def _safe_slug(value: object) -> str | None:
         return checked_slug(value)
     except RowProblem:
         return None
-
-
-def _full_pages(
-    records: Iterable[StoredArticle],
-    config: Config,
-    site: SiteInfo,
-    writer: _Writer,
-) -> None:
-    keep: set[str] = set()
-    for record in records:
-        if has_page(record):
-            slug = _page_of(record, config, site, writer)
-            if slug is not None:
-                keep.add(f"{slug}.html")
-    directory = writer.root / ARTICLES_DIR
-    if directory.is_dir() and not directory.is_symlink():
-        for name in sorted(os.listdir(directory)):
-            if name.endswith(".html") and name not in keep and _safe_slug(name[:-5]):
-                writer.remove(f"{ARTICLES_DIR}/{name}")
 
 
 def _incremental_pages(
@@ -468,30 +612,27 @@ def _publish_group(
     writer: _Writer,
     archives: Archives,
     podcasts: _podcast.Podcasts | None = None,
+    rendering: Rendering | None = None,
 ) -> list[Entry]:
     newest_page = archives.publish(group)
     entries = _newest(reader, group.selection, config, now, writer)
-    stylesheets = stylesheet_links(config)
-    deleted = deleted_entries(reader, group.selection, config, now, writer.problem)
-    for spec in group.specs:
-        history = subscription_links(config, group, spec, newest_page)
-        podcast = podcasts.channel(group.kind, spec.path, spec.format.name) if podcasts else None
-        feed = _Feed(
-            spec,
-            group,
-            config,
-            created,
-            stylesheets,
-            history=history,
-            podcast=podcast,
-            tombstones=deleted,
-        )
-        _render_feed(feed, entries, writer)
-    if group.kind != "site":
-        page = render_group(
-            site, group.title, group.description, feed_links(config, group), entries
-        )
-        writer.write(group.page, page)
+    extras = GroupExtras(
+        history={
+            spec.path: subscription_links(config, group, spec, newest_page) for spec in group.specs
+        },
+        podcasts={
+            spec.path: channel
+            for spec in group.specs
+            if podcasts is not None
+            and (channel := podcasts.channel(group.kind, spec.path, spec.format.name)) is not None
+        },
+        tombstones=tuple(deleted_entries(reader, group.selection, config, now, writer.problem)),
+    )
+    if rendering is not None:  # a full build: maybe in a worker process, written in order
+        rendering.group(group, entries, extras)
+    else:
+        stylesheets = stylesheet_links(config)
+        group_files(group, entries, config, site, created, stylesheets, extras).apply(writer)
     return entries
 
 
@@ -587,20 +728,39 @@ def run_build(
     now: datetime,
     full: bool = False,
     turn: Turn | None = None,
+    processes: int | None = None,
 ) -> BuildReport:
     """Build the site as of ``now`` and record the result in the database.
 
     The caller holds the publish lock of the output directory (see
     feeder.publishing.exclusive) and says in ``turn`` which output it is, the
     mark it set and the fence every file operation passes; without one, the
-    directory is identified here and written unfenced.
+    directory is identified here and written unfenced. ``processes``: worker
+    processes that render a full build's pages and feeds (feeder.publishing.rendering;
+    default: one per CPU, at most ``build.processes``, none on one CPU or for a
+    small site).
     """
     started = time.perf_counter()
     if turn is None:
         turn = Turn(outputs.identify(config.output_dir))
     elif outputs.ensure(config.output_dir, turn.output):
         full = True  # the directory lost its identity file: it was wiped, or is new
-    writer = _Writer(config.output_dir, turn.fence)
+    with FileBatch(fence=turn.fence) as batch, contextlib.ExitStack() as workers:
+        writer = _Writer(config.output_dir, batch, turn.fence)
+        return _build(storage, config, now, full, started, writer, turn, processes, workers)
+
+
+def _build(
+    storage: Storage,
+    config: Config,
+    now: datetime,
+    full: bool,
+    started: float,
+    writer: _Writer,
+    turn: Turn,
+    processes: int | None,
+    workers: contextlib.ExitStack,
+) -> BuildReport:
     media = writer.media = MediaFiles(
         config, writer.copy, writer.remove, writer.problem, writer.kept
     )
@@ -612,6 +772,7 @@ def run_build(
         raise PublishError(f"{config.output_dir}: cannot be created: {exc.strerror}") from exc
     with storage.read() as reader:
         state = reader.build_state(turn.output)
+        writer.sealer = Sealer.of(state.seal_key, allow_iframes=config.content.allow_iframes)
         revision = state.revision
         full = (
             full
@@ -628,16 +789,30 @@ def run_build(
             for group in feed_groups(config, held_tags, held_authors, slugs)
             if group.kind != "site"
         ]
-        archives = Archives(
-            reader, config, now, writer, _page_renderer(config, state.created_at, writer), full=full
-        )
+        rendering: Rendering | None = None
+
+        def deliver(files: GroupFiles) -> None:
+            # In a full build, in order with the groups queued for worker processes.
+            if rendering is None:
+                files.apply(writer)
+            else:
+                rendering.later(lambda: files.apply(writer))
+
+        render_page = _page_renderer(config, state.created_at, writer, deliver)
+        archives = Archives(reader, config, now, writer, render_page, full=full)
         podcasts = None
         if config.podcast.enabled:
             podcasts = _podcast.Podcasts(config, reader.podcast_guids(), media, writer.problem)
         if full:
             archives.forget_all_but(groups)
             wanted = groups
-            _full_pages(reader.published(now), config, site, writer)
+            context = BuildContext(
+                config, site, state.seal_key, state.created_at, stylesheet_links(config)
+            )
+            amount = reader.count() + len(groups) * config.max_items
+            count = worker_count(processes, amount, config.build.processes)
+            rendering = workers.enter_context(Rendering(context, writer, count))
+            left_out = rendering.pages(reader, now)
             for pk, slug, reason in reader.undated():
                 writer.problem(pk, f"{who(pk, slug)} cannot be read and was left out: {reason}")
         else:
@@ -655,14 +830,29 @@ def run_build(
         newest: list[Entry] = []
         for group in wanted:
             entries = _publish_group(
-                group, reader, config, now, site, state.created_at, writer, archives, podcasts
+                group,
+                reader,
+                config,
+                now,
+                site,
+                state.created_at,
+                writer,
+                archives,
+                podcasts,
+                rendering,
             )
             if group.kind == "site":
                 newest = entries
+        if rendering is not None:
+            rendering.finish()  # every group's files are written, in order
         _shared_files(config, site, listed, newest, writer)
         if full:
             _stale_groups(groups, config, writer)
+            # Last: the pages and feeds that replace a stale page are in place first.
+            remove_stale_pages(reader, now, str(writer.root), writer, left_out)
             media.sweep()
+    # Recorded as built only once every file it wrote is in place and on disk.
+    writer.flush()
     if full:
         sweep_temp(config.output_dir)
     report = BuildReport(
@@ -674,6 +864,8 @@ def run_build(
         removed=tuple(writer.removed),
         seconds=time.perf_counter() - started,
         errors=tuple(writer.errors),
+        written_more=writer.written_more,
+        removed_more=writer.removed_more,
     )
     with storage.write() as recorder:
         archives.store(recorder)
@@ -694,12 +886,16 @@ def run_build(
 
 
 def _page_renderer(
-    config: Config, created: datetime, writer: _Writer
+    config: Config,
+    created: datetime,
+    writer: _Writer,
+    deliver: Callable[[GroupFiles], None],
 ) -> Callable[[FeedGroup, Page], None]:
-    """Renders an archive page of a group in each of its formats."""
+    """Renders an archive page of a group in each of its formats, for ``deliver``."""
     stylesheets = stylesheet_links(config)
 
     def render(group: FeedGroup, page: Page) -> None:
+        files = GroupFiles()
         # Newest first inside a page, as in every feed document.
         entries = [
             entry
@@ -717,7 +913,8 @@ def _page_renderer(
                 page=page_path(group, page.number, spec),
                 history=archive_links(config, group, spec, page.number, newest),
             )
-            _render_feed(feed, entries, writer)
+            _render_feed(feed, entries, files)
+        deliver(files)
 
     return render
 

@@ -94,6 +94,15 @@ class FeedFormat:
     file: str  # the file name every selection uses for this format
     render: Renderer
 
+    def __reduce__(self) -> tuple[Callable[[str], FeedFormat], tuple[str]]:
+        # By name: groups cross to the worker processes of a full build, and a
+        # renderer (a lambda) cannot be pickled.
+        return _format_named, (self.name,)
+
+
+def _format_named(name: str) -> FeedFormat:
+    return FORMATS[name]
+
 
 FORMATS: dict[str, FeedFormat] = {
     "rss": FeedFormat(

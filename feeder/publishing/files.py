@@ -1,28 +1,74 @@
-"""Writing the served directory: atomically, and only when bytes change.
+"""Writing the served directory: atomically, durably, only when bytes change, in batches.
 
-A file is written to a hidden temp file in the same directory, fsynced and
-renamed over the old one, so a reader (or a web server) sees either the old
-complete file or the new complete file, never a part. Unchanged files are not
-touched, so their mtime, ETag and Last-Modified stay put.
+A file is written to a hidden temp file in the same directory and renamed over
+the old one, so a reader (or a web server) sees either the old complete file
+or the new complete file, never a part. Unchanged files are not touched, so
+their mtime, ETag and Last-Modified stay put.
+
+Durability is paid per batch, not per file. A :class:`FileBatch` writes each
+changed file to its temp file (complete, closed), then makes the whole batch
+durable at once (one ``syncfs`` of the filesystem where Linux has it and the
+batch is big, else an ``fsync`` per temp file), then renames each temp file
+into place in the order it was written, then syncs
+each directory it renamed into once. A crash at any point leaves every served
+file whole: before the renames only hidden temp files exist (a later build
+sweeps them), and a rename only ever puts a complete, durable file in place.
+A full build of a big site commits a batch every thousand files in a
+background thread while the next batch is rendered; a build that changes a
+handful of files commits them together at the end, at no more syncs than
+writing them one by one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import os
 import secrets
+import stat
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Literal, NamedTuple
 
 from feeder.errors import FeederError, PublishError
 
-__all__ = ["TEMP_SUFFIX", "copy_if_changed", "is_temp", "remove", "sweep_temp", "write_if_changed"]
+__all__ = [
+    "BATCH_BYTES",
+    "BATCH_FILES",
+    "SYNCFS_FROM",
+    "TEMP_SUFFIX",
+    "Fence",
+    "FileBatch",
+    "copy_if_changed",
+    "is_temp",
+    "remove",
+    "sweep_temp",
+    "write_if_changed",
+]
 
 TEMP_SUFFIX = ".tmp"
-#: Wraps each rename into place and each removal (see feeder.publishing.fence).
+#: A batch is committed when it holds this many changed files or bytes.
+BATCH_FILES = 1000
+BATCH_BYTES = 32 * 1024 * 1024
+#: From this many files on, one syncfs() replaces an fsync() per file: for a thousand
+#: files it is many times faster (bench/bench_build.py measures both). Below it (a tick
+#: writes a dozen files), syncing only our own files costs a few milliseconds and never
+#: waits for what other programs are writing to the same filesystem.
+SYNCFS_FROM = 64
+
+Sync = Literal["auto", "fsync", "syncfs"]
+#: Wraps each rename into place and each removal (see feeder.publishing.fence): it
+#: refuses once the writer's lease on the directory ran out.
 Fence = Callable[[Path], AbstractContextManager[object]]
+
+
+def _fenced(fence: Fence | None, path: Path) -> AbstractContextManager[object]:
+    return fence(path) if fence is not None else contextlib.nullcontext()
 
 
 def is_temp(name: str) -> bool:
@@ -30,51 +76,327 @@ def is_temp(name: str) -> bool:
     return name.startswith(".") and name.endswith(TEMP_SUFFIX)
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
+def _fsync_path(path: Path | str, flags: int = os.O_RDONLY) -> None:
+    fd = os.open(path, flags)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
 
 
-def write_if_changed(path: Path, data: bytes, *, fence: Fence | None = None) -> bool:
-    """Atomically replace ``path`` with ``data`` unless it already holds exactly that.
-
-    ``fence`` wraps the rename that makes the new bytes visible (it refuses once
-    the writer's lease on the directory ran out, see feeder.publishing.fence).
-    """
+def _load_syncfs() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
     try:
-        if path.stat().st_size == len(data) and path.read_bytes() == data:
-            return False
+        function = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int]
+    function.restype = ctypes.c_int
+    return function
+
+
+_SYNCFS = _load_syncfs()
+_syncfs_works = _SYNCFS is not None
+# What syncfs() says where a sandbox (seccomp, some containers) does not allow it.
+_NO_SYNCFS = frozenset({errno.ENOSYS, errno.EPERM, errno.EACCES, errno.EINVAL, errno.EOPNOTSUPP})
+
+
+def _syncfs_unavailable() -> None:
+    global _syncfs_works
+    _syncfs_works = False
+
+
+def _syncfs(directory: str) -> None:
+    """Flush every file of the filesystem that holds ``directory`` to disk."""
+    assert _SYNCFS is not None
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        if _SYNCFS(fd) != 0:
+            error = ctypes.get_errno()
+            raise OSError(error, os.strerror(error))
+    finally:
+        os.close(fd)
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    """Whether ``path`` is a regular file holding exactly ``data`` (size first, then bytes)."""
+    try:
+        info = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
-        pass  # nothing there yet; creating it below says what is wrong, if anything
+        return False  # nothing there yet; creating it says what is wrong, if anything
     except OSError as exc:
         raise PublishError(f"{path}: cannot be read: {exc.strerror}") from exc
+    if not stat.S_ISREG(info.st_mode) or info.st_size != len(data):
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            held = os.read(fd, len(data) + 1)
+            while len(held) < len(data) + 1 and (more := os.read(fd, len(data) + 1 - len(held))):
+                held += more
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise PublishError(f"{path}: cannot be read: {exc.strerror}") from exc
+    return held == data
+
+
+def _unwritable(path: Path, exc: OSError) -> PublishError:
+    return PublishError(
+        f"{path}: cannot be written: {exc.strerror or exc}; check that the output "
+        "directory exists and is writable"
+    )
+
+
+class _Item(NamedTuple):
+    path: Path
+    data: bytes
+    done: Callable[[bool], None] | None
+
+
+class FileBatch:
+    """Files replaced together: each complete before any is renamed, durable before served.
+
+    ``write`` queues a file; every ``files`` files (or ``size`` bytes) the queued
+    ones are committed in a background thread while the caller goes on: each
+    is compared with what is in place (size first, then bytes), the changed
+    ones are written to temp files, made durable, renamed into place in the
+    order they were queued, and their directories synced. ``done(changed)``
+    is called for each file once its commit succeeded. :meth:`flush` commits
+    the rest and waits. A failed commit stops the batch: the next ``write`` or
+    :meth:`flush` raises its error. Leaving the ``with`` block flushes, or,
+    after an exception, drops what was not committed yet.
+
+    ``after_sync`` runs between making a batch durable and renaming it (tests
+    crash a build there). ``fence`` wraps each rename into place (a build whose
+    lease on the directory ran out is refused there, and its batch dropped).
+    ``sync`` chooses how a batch is made durable:
+    ``"auto"`` (one syncfs from :data:`SYNCFS_FROM` files on, where the system
+    has it, else an fsync per file), ``"fsync"`` or ``"syncfs"``
+    (bench/bench_build.py compares them).
+    """
+
+    def __init__(
+        self,
+        *,
+        files: int = BATCH_FILES,
+        size: int = BATCH_BYTES,
+        sync: Sync = "auto",
+        after_sync: Callable[[], None] | None = None,
+        fence: Fence | None = None,
+    ) -> None:
+        if sync == "syncfs" and _SYNCFS is None:
+            raise ValueError("syncfs() is not available on this system")
+        self._files = files
+        self._size = size
+        self._sync = sync
+        self._after_sync = after_sync
+        self._fence = fence
+        self._queued: list[_Item] = []
+        self._queued_bytes = 0
+        self._made: set[str] = set()  # directories known to exist (the committing thread's)
+        self._committing: Future[None] | None = None
+        self._committer: ThreadPoolExecutor | None = None
+        self._writers: ThreadPoolExecutor | None = None
+
+    def write(self, path: Path, data: bytes, done: Callable[[bool], None] | None = None) -> None:
+        """Queue ``data`` for ``path``; ``done(changed)`` follows once it is committed."""
+        self._raise_failure()
+        self._queued.append(_Item(path, data, done))
+        self._queued_bytes += len(data)
+        if len(self._queued) >= self._files or self._queued_bytes >= self._size:
+            self._hand_over(background=True)
+
+    def flush(self) -> None:
+        """Commit every queued file and wait: afterwards each one is served and durable."""
+        self._hand_over(background=False)
+
+    # -- committing ----------------------------------------------------------------
+
+    def _hand_over(self, *, background: bool) -> None:
+        self._wait()  # one commit at a time, in order; a failed one stops the batch here
+        items, self._queued, self._queued_bytes = self._queued, [], 0
+        if not items:
+            return
+        if background:
+            if self._committer is None:
+                self._committer = ThreadPoolExecutor(1, thread_name_prefix="feeder-files")
+            self._committing = self._committer.submit(self._commit, items)
+        else:
+            self._commit(items)
+
+    def _wait(self) -> None:
+        committing, self._committing = self._committing, None
+        if committing is not None:
+            committing.result()  # raises what the commit raised
+
+    def _raise_failure(self) -> None:
+        committing = self._committing
+        if committing is not None and committing.done():
+            self._wait()
+
+    def _commit(self, items: list[_Item]) -> None:
+        directories: set[str] = set()
+        for item in items:
+            self._directory(item.path, directories)
+        staged = self._stage(items)
+        changed = [(temp, item.path) for temp, item in zip(staged, items, strict=True) if temp]
+        try:
+            self._make_durable(changed)
+        except OSError as exc:
+            self._discard(changed)
+            raise PublishError(
+                f"{changed[0][1].parent}: cannot be written to disk: {exc.strerror or exc}"
+            ) from exc
+        if self._after_sync is not None:
+            try:
+                self._after_sync()
+            except BaseException:
+                self._discard(changed)
+                raise
+        for n, (temp, path) in enumerate(changed):
+            try:
+                with _fenced(self._fence, path):
+                    os.replace(temp, path)
+            except OSError as exc:
+                self._discard(changed[n:])
+                if isinstance(exc, FeederError):
+                    raise  # refused by the fence
+                raise _unwritable(path, exc) from exc
+            except BaseException:
+                self._discard(changed[n:])
+                raise
+            directories.add(str(path.parent))
+        for directory in sorted(directories):
+            try:
+                _fsync_path(directory)
+            except OSError as exc:
+                raise PublishError(
+                    f"{directory}: cannot be written to disk: {exc.strerror or exc}"
+                ) from exc
+        for written, item in zip(staged, items, strict=True):
+            if item.done is not None:
+                item.done(written is not None)
+
+    def _directory(self, path: Path, to_sync: set[str]) -> None:
+        """Make ``path``'s folder if it is missing (its name in its parent synced too)."""
+        folder = path.parent
+        key = str(folder)
+        if key in self._made:
+            return
+        if not folder.is_dir():
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise _unwritable(path, exc) from exc
+            to_sync.add(str(folder.parent))
+        self._made.add(key)
+
+    def _stage(self, items: list[_Item]) -> list[Path | None]:
+        """Each item's temp file, complete and closed (None: the file holds it already).
+
+        Many files are compared and written by a few threads: creating a file
+        waits on the filesystem's journal, and the waits then overlap.
+        """
+        if len(items) < _THREADED_FROM:
+            outcomes = [_staged(item) for item in items]
+        else:
+            if self._writers is None:
+                self._writers = ThreadPoolExecutor(_WRITERS, thread_name_prefix="feeder-write")
+            outcomes = list(self._writers.map(_staged, items))
+        failed = next((outcome for outcome in outcomes if isinstance(outcome, Exception)), None)
+        if failed is not None:
+            self._discard([(o, o) for o in outcomes if isinstance(o, Path)])
+            raise failed
+        return [outcome for outcome in outcomes if not isinstance(outcome, Exception)]
+
+    def _make_durable(self, changed: list[tuple[Path, Path]]) -> None:
+        if not changed:
+            return
+        use_syncfs = self._sync == "syncfs" or (
+            self._sync == "auto" and _syncfs_works and len(changed) >= SYNCFS_FROM
+        )
+        if use_syncfs:
+            # One syncfs per filesystem the batch touches (a folder may be a mount point).
+            devices: dict[int, str] = {}
+            for parent in {str(path.parent) for _temp, path in changed}:
+                devices.setdefault(os.stat(parent).st_dev, parent)
+            try:
+                for directory in devices.values():
+                    _syncfs(directory)
+                return
+            except OSError as exc:
+                if exc.errno not in _NO_SYNCFS or self._sync == "syncfs":
+                    raise  # a write that failed (EIO, ENOSPC): the batch fails
+                _syncfs_unavailable()  # a sandbox that forbids it: fsync each from now on
+        for temp, _path in changed:
+            _fsync_path(temp)
+
+    def _discard(self, staged: list[tuple[Path, Path]]) -> None:
+        for temp, _path in staged:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+
+    # -- the with block ------------------------------------------------------------
+
+    def __enter__(self) -> FileBatch:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_rest: object) -> None:
+        try:
+            if kind is None:
+                self.flush()
+            else:
+                self._queued = []
+                with contextlib.suppress(Exception):
+                    self._wait()
+        finally:
+            for pool in (self._committer, self._writers):
+                if pool is not None:
+                    pool.shutdown(wait=True)
+            self._committer = self._writers = None
+
+
+# Threads that compare and write a batch's files, from this many files on.
+_WRITERS = 4
+_THREADED_FROM = 16
+
+
+def _staged(item: _Item) -> Path | Exception | None:
+    """``item``'s temp file, None when ``item.path`` holds its bytes already, or the error."""
+    path, data = item.path, item.data
+    try:
+        if _holds(path, data):
+            return None
+    except PublishError as exc:
+        return exc
     temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            os.fsync(fd)
         finally:
             os.close(fd)
-        with fence(path) if fence is not None else contextlib.nullcontext():
-            os.replace(temp, path)
-        _fsync_dir(path.parent)
-    except BaseException as exc:
+    except OSError as exc:
         with contextlib.suppress(OSError):
             temp.unlink()
-        if not isinstance(exc, OSError) or isinstance(exc, FeederError):
-            raise  # refused by the fence, or stopped: the temp file is gone either way
-        raise PublishError(
-            f"{path}: cannot be written: {exc.strerror or exc}; check that the output "
-            "directory exists and is writable"
-        ) from exc
-    return True
+        error = _unwritable(path, exc)
+        error.__cause__ = exc
+        return error
+    return temp
+
+
+def write_if_changed(path: Path, data: bytes, *, fence: Fence | None = None) -> bool:
+    """Atomically and durably replace ``path`` with ``data`` unless it already holds exactly
+    that; a batch of one file (a temp file, its fsync, the rename, the directory's fsync).
+    ``fence`` wraps the rename, as in :class:`FileBatch`."""
+    changed: list[bool] = []
+    with FileBatch(fence=fence) as batch:
+        batch.write(path, data, changed.append)
+    return changed[0]
 
 
 def copy_if_changed(path: Path, source: Path, size: int, *, fence: Fence | None = None) -> bool:
@@ -82,8 +404,7 @@ def copy_if_changed(path: Path, source: Path, size: int, *, fence: Fence | None 
 
     For media files, whose names are their contents' hash: a file of that name
     and size holds those bytes, so it is not read again. Big files are copied
-    in chunks, never held whole. ``fence`` wraps the rename, as for
-    :func:`write_if_changed`.
+    in chunks, never held whole. ``fence`` wraps the rename, as in :class:`FileBatch`.
     """
     try:
         if path.stat().st_size == size:
@@ -101,9 +422,9 @@ def copy_if_changed(path: Path, source: Path, size: int, *, fence: Fence | None 
             copy.flush()
             os.fsync(copy.fileno())
         os.chmod(temp, 0o644)
-        with fence(path) if fence is not None else contextlib.nullcontext():
+        with _fenced(fence, path):
             os.replace(temp, path)
-        _fsync_dir(path.parent)
+        _fsync_path(path.parent)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             temp.unlink()
@@ -119,7 +440,7 @@ def copy_if_changed(path: Path, source: Path, size: int, *, fence: Fence | None 
 def remove(path: Path, *, fence: Fence | None = None) -> bool:
     """Delete ``path`` if it exists; True when something was removed."""
     try:
-        with fence(path) if fence is not None else contextlib.nullcontext():
+        with _fenced(fence, path):
             path.unlink()
     except FileNotFoundError:
         return False
@@ -128,18 +449,36 @@ def remove(path: Path, *, fence: Fence | None = None) -> bool:
     return True
 
 
+def _walk_files(directory: str) -> Iterator[os.DirEntry[str]]:
+    """Every file under ``directory``, one directory entry at a time (no lists of names:
+    a folder of a million pages is read as a stream)."""
+    pending = [directory]
+    while pending:
+        current = pending.pop()
+        try:
+            with os.scandir(current) as entries:
+                for entry in entries:
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            pending.append(entry.path)
+                        else:
+                            yield entry
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+
+
 def sweep_temp(directory: Path, older_than: float = 3600.0) -> int:
     """Remove temp files a killed writer left behind; returns how many."""
     removed = 0
     cutoff = time.time() - older_than
     if not directory.is_dir():
         return 0
-    for root, _dirs, files in os.walk(directory):
-        for name in files:
-            if is_temp(name):
-                path = Path(root, name)
-                with contextlib.suppress(OSError):
-                    if path.stat().st_mtime <= cutoff:
-                        path.unlink()
-                        removed += 1
+    for entry in _walk_files(str(directory)):
+        if is_temp(entry.name):
+            with contextlib.suppress(OSError):
+                if entry.stat(follow_symlinks=False).st_mtime <= cutoff:
+                    os.unlink(entry.path)
+                    removed += 1
     return removed

@@ -13,14 +13,25 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from feeder import _media
 from feeder.config import Config
 from feeder.entries import Enclosure, Entry
 
-__all__ = ["MediaFiles"]
+__all__ = ["MediaFiles", "local_files"]
+
+
+def local_files(entry: Entry) -> tuple[Enclosure, ...]:
+    """The media files of ``entry`` kept in the media store (enclosures, transcripts,
+    chapters given as local files): those a build publishes with it."""
+    files: list[Enclosure] = list(entry.enclosures)
+    if entry.episode is not None:
+        files += entry.episode.transcripts
+        if entry.episode.chapters is not None:
+            files.append(entry.episode.chapters)
+    return tuple(item for item in files if item.file is not None)
 
 
 class MediaFiles:
@@ -49,17 +60,16 @@ class MediaFiles:
 
     def publish(self, entry: Entry) -> None:
         """Publish the local files of ``entry`` (its enclosures, transcripts, chapters)."""
-        files: list[Enclosure] = list(entry.enclosures)
-        if entry.episode is not None:
-            files += entry.episode.transcripts
-            if entry.episode.chapters is not None:
-                files.append(entry.episode.chapters)
+        self.publish_files(entry.slug, local_files(entry))
+
+    def publish_files(self, slug: str, files: Sequence[Enclosure]) -> None:
+        """Publish ``files``, local media files of the article ``slug``."""
         for item in files:
             if item.file is not None and item.file not in self._done:
                 self._done.add(item.file)
-                self._from_store(item.file, item.length, entry)
+                self._from_store(item.file, item.length, slug)
 
-    def _from_store(self, file: str, length: int | None, entry: Entry) -> None:
+    def _from_store(self, file: str, length: int | None, slug: str) -> None:
         target = _media.published_path(file)
         if length is not None:
             # Most builds find every file in place: one stat, nothing written. (Only
@@ -77,7 +87,7 @@ class MediaFiles:
             if not (self._config.output_dir / target).is_file():
                 self._problem(
                     ("media", file),
-                    f"article {entry.slug!r}: {target} is missing from the media store "
+                    f"article {slug!r}: {target} is missing from the media store "
                     f"({self._config.media_dir}); restore it there, or edit the article",
                 )
             return

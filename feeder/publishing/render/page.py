@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from html import escape
 
 from feeder._content import reading_minutes, word_count
@@ -36,12 +37,17 @@ def _date(value: datetime) -> str:
     return f'<time datetime="{value.isoformat()}">{value.strftime("%Y-%m-%d %H:%M")} UTC</time>'
 
 
-def _head(site: SiteInfo, title: str, feeds: Sequence[FeedLink] = ()) -> str:
-    links = "".join(
+@lru_cache(maxsize=256)  # the same few lists on every page of a build
+def _alternates(feeds: tuple[FeedLink, ...]) -> str:
+    return "".join(
         f'<link rel="alternate" type="{feed.media_type}" title="{_text(feed.title)}" '
         f'href="{_text(feed.url)}">\n'
-        for feed in (*feeds, *site.feeds)
+        for feed in feeds
     )
+
+
+def _head(site: SiteInfo, title: str, feeds: Sequence[FeedLink] = ()) -> str:
+    links = _alternates((*feeds, *site.feeds))
     return (
         "<!DOCTYPE html>\n"
         f'<html lang="{_text(site.language)}">\n<head>\n<meta charset="utf-8">\n'
@@ -51,6 +57,11 @@ def _head(site: SiteInfo, title: str, feeds: Sequence[FeedLink] = ()) -> str:
 
 
 def _feed_list(feeds: Sequence[FeedLink]) -> str:
+    return _feed_items(tuple(feeds))
+
+
+@lru_cache(maxsize=256)
+def _feed_items(feeds: tuple[FeedLink, ...]) -> str:
     items = "".join(
         f'<li><a href="{_text(feed.url)}">{_text(feed.title)}</a> '
         f"<code>{_text(feed.url)}</code></li>\n"
@@ -174,7 +185,7 @@ def render_article(site: SiteInfo, entry: Entry) -> bytes:
         meta.append(f"updated {_date(entry.updated)}")
     if entry.author is not None:
         meta.append(f"by {_line(entry.author.name)}")
-    words = word_count(entry.content or entry.summary)
+    words = entry.words if entry.words is not None else word_count(entry.content or entry.summary)
     length = f" · {words:,} words, {reading_minutes(words)} min read" if words else ""
     tags = ", ".join(_line(tag.name) for tag in entry.tags)
     body = (

@@ -1,20 +1,26 @@
 """Worker processes for CPU-bound steps that would otherwise wait on one interpreter lock.
 
-Checking and sanitising drafts is pure Python, and so is much of writing them:
-in threads the two take turns. :class:`Workers` runs a function in separate
-processes instead, each a fresh ``python -m feeder.importing._processes MODULE:FUNCTION``:
-it imports feeder and nothing of the caller (unlike multiprocessing's spawn,
-which re-runs the caller's script, and fork, which copies its threads), reads
-pickled batches on stdin and answers each with a pickled result on stdout.
+Checking and sanitising drafts (an import) and rendering article pages (a full
+build) are pure Python, and so is much of what the main process does meanwhile
+(writing rows, writing files): in threads they take turns. :class:`Workers`
+runs a function in separate processes instead, each a fresh
+``python -m feeder._processes MODULE:FUNCTION``: it imports feeder and nothing
+of the caller (unlike multiprocessing's spawn, which re-runs the caller's
+script, and fork, which copies its threads), reads pickled batches on stdin and
+answers each with a pickled result on stdout. Workers only compute: files and
+rows are written by the process that started them.
 
 A worker that cannot start or dies raises :class:`WorkerGone`; the caller then
-does the work itself. Workers exit when their stdin closes, so they never
-outlive the process that started them, and they leave Ctrl-C to it.
+does the work itself. Workers exit when their stdin closes, and on Linux they
+are killed when the thread that started them ends (``PR_SET_PDEATHSIG``), so
+they never outlive a caller that was killed with ``kill -9`` in the middle of
+a batch; they leave Ctrl-C to it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib
 import logging
 import os
@@ -57,7 +63,7 @@ class Workers:
         for _ in range(count):
             try:
                 process = subprocess.Popen(
-                    [sys.executable, "-m", __name__, function],
+                    [sys.executable, "-m", __name__, function, str(os.getpid())],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.DEVNULL,
@@ -73,6 +79,10 @@ class Workers:
             except OSError as exc:
                 process.kill()
                 process.wait()
+                for pipe in (process.stdin, process.stdout):
+                    if pipe is not None:
+                        with contextlib.suppress(OSError):
+                            pipe.close()
                 log.warning("worker process stopped at once (%s): working in this process", exc)
                 break
             self._processes.append(process)
@@ -130,6 +140,18 @@ class Workers:
         self.close()
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """Be killed when the thread that started this process ends (Linux), or now if it has."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(0)
+
+
 def _serve(function: str, requests: IO[bytes], answers: IO[bytes]) -> None:
     module, name = function.split(":")
     compute = getattr(importlib.import_module(module), name)
@@ -152,5 +174,6 @@ def _serve(function: str, requests: IO[bytes], answers: IO[bytes]) -> None:
 
 
 if __name__ == "__main__":
+    _die_with_parent(int(sys.argv[2]))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent to handle
     _serve(sys.argv[1], sys.stdin.buffer, sys.stdout.buffer)

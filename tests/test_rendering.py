@@ -1,0 +1,252 @@
+"""A full build: the same bytes whether worker processes or this one render it.
+
+Rows are read and files written by the build's own process; only rendering (pages,
+feeds, group pages) moves to worker processes. Whatever happens to the workers (they
+cannot start, one dies in the middle) the output is what a build in one process
+makes, and stale pages go without a set of every slug being kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import signal
+import sys
+import threading
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from db import StoredArticle, StoredPerson
+from feeder import Site
+from feeder.publishing import build as build_module
+from feeder.publishing import rendering
+from feeder.publishing.build import BuildReport, run_build
+from feeder.publishing.outputs import OUTPUT_FILE
+from tests.conftest import START
+
+COUNT = 240
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    """Every published file (not the directory's own identity, which differs by design)."""
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file() and p.name != OUTPUT_FILE
+    }
+
+
+def _sql(site: Site, statement: str, **params: Any) -> None:
+    with site.storage.engine.begin() as connection:
+        connection.execute(text(statement), params)
+
+
+@pytest.fixture
+def many(site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Site:
+    """A site whose full build hands pages to workers after the first few chunks."""
+    source = tmp_path / "many.jsonl"
+    source.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "title": f"Page {n}",
+                    "content": f"<p>Body of page {n}, with <em>a few</em> words.</p>" * 3,
+                    "tags": [f"t{n % 3}"],
+                    "author": f"Author {n % 2}",
+                    "published": (START - timedelta(hours=n)).isoformat(),
+                }
+            )
+            + "\n"
+            for n in range(COUNT)
+        ),
+        encoding="utf-8",
+    )
+    assert site.import_paths([source]).added == COUNT
+    # Rows another program spoiled: left out and reported, whichever process meets them.
+    _sql(site, "UPDATE articles SET title = '' WHERE slug = 'page-7'")
+    _sql(site, "UPDATE articles SET content = :c WHERE slug = 'page-200'", c="x" * 2_000_000)
+    _sql(
+        site,
+        "UPDATE articles SET content = '<p>hi<script>x()</script></p>' WHERE slug = 'page-150'",
+    )
+    monkeypatch.setattr(rendering, "CHUNK", 20)
+    return site
+
+
+def _build(site: Site, processes: int) -> tuple[BuildReport, dict[str, bytes]]:
+    report = run_build(site.storage, site.config, now=site.now(), full=True, processes=processes)
+    return report, tree(site.config.output_dir)
+
+
+def _same(one: BuildReport, other: BuildReport) -> None:
+    assert (one.written, one.unchanged, one.removed, one.errors) == (
+        other.written,
+        other.unchanged,
+        other.removed,
+        other.errors,
+    )
+
+
+def test_pages_rendered_by_workers_are_the_bytes_this_process_makes(many: Site) -> None:
+    alone, alone_files = _build(many, 0)
+    out = many.config.output_dir
+    shutil.rmtree(out)
+    # The same pages again, most of them from worker processes.
+    spread, spread_files = _build(many, 2)
+    assert spread_files == alone_files
+    _same(spread, alone)
+    assert len(alone.errors) == 2 and all("left out" in e for e in alone.errors)
+    assert not (out / "articles" / "page-7.html").exists()
+    assert b"script" not in (out / "articles" / "page-150.html").read_bytes()
+
+
+def test_workers_that_cannot_start_leave_the_pages_to_this_process(
+    many: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alone, alone_files = _build(many, 0)
+    shutil.rmtree(many.config.output_dir)
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python")
+    spread, spread_files = _build(many, 2)
+    assert spread_files == alone_files
+    _same(spread, alone)
+
+
+def _worker_pids() -> set[int]:
+    found = set()
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                command = Path(f"/proc/{child}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"feeder._processes" in command and b"rendering:work" in command:
+                found.add(int(child))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_a_worker_killed_in_the_middle_leaves_its_pages_to_this_process(many: Site) -> None:
+    alone, alone_files = _build(many, 0)
+    shutil.rmtree(many.config.output_dir)
+    killed: list[int] = []
+    stop = threading.Event()
+
+    def killer() -> None:
+        while not stop.is_set() and not killed:
+            for pid in _worker_pids():
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+                break
+            stop.wait(0.001)
+
+    watcher = threading.Thread(target=killer)
+    watcher.start()
+    try:
+        spread, spread_files = _build(many, 2)
+    finally:
+        stop.set()
+        watcher.join()
+    assert killed, "no worker was seen"
+    assert spread_files == alone_files
+    _same(spread, alone)
+
+
+def test_a_full_build_removes_exactly_the_stale_pages(site: Site) -> None:
+    for title in ("Kept", "Deleted", "Linked", "Later", "Spoiled"):
+        site.add_article(title, content=f"<p>{title}</p>")
+    site.build()
+    articles = site.config.output_dir / "articles"
+    for name in ("notes.txt", "Upper.html", ".hidden.html", "orphan.html"):
+        (articles / name).write_bytes(b"not feeder's</html>\n")
+    site.delete_article("deleted")
+    site.edit_article("linked", link="https://elsewhere.example/post")
+    site.edit_article("later", published=START + timedelta(days=1))
+    _sql(site, "UPDATE articles SET title = '' WHERE slug = 'spoiled'")
+    report = site.build(full=True)
+    assert sorted(report.removed) == [
+        "articles/deleted.html",
+        "articles/later.html",
+        "articles/linked.html",
+        "articles/orphan.html",  # a page of no article
+        "articles/spoiled.html",  # its row was left out
+    ]
+    assert sorted(p.name for p in articles.iterdir()) == [
+        ".hidden.html",
+        "Upper.html",
+        "kept.html",
+        "notes.txt",
+    ]
+
+
+@pytest.mark.parametrize("processes", [0, 2])
+def test_stale_pages_are_checked_in_groups(
+    site: Site, monkeypatch: pytest.MonkeyPatch, processes: int
+) -> None:
+    monkeypatch.setattr(rendering, "_NAMES_PER_QUERY", 3)
+    for n in range(10):
+        site.add_article(f"A{n}")
+    site.build()
+    for n in range(0, 10, 2):
+        site.delete_article(f"a{n}")
+    for n in range(7):
+        (site.config.output_dir / "articles" / f"gone-{n}.html").write_bytes(b"x")
+    report = run_build(site.storage, site.config, now=site.now(), full=True, processes=processes)
+    assert len(report.removed) == 5 + 7
+    assert sorted(p.stem for p in (site.config.output_dir / "articles").iterdir()) == [
+        f"a{n}" for n in range(1, 10, 2)
+    ]
+
+
+def test_a_report_names_the_first_files_and_counts_the_rest(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(build_module, "LISTED", 4)
+    for n in range(6):
+        site.add_article(f"A{n}")
+    report = site.build()
+    files = tree(site.config.output_dir)
+    feeds = {
+        path for path in files if path.rsplit("/", 1)[-1] in ("rss.xml", "atom.xml", "feed.json")
+    }
+    # The first four, and every feed beyond them: WebSub hubs are told about each.
+    assert feeds <= set(report.written) and len(report.written) < len(files)
+    assert set(report.written) - feeds == set(report.written[:4]) - feeds
+    assert report.written_count == len(files)
+    assert report.written_more == len(files) - len(report.written)
+    assert f"{len(files)} written" in report.summary()
+    for n in range(6):
+        site.delete_article(f"a{n}")
+    removed = site.build(full=True)
+    assert len(removed.removed) == 4 and removed.removed_count == 6
+
+
+def test_a_record_crosses_to_a_worker_whole() -> None:
+    record = StoredArticle(
+        *range(7),
+        StoredPerson("n", "e", "u"),
+        ((b"s", "n"),),
+        *(START + timedelta(seconds=n) for n in range(3)),
+        12,
+        problems=("p",),
+        published_key="k",
+        word_count=3,
+        content_hash="h",
+        content_seal="s",
+    )
+    assert pickle.loads(pickle.dumps(record)) == record
+
+
+def test_worker_processes_only_for_builds_big_enough_and_never_beyond_the_setting() -> None:
+    cpus = os.cpu_count() or 1
+    big = rendering.WORKERS_FROM
+    assert rendering.worker_count(None, big - 1, 4) == 0  # starting them costs more
+    assert rendering.worker_count(None, big, 4) == (min(4, cpus) if cpus > 1 else 0)
+    assert rendering.worker_count(None, 10 * big, 1) == (1 if cpus > 1 else 0)
+    assert rendering.worker_count(None, 10 * big, 0) == 0  # build.processes = 0
+    assert rendering.worker_count(3, 0, 0) == 3  # asked for, as tests do
