@@ -62,7 +62,8 @@ EPISODE_TYPES = ("full", "trailer", "bonus")
 CHAPTERS_TYPE = "application/json+chapters"
 
 # Media types by extension: a fixed table, the same on every machine (the system's
-# mime.types differs from one to the next). The embedded server serves these types.
+# mime.types differs from one to the next). The embedded server serves files by these
+# (SERVED_MEDIA_TYPES).
 _AUDIO_VIDEO = {
     ".mp3": "audio/mpeg",
     ".m4a": "audio/mp4",
@@ -94,6 +95,8 @@ _TRANSCRIPTS = {
     ".txt": "text/plain",
     ".json": "application/json",
 }
+#: The media files a site publishes, by extension (what the embedded server serves them as).
+SERVED_MEDIA_TYPES: dict[str, str] = {**_AUDIO_VIDEO, **_DOCUMENTS, **_TRANSCRIPTS}
 #: Media types by extension, for each role.
 MEDIA_TYPES: dict[str, dict[str, str]] = {
     "enclosure": {**_AUDIO_VIDEO, **_DOCUMENTS},

@@ -57,6 +57,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
+from feeder._media import SERVED_MEDIA_TYPES
 from feeder.server._ranges import UNSATISFIABLE, ByteRange, is_ranged, requested_range
 
 __all__ = [
@@ -86,42 +87,19 @@ FEED_NAMES = {
 # Everything else that is served, by extension. A fixed table, not the system's
 # mime.types: the same file is served (or not) the same way on every machine.
 SERVED_TYPES = {
-    ".html": "text/html",
-    ".htm": "text/html",
     ".xml": "application/xml",
     ".rss": "application/rss+xml",
     ".atom": "application/atom+xml",
-    ".json": "application/json",
     ".opml": "text/x-opml",
     ".xsl": "text/xsl",
     ".css": "text/css",
     ".js": "text/javascript",
-    ".txt": "text/plain",
-    ".vtt": "text/vtt",
-    ".srt": "application/x-subrip",
     ".ico": "image/x-icon",
-    ".png": "image/png",
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".gif": "image/gif",
-    ".webp": "image/webp",
-    ".avif": "image/avif",
     ".svg": "image/svg+xml",
-    ".mp3": "audio/mpeg",
-    ".m4a": "audio/mp4",
-    ".aac": "audio/aac",
-    ".ogg": "audio/ogg",
-    ".oga": "audio/ogg",
-    ".opus": "audio/ogg",
-    ".flac": "audio/flac",
-    ".wav": "audio/wav",
-    ".mp4": "video/mp4",
-    ".m4v": "video/mp4",
-    ".webm": "video/webm",
-    ".mov": "video/quicktime",
-    ".pdf": "application/pdf",
     ".woff2": "font/woff2",
     ".woff": "font/woff",
+    # Pages (.html), media files, transcripts (.vtt, .srt, .txt) and chapters (.json).
+    **SERVED_MEDIA_TYPES,
 }
 
 
