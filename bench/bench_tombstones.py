@@ -33,31 +33,12 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from feeder import Draft, Site
+from bench_feeds import START, drafts  # the same site shape as bench_feeds.py
 
-START = datetime(2020, 1, 1, tzinfo=UTC)
-PARAGRAPH = (
-    "<p>Feeds are how readers follow a site without visiting it every day; each entry "
-    "carries its title, its date and the text, and a reader shows what is new.</p>"
-)
-
-
-def drafts(count: int, tags: int, authors: int, offset: int = 0) -> Iterator[Draft]:
-    for i in range(offset, offset + count):
-        chosen = tuple(f"topic {(i * k) % tags}" for k in range(1, 2 + i % 3))
-        yield Draft(
-            origin=f"bench:{i}",
-            title=f"Article {i}: notes on feeds",
-            content=PARAGRAPH * (3 + i % 5),
-            slug=f"article-{i}",
-            author=f"Author {i % authors}",
-            tags=tuple(dict.fromkeys(chosen)),
-            published=START + timedelta(minutes=10 * i),
-        )
+from feeder import Site
 
 
 class Clock:
