@@ -279,7 +279,8 @@ class Site:
     def close(self) -> None:
         """Close the database, after up to ``PINGS_CLOSE_SECONDS`` for WebSub pings on
         their way (what is not delivered by then, the next build sends)."""
-        self.stop_pings(PINGS_CLOSE_SECONDS)
+        if self._pinger is not None:  # (a site that built nothing loads no WebSub code)
+            self.stop_pings(PINGS_CLOSE_SECONDS)
         self.storage.close()
 
     def __enter__(self) -> Site:
