@@ -84,12 +84,14 @@ def feed_render(site: Site) -> Callable[[], bytes]:
     """A call that renders the site's Atom feed of its newest 50 entries."""
     from feeder.publishing.build import _newest, _Writer
     from feeder.publishing.feeds import FORMATS, FeedDocument, channel_for, site_group
+    from feeder.publishing.files import FileBatch
 
     config = site.config
     group = site_group(config)
     spec = next(s for s in group.specs if s.format is FORMATS["atom"])
     with site.storage.read() as reader:
-        entries = _newest(reader, group.selection, config, site.now(), _Writer(config.output_dir))
+        writer = _Writer(config.output_dir, FileBatch())  # only reads: nothing is written
+        entries = _newest(reader, group.selection, config, site.now(), writer)
         created = reader.state().created_at
     assert len(entries) == config.max_items == 50, len(entries)
 
