@@ -42,6 +42,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from feeder import Site
+from feeder.publishing.websub import changed_topics
 
 FEEDER = str(Path(sys.executable).parent / "feeder")
 
@@ -154,7 +155,7 @@ def api_samples(root: Path, args: argparse.Namespace) -> dict[str, list[float]]:
                 returned = time.monotonic()
                 figures[f"build {name}"].append(returned - started)
                 if name == "hub":
-                    feeds = [p for p in report.written if p.endswith((".xml", ".json"))]
+                    feeds = changed_topics(site.config, report.written)  # not archive pages
                     arrivals = hub.wait_for(before + len(feeds))[before:]
                     figures["first"].append(min(a[0] for a in arrivals) - returned)
                     figures["last"].append(max(a[0] for a in arrivals) - returned)
