@@ -564,6 +564,26 @@ def test_feeder_build_removes_temp_files_a_killed_writer_left(
     assert temp_files(public) == []
 
 
+def test_a_build_after_one_that_did_not_finish_removes_its_temp_files(sqlite_site: Site) -> None:
+    public = sqlite_site.config.output_dir
+    sqlite_site.add_article("First")
+    sqlite_site.build()
+    # A build that was killed: its mark on the directory, a temp file it was writing.
+    with sqlite_site.storage.write() as writer:
+        writer.claim_output(
+            outputs.identify(public),
+            writer="feeder build pid 1 on elsewhere",
+            token="killed",
+            path=str(public),
+            host="elsewhere",
+            now=sqlite_site.now(),
+        )
+    (public / ".atom.xml.0badf00d.tmp").write_bytes(b"<?xml ")
+    sqlite_site.add_article("Second")
+    assert not sqlite_site.build().full
+    assert temp_files(public) == []
+
+
 def daemon_row(site: Site, pid: int, host: str, *, role: str = "leader") -> DaemonRecord:
     now = site.now()
     return DaemonRecord(

@@ -66,7 +66,9 @@ def build_exclusively(
     keeper: Keeper | None = None
     trace: Trace | None = None
     try:
-        _wait_out_an_unfinished_build(storage, config, output, stop)
+        interrupted = _wait_out_an_unfinished_build(storage, config, output, stop)
+        with storage.read() as reader:
+            unbuilt = reader.build_state(output).built_revision < 0
         with storage.write() as marker:
             marker.claim_output(
                 output,
@@ -81,7 +83,10 @@ def build_exclusively(
         # Started after the mark is committed: see the timing argument in fence.py.
         keeper = Keeper(lock, lease)
         keeper.start()
-        if sweep:
+        # Temp files are left only by a build that did not finish, which left its mark,
+        # or before this directory was ever built here (another program, an older
+        # feeder): walking a big directory on every tick would cost more than the tick.
+        if sweep and (interrupted or unbuilt or full):
             sweep_temp(config.output_dir, older_than=0)
         return run_build(
             storage, config, now=now(), full=full, turn=Turn(output, token, lease.fenced)
@@ -103,11 +108,12 @@ def build_exclusively(
 
 def _wait_out_an_unfinished_build(
     storage: Storage, config: Config, output: str, stop: threading.Event | None
-) -> None:
+) -> bool:
+    """Wait out a build that marked the directory and did not finish; whether there was one."""
     with storage.read() as reader:
         unfinished = reader.output_writer(output)
     if unfinished is None:
-        return
+        return False
     writer, since = unfinished
     log.warning(
         "%s: the build by %s%s did not finish; waiting %.1f s so that it has surely "
@@ -119,3 +125,4 @@ def _wait_out_an_unfinished_build(
     )
     if (stop or threading.Event()).wait(FENCE_SECONDS):
         raise LockedError(f"{config.output_dir}: stopped while waiting to write")
+    return True

@@ -201,6 +201,7 @@ class Rendering:
         done: Future[Any] = Future()
         done.set_result(None)
         self._pending.append((done, lambda _result: write()))
+        self._drain(2 * self._count)  # what waits to be written stays a few jobs long
 
     # -- in order, in workers or here -----------------------------------------------
 
