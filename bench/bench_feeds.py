@@ -75,7 +75,7 @@ def full_build(root: Path) -> dict[str, float]:
     return {
         "wall": wall,
         "cpu": usage.ru_utime + usage.ru_stime,
-        "files": len(report["written"]),
+        "files": report["written_count"],
         "rss_mb": usage.ru_maxrss / 1024,
     }
 
