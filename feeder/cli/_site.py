@@ -220,6 +220,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
         return
     del data["daemon_running"], data["daemon_pid"]  # the text line says it
     data.pop("websub", None)
+    if isinstance(data["last_build_seconds"], float):
+        data["last_build_seconds"] = f"{data['last_build_seconds']:.3f}"
     for key, value in data.items():
         click.echo(f"{key.replace('_', ' ') + ':':<20}{'-' if value is None else value}")
     for hub in state.websub:
