@@ -389,15 +389,9 @@ _PG_FUNCTIONS = {
             UPDATE articles SET revision = moved WHERE author_pk = NEW.pk AND revision <> moved;
             RETURN NULL;
         END $$ LANGUAGE plpgsql""",
-    "feeder_authors_deleted": """
-        RETURNS trigger AS $$
-        BEGIN
-            PERFORM feeder_revision();
-            UPDATE outputs SET built_settings = NULL;
-            RETURN NULL;
-        END $$ LANGUAGE plpgsql""",
-    # Nothing says what went: the next build is a full one, which removes what is stale.
-    "feeder_truncated": """
+    # An author deleted (directories follow names, see SQLite) or a TRUNCATE (nothing
+    # says what went): the next build is a full one, which removes what is stale.
+    "feeder_full_build": """
         RETURNS trigger AS $$
         BEGIN
             PERFORM feeder_revision();
@@ -413,8 +407,8 @@ _PG_FUNCTIONS = {
         END $$ LANGUAGE plpgsql""",
 }
 
-# (trigger, table, when and how); each runs the function of its name (feeder_truncated
-# and feeder_lock_state for those of each table).
+# (trigger, table, when and how); each runs the function of its name, or the one it
+# shares with others (_SHARED).
 _PG_TRIGGERS = (
     *(
         (
@@ -486,10 +480,18 @@ _PG_TRIGGERS = (
 )
 
 
+# The functions triggers share, by how the triggers' names end.
+_SHARED = {
+    "_lock_state": "feeder_lock_state",
+    "_truncated": "feeder_full_build",
+    "_authors_deleted": "feeder_full_build",
+}
+
+
 def _function_of(trigger: str) -> str:
-    for shared in ("truncated", "lock_state"):
-        if trigger.endswith("_" + shared):
-            return f"feeder_{shared}"
+    for ending, function in _SHARED.items():
+        if trigger.endswith(ending):
+            return function
     return trigger
 
 
