@@ -62,6 +62,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench_daemon import tick_cost  # the daemon's tick beside SELECT 1, as measured there
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -342,36 +343,8 @@ def database(backend: str, root: Path, postgres_url: str) -> Iterator[str]:
         admin.dispose()
 
 
-def timings(call: Callable[[], object], count: int) -> tuple[float, float]:
-    """Median and p99 of ``count`` calls, in microseconds."""
-    samples = []
-    for _ in range(count):
-        started = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - started)
-    samples.sort()
-    return statistics.median(samples) * 1e6, samples[int(len(samples) * 0.99)] * 1e6
-
-
-def ticks(site: Site, count: int) -> tuple[tuple[float, float], tuple[float, float]]:
-    from feeder import _daemon
-    from jobs import BuildQueue, InlineBuilder
-
-    queue = BuildQueue(site, InlineBuilder(site))  # not started: a tick only reads
-
-    def select_one() -> None:
-        with site.storage.engine.connect() as connection:
-            connection.execute(text("SELECT 1")).scalar()
-
-    assert not _daemon.pending(site, queue.output)
-    timings(queue.tick, 200)  # warm the pool and the statement cache
-    timings(select_one, 200)
-    return timings(queue.tick, count), timings(select_one, count)
-
-
 def one_article_ticks(site: Site, count: int) -> tuple[list[float], int]:
-    """Seconds of the daemon's build after one new article, and the files it wrote."""
-
+    """Seconds of an incremental build after one new article, and the files it wrote."""
     seconds, written = [], 0
     for n in range(count):
         site.add_article(
@@ -411,7 +384,7 @@ def bench_feeder(
                     shutil.rmtree(output, ignore_errors=True)
                     one = {"FEEDER_BUILD_PROCESSES": "0"}
                     alone.append(measure(sys.executable, "feeder", build, one))
-            (tick, tick_p99), (select, select_p99) = ticks(site, args.ticks)
+            (tick, tick_p99), (select, select_p99) = tick_cost(site, args.ticks)
             fresh, fresh_written = one_article_ticks(site, args.fresh)
     print(f"{backend}, {count:,} articles: import {loaded:.1f} s ({count / loaded:,.0f}/s)")
     rows = [("full build, first", first), ("full build, unchanged", unchanged)]
