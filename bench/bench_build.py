@@ -63,8 +63,8 @@ from pathlib import Path
 from typing import Any
 
 from bench_daemon import tick_cost  # the daemon's tick beside SELECT 1, as measured there
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine
+from throwaway import postgres_schema
 
 from feeder import Site
 
@@ -330,17 +330,8 @@ def database(backend: str, root: Path, postgres_url: str) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{root / 'feeder.db'}"
         return
-    schema = "bench_" + uuid.uuid4().hex[:10]
-    admin = create_engine(postgres_url)
-    with admin.begin() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    url = make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with postgres_schema(postgres_url) as url:
+        yield url
 
 
 def one_article_ticks(site: Site, count: int) -> tuple[list[float], int]:

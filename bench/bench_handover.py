@@ -30,14 +30,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, insert, text, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import insert, update
+from throwaway import postgres_schema
 
 from db.models import Article, State
 from feeder import Site
@@ -178,24 +176,6 @@ def run_once(database_url: str | None, articles: int) -> tuple[float, float, flo
             bench.stop()
     finally:
         shutil.rmtree(root, ignore_errors=True)
-
-
-@contextmanager
-def postgres_schema(url: str) -> Iterator[str]:
-    schema = "bench_" + uuid.uuid4().hex[:12]
-    admin = create_engine(url)
-    with admin.begin() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        yield (
-            make_url(url)
-            .update_query_dict({"options": f"-csearch_path={schema}"})
-            .render_as_string(hide_password=False)
-        )
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
 
 
 def report(name: str, runs: list[tuple[float, float, float]]) -> None:

@@ -24,14 +24,14 @@ import random
 import resource
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, insert, select, text, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.engine import make_url
+from throwaway import postgres_schema
 
 from db.models import Article, Author, State, Tag, article_tags
 from feeder import Site
@@ -84,17 +84,8 @@ def database(base: str | None, directory: Path, name: str) -> Iterator[str]:
     if base is None:
         yield f"sqlite:///{directory / (name + '.db')}"
         return
-    schema = f"bench_{name}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base)
-    with admin.begin() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with postgres_schema(base, f"bench_{name}") as url:
+        yield url
 
 
 def new_site(directory: Path, url: str) -> Site:

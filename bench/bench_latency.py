@@ -39,15 +39,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine
+from throwaway import postgres_schema
 
 from feeder import Site
 
@@ -94,17 +93,8 @@ def database(case: Case, base: str | None, directory: Path) -> Iterator[str | No
         yield None
         return
     assert base is not None
-    schema = f"bench_latency_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base)
-    with admin.begin() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with postgres_schema(base, "bench_latency") as url:
+        yield url
 
 
 def environment(root: Path, case: Case, url: str | None) -> dict[str, str]:
