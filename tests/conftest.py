@@ -9,12 +9,16 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from feeder import Site
+
+if TYPE_CHECKING:
+    from tests.faults_support import ThrowawayPostgres
 
 POSTGRES_URL = os.environ.get("FEEDER_TEST_POSTGRES_URL", "")
 START = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
@@ -126,3 +130,17 @@ def sqlite_site(site_dir: Path, clock: FakeClock, sqlite_template: Path) -> Iter
         clock=clock,
     ) as opened:
         yield opened
+
+
+@pytest.fixture
+def throwaway_postgres() -> Iterator[ThrowawayPostgres]:
+    """A PostgreSQL server of the test's own (never the shared one on 5432), for outages."""
+    from tests.faults_support import ThrowawayPostgres
+
+    server = ThrowawayPostgres()
+    try:
+        server.init()
+        server.start()
+        yield server
+    finally:
+        server.cleanup()

@@ -755,18 +755,6 @@ def test_a_read_only_or_full_output_directory_keeps_the_last_good_files_until_it
 # -- 5. a PostgreSQL outage ----------------------------------------------------------------
 
 
-@pytest.fixture
-def throwaway_postgres() -> Iterator[ThrowawayPostgres]:
-    """A PostgreSQL server of this test's own (never the shared one on 5432)."""
-    server = ThrowawayPostgres()
-    try:
-        server.init()
-        server.start()
-        yield server
-    finally:
-        server.cleanup()
-
-
 @pytest.mark.slow
 def test_a_postgresql_outage_keeps_the_last_good_files_and_publishes_once_it_is_back(
     throwaway_postgres: ThrowawayPostgres, tmp_path: Path

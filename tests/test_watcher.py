@@ -356,17 +356,6 @@ def kill_sessions(site: FaultSite, application_name: str) -> int:
         engine.dispose()
 
 
-@pytest.fixture
-def throwaway_postgres() -> Iterator[ThrowawayPostgres]:
-    server = ThrowawayPostgres()
-    try:
-        server.init()
-        server.start()
-        yield server
-    finally:
-        server.cleanup()
-
-
 @pytest.mark.slow
 def test_a_server_outage_is_survived_and_changes_are_instant_again(
     throwaway_postgres: ThrowawayPostgres, tmp_path: Path
