@@ -66,9 +66,7 @@ def build_exclusively(
     keeper: Keeper | None = None
     trace: Trace | None = None
     try:
-        interrupted = _wait_out_an_unfinished_build(storage, config, output, stop)
-        with storage.read() as reader:
-            unbuilt = reader.build_state(output).built_revision < 0
+        left_temp_files = _wait_out_an_unfinished_build(storage, config, output, stop)
         with storage.write() as marker:
             marker.claim_output(
                 output,
@@ -83,10 +81,8 @@ def build_exclusively(
         # Started after the mark is committed: see the timing argument in fence.py.
         keeper = Keeper(lock, lease)
         keeper.start()
-        # Temp files are left only by a build that did not finish, which left its mark,
-        # or before this directory was ever built here (another program, an older
-        # feeder): walking a big directory on every tick would cost more than the tick.
-        if sweep and (interrupted or unbuilt or full):
+        # Walking a big directory on every tick would cost more than the tick.
+        if sweep and (left_temp_files or full):
             sweep_temp(config.output_dir, older_than=0)
         return run_build(
             storage, config, now=now(), full=full, turn=Turn(output, token, lease.fenced)
@@ -109,11 +105,14 @@ def build_exclusively(
 def _wait_out_an_unfinished_build(
     storage: Storage, config: Config, output: str, stop: threading.Event | None
 ) -> bool:
-    """Wait out a build that marked the directory and did not finish; whether there was one."""
+    """Wait out a build that marked the directory and did not finish; whether temp files
+    may be left: by such a build, or from before the directory was first built here
+    (another program, an older feeder)."""
     with storage.read() as reader:
         unfinished = reader.output_writer(output)
+        unbuilt = reader.build_state(output).built_revision < 0
     if unfinished is None:
-        return False
+        return unbuilt
     writer, since = unfinished
     log.warning(
         "%s: the build by %s%s did not finish; waiting %.1f s so that it has surely "
