@@ -514,7 +514,17 @@ def test_a_builder_whose_lock_files_were_deleted_steps_down(
         path.unlink()
 
     wait_for("the builder to step down", lambda: "stepping down" in builder.log())
-    wait_for("the bulk load to be published", finished(cluster, public, 1500), timeout=SLOW)
+    # Its worker may still finish the bulk load within its lease; what comes next is
+    # published by the daemon that took over.
+    cluster.feeder("add", "--title", "After the lock files went")
+    wait_for("the bulk load to be published", finished(cluster, public, 1501), timeout=SLOW)
+    wait_for(
+        "the new article",
+        lambda: "After the lock files went" in (titles_in(public) or []),
+        timeout=SLOW,
+    )
+    (leader,) = cluster.running("leader")
+    assert leader != builder.process.pid
     seen = assert_never_two_writers(cluster.writes())
     assert len({w.writer for w in seen}) == 2
     took = first_write_after(cluster.writes(), cut, not_by=cluster.by(builder)) - cut
