@@ -26,6 +26,7 @@ from lxml import etree
 from feeder.config import Config
 from feeder.entries import (
     Channel,
+    DeletedEntry,
     Enclosure,
     Entry,
     Episode,
@@ -503,3 +504,43 @@ def test_article_page_shows_word_count_and_reading_time() -> None:
     assert "1,150 words, 5 min read" in html
     short = dataclasses.replace(ENTRIES[0], content="<p>Just <em>three</em> words</p>")
     assert "3 words, 1 min read" in render_article(site, short).decode("utf-8")
+
+
+# -- entries rendered once and spliced in --------------------------------------
+
+
+def _spliced_cases() -> list[tuple[Entry, ...]]:
+    enclosures, episode = dirty_media(lambda value: value)
+    with_media = dataclasses.replace(ENTRIES[0], enclosures=enclosures, episode=episode)
+    one_file = dataclasses.replace(ENTRIES[1], enclosures=enclosures[:1])
+    tricky = dataclasses.replace(
+        ENTRIES[-1],
+        title="</item> <entry> </channel> ]\n} &lt;",
+        content="<p>\n    <item>\n  </channel>\n</feed>\n]\n}</p><![CDATA[ x ]]>",
+        summary="<entry>",
+    )
+    return [(), ENTRIES, ENTRIES[:1], (with_media, *ENTRIES), (one_file, tricky), (tricky,)]
+
+
+@pytest.mark.parametrize("fmt", ["rss", "atom", "json"])
+@pytest.mark.parametrize("summary_only", [False, True])
+@pytest.mark.parametrize("case", range(len(_spliced_cases())))
+def test_entries_rendered_once_splice_into_the_same_bytes(
+    fmt: str, summary_only: bool, case: int
+) -> None:
+    """Each entry is rendered once per format and spliced into every feed and archive
+    page that carries it: the bytes are those of the document rendered whole."""
+    entries = _spliced_cases()[case]
+    feed = FORMATS[fmt]
+    chan = channel(fmt, entries)
+    # Rendered along with other entries (other namespaces in play), then used alone.
+    others = _spliced_cases()[3]
+    batch = feed.items([*others, *entries], summary_only, chan.author)[len(others) :]
+    stylesheets = (Link("stylesheet", BASE_URL + "feed.xsl", "text/xsl"),)
+    tombstones = (DeletedEntry("tag:example.org,2026:/gone", at(20), BOB, "spam"),)
+    for extra in [{}, {"archive": True, "stylesheets": stylesheets, "tombstones": tombstones}]:
+        whole = FeedDocument(chan, entries, summary_only, **extra)  # type: ignore[arg-type]
+        expected = feed.render(whole)
+        assert feed.render(dataclasses.replace(whole, items=batch)) == expected
+        alone = feed.items(entries, summary_only, chan.author)
+        assert feed.render(dataclasses.replace(whole, items=alone)) == expected

@@ -125,7 +125,7 @@ def _worker_pids() -> set[int]:
                 command = Path(f"/proc/{child}/cmdline").read_bytes()
             except OSError:
                 continue
-            if b"feeder._processes" in command and b"rendering:work" in command:
+            if b"feeder._processes" in command and b"rendering:render_chunk" in command:
                 found.add(int(child))
     return found
 

@@ -17,8 +17,10 @@ another arrives. So:
   changes only the page whose range holds it (which may then hold more or fewer
   than ``archive_page_size`` entries, but means what it meant). Where a write
   moved an article *from* is recorded with the write (db.pages.record_moves);
-- a full build walks each selection page by page, one range scan each, and
-  renders every page; with the same data it changes no byte.
+- a full build walks every selection at once, in one scan of the site's rows
+  oldest first (each row goes to the open page of the site, of each of its tags
+  and of its author), and renders each page as it completes; with the same
+  data it changes no byte.
 
 The ends live in the database (db.pages) and are stored in the build's
 bookkeeping transaction, with the page size they were made for: a new page
@@ -129,6 +131,8 @@ class Archives:
         #: ``(kind, key)`` of selections whose stored pages are dropped
         self.forgotten: set[tuple[str, str]] = set()
         self._touched = _Touched()
+        #: A full build's walk: the open page of each archived selection, by name.
+        self._cuts: dict[tuple[str, str], _Cut] = {}
 
     # -- what an incremental build learned -----------------------------------------------
 
@@ -150,6 +154,36 @@ class Archives:
         for kind, key, position in moves:
             self._touched.add(kind, key, position)
 
+    # -- a full build: every group at once ------------------------------------------------
+
+    def walk(self, groups: Iterable[FeedGroup]) -> None:
+        """Start a full build's walk of ``groups``: then :meth:`add` every published row,
+        oldest first, and :meth:`publish` each group."""
+        assert self.full
+        for group in groups:
+            selection = group.selection
+            if not self._archived(selection):
+                continue
+            stored = self.reader.page_bounds(selection)
+            ends = stored.ends if stored is not None and stored.size == self.size else ()
+            self._cuts[selection_key(selection)] = _Cut(group, list(ends), self.size)
+
+    def add(self, record: StoredArticle) -> None:
+        """The next row of the walk: render the pages it completes."""
+        cuts = self._cuts
+        if not cuts:
+            return
+        position = Position.of(record)
+        for name in _selections_of(record):
+            cut = cuts.get(name)
+            if cut is not None:
+                for page in cut.add(record, position):
+                    self.render(cut.group, page)
+
+    def _archived(self, selection: Selection) -> bool:
+        limit = self.config.max_items
+        return self.enabled and self.reader.count_up_to(selection, self.now, limit + 1) > limit
+
     # -- one group --------------------------------------------------------------------------
 
     def publish(self, group: FeedGroup) -> int | None:
@@ -158,8 +192,8 @@ class Archives:
         stored = self.reader.page_bounds(selection)
         if stored is not None and stored.size != self.size:
             stored = None  # made for another page size: those pages meant something else
-        limit = self.config.max_items
-        archived = self.enabled and self.reader.count_up_to(selection, self.now, limit + 1) > limit
+        cut = self._cuts.pop(selection_key(selection), None)
+        archived = cut is not None if self.full else self._archived(selection)
         if not archived:
             if stored is not None and stored.published:
                 # Back to what its feed holds whole: pages go (the ends stay, so the
@@ -169,7 +203,12 @@ class Archives:
             elif self.full:
                 remove_archive(group.directory, self.files)
             return None
-        if self.full or stored is None or not stored.published:
+        if cut is not None:
+            for page in cut.finish():
+                self.render(group, page)
+            ends = tuple(cut.ends)
+            remove_archive(group.directory, self.files, keep=len(ends) + 1, formats=group.specs)
+        elif stored is None or not stored.published:
             ends = self._walk(group, stored.ends if stored is not None else ())
         else:
             ends = self._changed(group, stored)
@@ -196,8 +235,6 @@ class Archives:
                 current = []
             current.append(record)
         self.render(group, Page(len(found) + 1, True, tuple(current)))
-        if self.full:
-            remove_archive(group.directory, self.files, keep=len(found) + 1, formats=group.specs)
         return tuple(found)
 
     def _changed(self, group: FeedGroup, stored: PageBounds) -> tuple[Position, ...]:
@@ -252,6 +289,55 @@ class Archives:
             writer.forget_pages(self.forgotten)
         for selection, bounds in self.updates.items():
             writer.store_pages(selection, bounds)
+
+
+def _selections_of(record: StoredArticle) -> Iterable[tuple[str, str]]:
+    """The names of the selections ``record`` belongs to (as selection_key makes them)."""
+    yield ("site", "")
+    for slug, _tag in record.tags:
+        if isinstance(slug, str):
+            yield ("tag", slug)
+    if record.author is not None and isinstance(record.author.name, str):
+        yield ("author", record.author.name)
+
+
+class _Cut:
+    """One selection's pages in a full build's walk: its stored ends, then full pages
+    closing as the next row arrives."""
+
+    def __init__(self, group: FeedGroup, ends: list[Position], size: int) -> None:
+        self.group = group
+        self.ends = ends
+        self.size = size
+        self._stored = len(ends)
+        self._number = 1
+        self._rows: list[StoredArticle] = []
+
+    def _close(self) -> Page:
+        page = Page(self._number, False, tuple(self._rows))
+        self._number += 1
+        self._rows = []
+        return page
+
+    def add(self, record: StoredArticle, position: Position) -> list[Page]:
+        """Take the next row of the selection; the pages that are complete before it."""
+        done = []
+        key = position.sort_key()
+        while self._number <= self._stored and key > self.ends[self._number - 1].sort_key():
+            done.append(self._close())
+        if self._number > self._stored and len(self._rows) == self.size:
+            self.ends.append(Position.of(self._rows[-1]))
+            done.append(self._close())
+        self._rows.append(record)
+        return done
+
+    def finish(self) -> list[Page]:
+        """The pages still open: stored ones that no row reached, and the newest."""
+        done = []
+        while self._number <= self._stored:
+            done.append(self._close())
+        done.append(Page(self._number, True, tuple(self._rows)))
+        return done
 
 
 def remove_archive(

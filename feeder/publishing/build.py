@@ -79,17 +79,20 @@ from feeder.publishing.feeds import (
     channel_for,
     feed_groups,
     feed_links,
+    site_author,
     site_info,
     stylesheet_links,
 )
 from feeder.publishing.fence import Fence, Turn
 from feeder.publishing.files import FileBatch, copy_if_changed, remove, sweep_temp
+from feeder.publishing.items import Items, variants
 from feeder.publishing.media import MediaFiles, local_files
 from feeder.publishing.render import render_article
 from feeder.publishing.render.opml import Outline, render_opml
 from feeder.publishing.render.page import Listing, render_group, render_index
 from feeder.publishing.rendering import (
     BuildContext,
+    Rendered,
     Rendering,
     remove_stale_pages,
     worker_count,
@@ -207,6 +210,7 @@ class _Writer:
         self._fence = fence
         self.sealer = sealer  # checks content seals: sealed content is not sanitised again
         self.entries: OrderedDict[int, Entry | None] = OrderedDict()  # see _entry
+        self.items: Items | None = None  # entries rendered once per format
         self._real_root = os.path.realpath(root)
         self._inside_root: set[str] = set()  # folders already found inside the root
         self.written: list[str] = []  # the first LISTED (and every feed), then only counted
@@ -307,10 +311,15 @@ def _entry(record: StoredArticle, config: Config, writer: _Writer) -> Entry | No
     else:
         # What is published somewhere has its files published.
         writer.publish_media(entry.slug, local_files(entry))
-    kept[record.pk] = entry
+    _keep_entry(writer, record.pk, entry)
+    return entry
+
+
+def _keep_entry(writer: _Writer, pk: int, entry: Entry | None) -> None:
+    kept = writer.entries
+    kept[pk] = entry
     if len(kept) > _KEPT_ENTRIES:
         kept.popitem(last=False)
-    return entry
 
 
 def _newest(
@@ -357,10 +366,12 @@ class _Feed:
     def path(self) -> str:
         return self.page or self.spec.path
 
-    def render(self, entries: Sequence[Entry]) -> bytes:
+    def render(self, entries: Sequence[Entry], items: Sequence[bytes] | None = None) -> bytes:
+        """The document of ``entries``; ``items``: theirs, already rendered, to splice in."""
         if self.podcast is not None:
             # PSP-1: every item of a podcast feed has an enclosure; the others are articles.
             entries = [entry for entry in entries if entry.enclosures]
+            items = None  # and its items carry their episodes
         channel = channel_for(
             self.config, self.spec, entries, site_created=self.created, group=self.group
         )
@@ -378,6 +389,7 @@ class _Feed:
             archive=bool(self.page),
             podcast=self.podcast,
             tombstones=self.tombstones,
+            items=items,
         )
         return self.spec.format.render(document)
 
@@ -433,6 +445,7 @@ def group_files(
     created: datetime,
     stylesheets: tuple[Link, ...],
     extras: GroupExtras | None = None,
+    items: Items | None = None,
 ) -> GroupFiles:
     """The feeds of ``group`` in each of its formats, and its page (not the site's)."""
     extras = extras or GroupExtras()
@@ -448,7 +461,7 @@ def group_files(
             podcast=extras.podcasts.get(spec.path),
             tombstones=extras.tombstones,
         )
-        _render_feed(feed, entries, files)
+        _render_feed(feed, entries, files, items)
     if group.kind != "site":
         page = render_group(
             site, group.title, group.description, feed_links(config, group), entries
@@ -457,11 +470,20 @@ def group_files(
     return files
 
 
-def _render_feed(feed: _Feed, entries: Sequence[Entry], writer: _Sink) -> None:
-    """Render one feed; an entry that makes rendering fail is left out and reported."""
+def _render_feed(
+    feed: _Feed, entries: Sequence[Entry], writer: _Sink, items: Items | None = None
+) -> None:
+    """Render one feed; an entry that makes rendering fail is left out and reported.
+
+    With ``items``, each entry is rendered once per format in a build and spliced in.
+    """
+    pieces = None
+    if items is not None and feed.podcast is None:
+        pieces = items.of(feed.spec.format, entries, feed.group.summary_only)
     try:
-        data = feed.render(entries)
+        data = feed.render(entries, pieces)
     except Exception:  # one bad row must not stop the feed; find it and drop it
+        pieces = None
         good: list[Entry] = []
         for entry in entries:
             try:
@@ -476,7 +498,7 @@ def _render_feed(feed: _Feed, entries: Sequence[Entry], writer: _Sink) -> None:
     # An archive page carries its whole page: its place in the chain is what it holds.
     if len(data) > limit and len(entries) > 1 and not feed.page:
         size = len(data)
-        data, kept = _within(feed, entries, limit)
+        data, kept = _within(feed, entries, limit, pieces)
         writer.note(
             f"{feed.path}: {len(entries)} entries make {size} bytes, over "
             f"feeds.max_bytes ({limit}); it carries the newest {kept}"
@@ -484,16 +506,22 @@ def _render_feed(feed: _Feed, entries: Sequence[Entry], writer: _Sink) -> None:
     writer.write(feed.path, data)
 
 
-def _within(feed: _Feed, entries: Sequence[Entry], limit: int) -> tuple[bytes, int]:
+def _within(
+    feed: _Feed, entries: Sequence[Entry], limit: int, items: Sequence[bytes] | None
+) -> tuple[bytes, int]:
     """The feed of as many of the newest entries as fit in ``limit`` bytes (at least one).
 
     Whole entries only: a feed is never cut inside one.
     """
-    best, kept = feed.render(entries[:1]), 1
+
+    def first(count: int) -> bytes:
+        return feed.render(entries[:count], None if items is None else items[:count])
+
+    best, kept = first(1), 1
     low, high = 2, len(entries) - 1  # all of them are known to be too many
     while low <= high:
         middle = (low + high) // 2
-        data = feed.render(entries[:middle])
+        data = first(middle)
         if len(data) <= limit:
             best, kept, low = data, middle, middle + 1
         else:
@@ -612,7 +640,6 @@ def _publish_group(
     writer: _Writer,
     archives: Archives,
     podcasts: _podcast.Podcasts | None = None,
-    rendering: Rendering | None = None,
 ) -> list[Entry]:
     newest_page = archives.publish(group)
     entries = _newest(reader, group.selection, config, now, writer)
@@ -628,11 +655,9 @@ def _publish_group(
         },
         tombstones=tuple(deleted_entries(reader, group.selection, config, now, writer.problem)),
     )
-    if rendering is not None:  # a full build: maybe in a worker process, written in order
-        rendering.group(group, entries, extras)
-    else:
-        stylesheets = stylesheet_links(config)
-        group_files(group, entries, config, site, created, stylesheets, extras).apply(writer)
+    stylesheets = stylesheet_links(config)
+    files = group_files(group, entries, config, site, created, stylesheets, extras, writer.items)
+    files.apply(writer)
     return entries
 
 
@@ -789,30 +814,31 @@ def _build(
             for group in feed_groups(config, held_tags, held_authors, slugs)
             if group.kind != "site"
         ]
-        rendering: Rendering | None = None
-
-        def deliver(files: GroupFiles) -> None:
-            # In a full build, in order with the groups queued for worker processes.
-            if rendering is None:
-                files.apply(writer)
-            else:
-                rendering.later(lambda: files.apply(writer))
-
-        render_page = _page_renderer(config, state.created_at, writer, deliver)
+        items = writer.items = Items(site_author(config))
+        render_page = _page_renderer(config, state.created_at, writer)
         archives = Archives(reader, config, now, writer, render_page, full=full)
         podcasts = None
         if config.podcast.enabled:
             podcasts = _podcast.Podcasts(config, reader.podcast_guids(), media, writer.problem)
         if full:
             archives.forget_all_but(groups)
+            archives.walk(groups)
             wanted = groups
             context = BuildContext(
-                config, site, state.seal_key, state.created_at, stylesheet_links(config)
+                config, site, state.seal_key, variants(groups), items.author
             )
-            amount = reader.count() + len(groups) * config.max_items
+            amount = reader.count() * (1 + len(context.variants))  # pages and items
             count = worker_count(processes, amount, config.build.processes)
             rendering = workers.enter_context(Rendering(context, writer, count))
-            left_out = rendering.pages(reader, now)
+
+            def walked(record: StoredArticle, result: Rendered) -> None:
+                _keep_entry(writer, record.pk, result.entry)
+                if result.entry is not None and result.items is not None:
+                    items.put(result.entry, result.items)
+                archives.add(record)  # writes the archive pages it completes
+
+            left_out = rendering.pages(reader, now, walked)
+            rendering.close()
             for pk, slug, reason in reader.undated():
                 writer.problem(pk, f"{who(pk, slug)} cannot be read and was left out: {reason}")
         else:
@@ -839,12 +865,9 @@ def _build(
                 writer,
                 archives,
                 podcasts,
-                rendering,
             )
             if group.kind == "site":
                 newest = entries
-        if rendering is not None:
-            rendering.finish()  # every group's files are written, in order
         _shared_files(config, site, listed, newest, writer)
         if full:
             _stale_groups(groups, config, writer)
@@ -886,16 +909,12 @@ def _build(
 
 
 def _page_renderer(
-    config: Config,
-    created: datetime,
-    writer: _Writer,
-    deliver: Callable[[GroupFiles], None],
+    config: Config, created: datetime, writer: _Writer
 ) -> Callable[[FeedGroup, Page], None]:
-    """Renders an archive page of a group in each of its formats, for ``deliver``."""
+    """Writes an archive page of a group in each of its formats."""
     stylesheets = stylesheet_links(config)
 
     def render(group: FeedGroup, page: Page) -> None:
-        files = GroupFiles()
         # Newest first inside a page, as in every feed document.
         entries = [
             entry
@@ -913,8 +932,7 @@ def _page_renderer(
                 page=page_path(group, page.number, spec),
                 history=archive_links(config, group, spec, page.number, newest),
             )
-            _render_feed(feed, entries, files)
-        deliver(files)
+            _render_feed(feed, entries, writer, writer.items)
 
     return render
 

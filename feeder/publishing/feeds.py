@@ -48,6 +48,7 @@ __all__ = [
     "author_slugs",
     "channel_for",
     "feed_groups",
+    "site_author",
     "site_feeds",
     "site_group",
     "site_info",
@@ -81,9 +82,15 @@ class FeedDocument:
     podcast: PodcastChannel | None = None
     #: Entries deleted from this selection, newest first (RFC 6721; Atom carries them).
     tombstones: tuple[DeletedEntry, ...] = ()
+    #: ``entries`` already rendered by the format's ``items`` (with this ``summary_only``
+    #: and the channel's author), spliced in as they are; None: rendered here.
+    items: Sequence[bytes] | None = None
 
 
 Renderer = Callable[[FeedDocument], bytes]
+#: Entries rendered as a format writes them inside a document: (entries, summary_only,
+#: the channel's author) -> one piece per entry.
+ItemRenderer = Callable[[Sequence[Entry], bool, Person], list[bytes]]
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,7 @@ class FeedFormat:
     media_type: str
     file: str  # the file name every selection uses for this format
     render: Renderer
+    items: ItemRenderer
 
     def __reduce__(self) -> tuple[Callable[[str], FeedFormat], tuple[str]]:
         # By name: groups cross to the worker processes of a full build, and a
@@ -117,6 +125,10 @@ FORMATS: dict[str, FeedFormat] = {
             stylesheets=doc.stylesheets,
             archive=doc.archive,
             podcast=doc.podcast,
+            items=doc.items,
+        ),
+        lambda entries, summary_only, author: _rss.rss_items(
+            entries, summary_only=summary_only, author=author
         ),
     ),
     "atom": FeedFormat(
@@ -131,6 +143,10 @@ FORMATS: dict[str, FeedFormat] = {
             stylesheets=doc.stylesheets,
             archive=doc.archive,
             tombstones=doc.tombstones,
+            items=doc.items,
+        ),
+        lambda entries, summary_only, author: _atom.atom_items(
+            entries, summary_only=summary_only, author=author
         ),
     ),
     "json": FeedFormat(
@@ -139,7 +155,14 @@ FORMATS: dict[str, FeedFormat] = {
         _jsonfeed.MEDIA_TYPE,
         "feed.json",
         lambda doc: _jsonfeed.render_json_feed(
-            doc.channel, doc.entries, summary_only=doc.summary_only, archive=doc.archive
+            doc.channel,
+            doc.entries,
+            summary_only=doc.summary_only,
+            archive=doc.archive,
+            items=doc.items,
+        ),
+        lambda entries, summary_only, author: _jsonfeed.json_items(
+            entries, summary_only=summary_only, author=author
         ),
     ),
 }
@@ -306,6 +329,11 @@ def channel_for(
             *(Link("hub", hub) for hub in config.websub_hub),
         ),
         language=config.language,
-        author=Person(config.feed_author, config.author.email or None, config.author.uri or None),
+        author=site_author(config),
         updated=updated,
     )
+
+
+def site_author(config: Config) -> Person:
+    """The author of every channel (and of each entry that names none)."""
+    return Person(config.feed_author, config.author.email or None, config.author.uri or None)

@@ -1,14 +1,16 @@
 """A full build's rendering: in worker processes when that pays, written by this process.
 
-A full build renders a page for every published article and every feed of
-every group (the site, each tag, each author). Turning stored rows into
-entries (checking them, sanitising content that has no seal) and entries into
-HTML, XML and JSON is pure CPU work, so on a machine with more than one CPU,
-for a site big enough to pay for starting them, it runs in worker processes
-(feeder._processes) while this process reads the database and writes the
-files. Work goes out and comes back in order, so the files and the report are
-the same whichever process rendered them, and a worker that dies leaves its
-work to this process.
+A full build renders a page for every published article and, for every
+format its feeds use, the article's item (feeder.publishing.items), which the
+feeds and archive pages of the site, of each tag and of each author splice in.
+Turning stored rows into entries (checking them, sanitising content that has
+no seal) and entries into HTML, XML and JSON is pure CPU work, so on a machine
+with more than one CPU, for a site big enough to pay for starting them, it
+runs in worker processes (feeder._processes) while this process reads the
+database, assembles the feeds and writes the files. Work goes out and comes
+back in order, oldest article first, so the files and the report are the same
+whichever process rendered them, and a worker that dies leaves its work to
+this process.
 
 Memory stays flat however big the site is: rows are read in keyset batches,
 a few chunks at most are in flight, and stale pages are found by asking the
@@ -26,21 +28,20 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-from db import StoredArticle
+from db import Selection, StoredArticle
 from feeder._derived import Sealer
 from feeder._processes import WorkerGone, Workers
 from feeder._records import ARTICLES_DIR, RowProblem, article_path, checked_slug, entry_of, has_page
 from feeder.config import Config
-from feeder.entries import Enclosure, Entry, Link, SiteInfo
+from feeder.entries import Enclosure, Entry, Person, SiteInfo
+from feeder.publishing.items import Variant, render_items
 from feeder.publishing.media import local_files
 from feeder.publishing.render.page import render_article
 
 if TYPE_CHECKING:
     from db import Reader
-    from feeder.publishing.build import GroupExtras, GroupFiles
-    from feeder.publishing.feeds import FeedGroup
 
 __all__ = [
     "CHUNK",
@@ -55,8 +56,8 @@ __all__ = [
 
 #: Pages per message to a worker: big enough that a round trip costs little beside it.
 CHUNK = 100
-#: Pages (and feed entries) below which a full build renders in this process only:
-#: starting a worker costs about as much as rendering a few hundred pages.
+#: Pages and items below which a full build renders in this process only: starting a
+#: worker costs about as much as rendering a few hundred pages.
 WORKERS_FROM = 2000
 #: How many stale-page candidates are checked against the database at once.
 _NAMES_PER_QUERY = 1000
@@ -69,7 +70,6 @@ class Output(Protocol):
     def remove(self, relative: str) -> None: ...
     def flush(self) -> None: ...
     def problem(self, key: object, message: str) -> None: ...
-    def note(self, message: str) -> None: ...
     def left_out(self, record: StoredArticle, reason: object) -> None: ...
     def publish_media(self, slug: str, files: Sequence[Enclosure]) -> None: ...
 
@@ -81,65 +81,54 @@ class BuildContext:
     config: Config
     site: SiteInfo
     seal_key: str | None
-    created: datetime  # the site's creation: the date of a feed without entries
-    stylesheets: tuple[Link, ...]
+    variants: tuple[Variant, ...]  # the items every article gets
+    author: Person  # the channels' author (an RSS item without one names it)
 
 
 class Rendered(NamedTuple):
-    """One row's page, or why it has none."""
+    """One row's entry, page and items, or why it has none."""
 
     slug: str | None  # the checked slug (None: the row was left out)
-    page: bytes | None  # None: left out, or rendering failed
+    page: bytes | None  # None: left out, no page of its own, or rendering failed
     problem: str | None  # why (the row's reason, or the rendering error)
-    entry_id: str | None = None  # set when rendering failed: problems are reported per entry
-    media: tuple[Enclosure, ...] = ()  # its local media files, published with its page
+    entry: Entry | None = None  # None: the row was left out
+    items: dict[Variant, bytes] | None = None  # its items (feeder.publishing.items)
+    media: tuple[Enclosure, ...] = ()  # its local media files, published with it
 
 
 _sealers: dict[tuple[str | None, bool], Sealer | None] = {}
 
 
 def render_chunk(records: list[StoredArticle], context: BuildContext) -> list[Rendered]:
-    """The page of each record, in order (in a worker process, or in this one)."""
+    """The entry, page and items of each record, in order (in a worker process, or in
+    this one)."""
     allow_iframes = context.config.content.allow_iframes
     key = (context.seal_key, allow_iframes)
     if key not in _sealers:
         _sealers[key] = Sealer.of(context.seal_key, allow_iframes=allow_iframes)
     sealer = _sealers[key]
-    rendered = []
+    rendered: list[Rendered] = []
+    entries: list[Entry] = []
     for record in records:
         try:
             entry = entry_of(record, context.config, sealer)
         except RowProblem as problem:
             rendered.append(Rendered(None, None, str(problem)))
             continue
-        try:
-            page = render_article(context.site, entry)
-        except Exception as exc:  # one bad row must not stop the others
-            failure = f"{article_path(entry.slug)}: {exc}"
-            rendered.append(Rendered(entry.slug, None, failure, entry.id))
-            continue
-        rendered.append(Rendered(entry.slug, page, None, media=local_files(entry)))
-    return rendered
-
-
-def render_group(
-    job: tuple[FeedGroup, list[Entry], GroupExtras], context: BuildContext
-) -> GroupFiles:
-    """Every file of one group (its feeds, its page) for its newest entries."""
-    from feeder.publishing.build import group_files
-
-    group, entries, extras = job
-    return group_files(
-        group, entries, context.config, context.site, context.created, context.stylesheets, extras
-    )
-
-
-def work(job: tuple[str, Any], context: BuildContext) -> Any:
-    """What a worker process computes: a chunk of pages or a group's files."""
-    kind, payload = job
-    if kind == "pages":
-        return render_chunk(payload, context)
-    return render_group(payload, context)
+        entries.append(entry)
+        page: bytes | None = None
+        failure: str | None = None
+        if has_page(record):
+            try:
+                page = render_article(context.site, entry)
+            except Exception as exc:  # one bad row must not stop the others
+                failure = f"{article_path(entry.slug)}: {exc}"
+        rendered.append(Rendered(entry.slug, page, failure, entry, media=local_files(entry)))
+    items = iter(render_items(entries, context.variants, context.author))
+    return [
+        result if result.entry is None else result._replace(items=next(items))
+        for result in rendered
+    ]
 
 
 def _chunks(records: Iterator[StoredArticle], size: int) -> Iterator[list[StoredArticle]]:
@@ -159,11 +148,8 @@ def worker_count(processes: int | None, amount: int, most: int) -> int:
 
 
 class Rendering:
-    """Renders a build's pages and groups, in workers or here, and writes them in order.
-
-    Use as a context manager (which stops the workers); :meth:`group` queues a
-    group's files, :meth:`finish` writes what is still queued.
-    """
+    """Renders a full build's pages and items, in workers or here, and hands them over in
+    order. Use as a context manager (which stops the workers)."""
 
     def __init__(self, context: BuildContext, output: Output, processes: int = 0) -> None:
         self.context = context
@@ -171,91 +157,82 @@ class Rendering:
         self._count = processes
         self._workers: Workers | None = None
         self._pool: ThreadPoolExecutor | None = None
-        self._pending: deque[tuple[Future[Any], Callable[[Any], None]]] = deque()
+        self._pending: deque[tuple[Future[list[Rendered]], Callable[[list[Rendered]], None]]]
+        self._pending = deque()
         if processes > 0:
             self._pool = ThreadPoolExecutor(processes, thread_name_prefix="feeder-render")
-            self._workers = Workers(f"{__name__}:work", context, processes)
+            self._workers = Workers(f"{__name__}:render_chunk", context, processes)
 
     def __enter__(self) -> Rendering:
         return self
 
     def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
         """Stop the workers (what is still pending after an error is dropped)."""
         for future, _apply in self._pending:
             future.cancel()
         self._pending.clear()
         if self._pool is not None:
             self._pool.shutdown(wait=True)
+            self._pool = None
         if self._workers is not None:
             self._workers.close()
+            self._workers = None
 
-    def finish(self) -> None:
-        """Write everything still pending."""
-        self._drain(0)
-
-    def later(self, write: Callable[[], None]) -> None:
-        """Run ``write`` (made in this process) in order with what is queued before it."""
-        if not self._pending:
-            write()
-            return
-        done: Future[Any] = Future()
-        done.set_result(None)
-        self._pending.append((done, lambda _result: write()))
-        self._drain(2 * self._count)  # what waits to be written stays a few jobs long
-
-    # -- in order, in workers or here -----------------------------------------------
-
-    def _submit(self, job: tuple[str, Any], apply: Callable[[Any], None]) -> None:
+    def _submit(self, chunk: list[StoredArticle], apply: Callable[[list[Rendered]], None]) -> None:
         if self._pool is None:
-            apply(work(job, self.context))
+            apply(render_chunk(chunk, self.context))
             return
-        self._pending.append((self._pool.submit(self._compute, job), apply))
-        self._drain(2 * self._count)
+        self._pending.append((self._pool.submit(self._compute, chunk), apply))
+        self._drain(2 * self._count)  # what waits to be written stays a few chunks long
 
-    def _compute(self, job: tuple[str, Any]) -> Any:
+    def _compute(self, chunk: list[StoredArticle]) -> list[Rendered]:
         if self._workers is not None:
             with contextlib.suppress(WorkerGone):
-                return self._workers.run(job)
-        return work(job, self.context)  # no worker left: in this process
+                result: list[Rendered] = self._workers.run(chunk)
+                return result
+        return render_chunk(chunk, self.context)  # no worker left: in this process
 
     def _drain(self, keep: int) -> None:
         while len(self._pending) > keep:
             future, apply = self._pending.popleft()
             apply(future.result())
 
-    # -- pages ---------------------------------------------------------------------
-
-    def pages(self, reader: Reader, now: datetime) -> set[str]:
-        """Write the page of every article published by ``now``; the slugs of rows
-        that were left out (their old pages must go)."""
+    def pages(
+        self,
+        reader: Reader,
+        now: datetime,
+        then: Callable[[StoredArticle, Rendered], None],
+    ) -> set[str]:
+        """Write the page of every article published by ``now``, oldest first, and hand
+        each row with what it rendered to ``then``; the slugs of rows that were left out
+        (their old pages must go)."""
         left_out: set[str] = set()  # grows with bad rows only
 
         def write(chunk: list[StoredArticle]) -> Callable[[list[Rendered]], None]:
             def apply(results: list[Rendered]) -> None:
                 for record, result in zip(chunk, results, strict=True):
-                    if result.page is not None and result.slug is not None:
-                        self.output.publish_media(result.slug, result.media)
-                        self.output.write(article_path(result.slug), result.page)
-                    elif result.entry_id is not None and result.problem is not None:
-                        self.output.problem(result.entry_id, result.problem)  # old page stays
-                    else:
+                    if result.entry is None:
                         self.output.left_out(record, result.problem)
                         with contextlib.suppress(RowProblem):
                             left_out.add(checked_slug(record.slug))
+                    else:
+                        # What is published somewhere has its files published.
+                        self.output.publish_media(result.entry.slug, result.media)
+                        if result.page is not None:
+                            self.output.write(article_path(result.entry.slug), result.page)
+                        elif result.problem is not None:  # its old page stays
+                            self.output.problem(result.entry.id, result.problem)
+                    then(record, result)
 
             return apply
 
-        records = (record for record in reader.published(now) if has_page(record))
-        for chunk in _chunks(records, CHUNK):
-            self._submit(("pages", chunk), write(chunk))
+        for chunk in _chunks(reader.range_rows(Selection(), now), CHUNK):
+            self._submit(chunk, write(chunk))
         self._drain(0)
         return left_out
-
-    # -- groups --------------------------------------------------------------------
-
-    def group(self, group: FeedGroup, entries: list[Entry], extras: GroupExtras) -> None:
-        """Queue the feeds and page of ``group`` for its newest ``entries``."""
-        self._submit(("group", (group, entries, extras)), lambda files: files.apply(self.output))
 
 
 def remove_stale_pages(

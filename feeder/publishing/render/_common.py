@@ -87,3 +87,42 @@ def summary_html(entry: Entry) -> str:
 def body_html(entry: Entry) -> str:
     """The content, or the summary as an HTML paragraph when there is none."""
     return clean_text(entry.content) or f"<p>{summary_html(entry)}</p>"
+
+
+# -- entries rendered once, spliced into many documents ----------------------------------
+#
+# An entry is written the same way in every document of a format that carries it
+# (the site's feed, a tag's, an author's, their archive pages): its bytes depend on
+# the entry, on ``summary_only`` and, in RSS, on the site's author. So a build renders
+# each entry once per format and splices those bytes into the documents, which are
+# rendered without entries. The result is byte for byte the document rendered with
+# its entries (tests/test_render.py checks it).
+
+
+def items_channel(author: Person) -> Channel:
+    """A channel that carries only what an entry's bytes may depend on: the author."""
+    when = datetime(2000, 1, 1, tzinfo=UTC)
+    links = (
+        Link("self", "https://items.invalid/feed", ""),
+        Link("alternate", "https://items.invalid/", "text/html"),
+    )
+    return Channel("items", "items", "items", links, "", author, when)
+
+
+def split_items(document: bytes, opening: bytes, closing: bytes, count: int) -> list[bytes]:
+    """The ``count`` entries at the end of ``document``, each with the line break and
+    indentation before it (``opening`` starts each; ``closing`` follows the last)."""
+    if not count:
+        return []
+    start = document.index(opening)
+    end = document.rindex(closing)
+    parts = document[start:end].split(opening)[1:]
+    if len(parts) != count:  # cannot happen: text and attributes escape "<"
+        raise ValueError(f"found {len(parts)} entries where {count} were rendered")
+    return [opening + part for part in parts]
+
+
+def splice_items(document: bytes, closing: bytes, items: Sequence[bytes]) -> bytes:
+    """``document`` (rendered without entries) with ``items`` before its last ``closing``."""
+    end = document.rindex(closing)
+    return b"".join((document[:end], *items, document[end:]))

@@ -20,13 +20,18 @@ class _Other(Exception):
     """A value this encoder leaves to json.dumps."""
 
 
-def dumps(value: Any) -> str:
-    """The JSON text of ``value``, indented by two spaces, non-ASCII as it is."""
+def dumps(value: Any, depth: int = 0) -> str:
+    """The JSON text of ``value``, indented by two spaces, non-ASCII as it is.
+
+    ``depth``: as written ``depth`` levels deep in a document (its first line is not
+    indented; the lines after it are, by two more spaces per level).
+    """
     out: list[str] = []
     try:
-        _encode(value, "\n", out)
+        _encode(value, "\n" + "  " * depth, out)
     except _Other:
-        return json.dumps(value, ensure_ascii=False, indent=2, allow_nan=False)
+        text = json.dumps(value, ensure_ascii=False, indent=2, allow_nan=False)
+        return text.replace("\n", "\n" + "  " * depth)
     return "".join(out)
 
 

@@ -8,11 +8,14 @@ from typing import Any
 from feedgen.ext.base import BaseExtension
 
 from feeder._text import clean_line, clean_text
-from feeder.entries import Channel, DeletedEntry, Entry, Link
+from feeder.entries import Channel, DeletedEntry, Entry, Link, Person
 from feeder.publishing.render._common import (
     body_html,
     generator,
+    items_channel,
     person,
+    splice_items,
+    split_items,
     summary_of,
     utc,
     with_stylesheets,
@@ -20,7 +23,7 @@ from feeder.publishing.render._common import (
 from feeder.publishing.render._history import add_history
 from feeder.publishing.render._media import add_atom_enclosures, prepare_atom
 
-__all__ = ["MEDIA_TYPE", "TOMBSTONES", "render_atom"]
+__all__ = ["MEDIA_TYPE", "TOMBSTONES", "atom_items", "render_atom"]
 
 MEDIA_TYPE = "application/atom+xml"
 _ATOM = "http://www.w3.org/2005/Atom"
@@ -69,6 +72,7 @@ def render_atom(
     stylesheets: Sequence[Link] = (),
     archive: bool = False,
     tombstones: Sequence[DeletedEntry] = (),
+    items: Sequence[bytes] | None = None,
 ) -> bytes:
     """The Atom document for ``entries``, newest first as given. Same input, same bytes.
 
@@ -76,6 +80,7 @@ def render_atom(
     ``archive``: an RFC 5005 archive document (``fh:archive``).
     ``tombstones``: entries deleted from this feed, as given (newest first); with some,
     the feed's ``updated`` is the latest of its entries' and their deletions'.
+    ``items``: ``entries`` already rendered by :func:`atom_items`.
     """
     fg = generator(channel, alternate_first=True)
     add_history(fg, channel.links, archive=archive, rss=False)
@@ -87,7 +92,7 @@ def render_atom(
         fg.register_extension("tombstones", _Tombstones, atom=True, rss=False)
         fg.tombstones.deleted = tombstones
         fg.updated(max(utc(channel.updated), *(utc(gone.when) for gone in tombstones)))
-    for entry in entries:
+    for entry in entries if items is None else ():
         fe = fg.add_entry(order="append")
         fe.id(clean_text(entry.id))
         fe.title(clean_line(entry.title))
@@ -103,4 +108,17 @@ def render_atom(
             fe.category(term=clean_text(tag.slug), label=clean_line(tag.name))
         add_atom_enclosures(fe, entry)
     data: bytes = fg.atom_str(pretty=True)
+    if items is not None:
+        data = splice_items(data, _FEED_END, items)
     return with_stylesheets(data, stylesheets)
+
+
+_ENTRY = b"\n  <entry>"
+_FEED_END = b"\n</feed>"
+
+
+def atom_items(entries: Sequence[Entry], *, summary_only: bool, author: Person) -> list[bytes]:
+    """Each entry's ``<entry>`` as :func:`render_atom` writes it in a feed (an entry
+    without an author has none of its own: ``author`` is not used)."""
+    document = render_atom(items_channel(author), entries, summary_only=summary_only)
+    return split_items(document, _ENTRY, _FEED_END, len(entries))

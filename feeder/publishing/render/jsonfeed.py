@@ -18,7 +18,7 @@ from feeder.entries import Channel, Enclosure, Entry, Person
 from feeder.publishing.render import _json
 from feeder.publishing.render._common import body_html, summary_of, utc
 
-__all__ = ["ARCHIVE_EXTENSION", "MEDIA_TYPE", "VERSION", "render_json_feed"]
+__all__ = ["ARCHIVE_EXTENSION", "MEDIA_TYPE", "VERSION", "json_items", "render_json_feed"]
 
 MEDIA_TYPE = "application/feed+json"
 VERSION = "https://jsonfeed.org/version/1.1"
@@ -48,13 +48,15 @@ def render_json_feed(
     *,
     summary_only: bool = False,
     archive: bool = False,
+    items: Sequence[bytes] | None = None,
 ) -> bytes:
     """The JSON Feed for ``entries``, newest first as given. Same input, same bytes.
 
     With ``summary_only`` items carry their plain-text summary as ``content_text``
     instead of the article as ``content_html``. An ``archive`` page keeps the
     feed's ``feed_url`` (the current feed's: it identifies the feed) and says
-    where it is itself in ``_archive``.
+    where it is itself in ``_archive``. ``items``: ``entries`` already rendered by
+    :func:`json_items`.
     """
     # JSON Feed has no feed date; a naive one is refused all the same, as in every format.
     utc(channel.updated)
@@ -84,9 +86,28 @@ def render_json_feed(
         for rel, key in _ARCHIVE_KEYS:
             _put(marker, key, clean_text(_first_link(channel, rel)))
         feed[ARCHIVE_EXTENSION] = marker
-    feed["items"] = [_item(entry, summary_only=summary_only) for entry in entries]
-    text = _json.dumps(feed)  # json.dumps(feed, ensure_ascii=False, indent=2), faster
-    return (text + "\n").encode("utf-8")
+    if items is None:
+        feed["items"] = [_item(entry, summary_only=summary_only) for entry in entries]
+        text = _json.dumps(feed)  # json.dumps(feed, ensure_ascii=False, indent=2), faster
+        return (text + "\n").encode("utf-8")
+    feed["items"] = []
+    data = (_json.dumps(feed) + "\n").encode("utf-8")
+    if not items:
+        return data
+    assert data.endswith(_NO_ITEMS), data[-40:]
+    return b"".join((data[: -len(_NO_ITEMS)], b"[\n    ", b",\n    ".join(items), b"\n  ]\n}\n"))
+
+
+_NO_ITEMS = b"[]\n}\n"
+
+
+def json_items(entries: Sequence[Entry], *, summary_only: bool, author: Person) -> list[bytes]:
+    """Each entry's item as :func:`render_json_feed` writes it (``author`` is not used:
+    an item without authors has none)."""
+    return [
+        _json.dumps(_item(entry, summary_only=summary_only), depth=2).encode("utf-8")
+        for entry in entries
+    ]
 
 
 def _item(entry: Entry, *, summary_only: bool) -> Json:

@@ -11,10 +11,13 @@ from typing import Any
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 
 from feeder._text import clean_line, clean_text
-from feeder.entries import Channel, Entry, Link, PodcastChannel
+from feeder.entries import Channel, Entry, Link, Person, PodcastChannel
 from feeder.publishing.render._common import (
     body_html,
     generator,
+    items_channel,
+    splice_items,
+    split_items,
     summary_html,
     utc,
     with_stylesheets,
@@ -23,7 +26,7 @@ from feeder.publishing.render._history import add_history
 from feeder.publishing.render._media import add_rss_enclosures, prepare_rss
 from feeder.publishing.render.podcast import add_episode, make_podcast
 
-__all__ = ["MEDIA_TYPE", "render_rss"]
+__all__ = ["MEDIA_TYPE", "render_rss", "rss_items"]
 
 MEDIA_TYPE = "application/rss+xml"
 _DCTERMS = "http://purl.org/dc/terms/"
@@ -80,13 +83,17 @@ def render_rss(
     stylesheets: Sequence[Link] = (),
     archive: bool = False,
     podcast: PodcastChannel | None = None,
+    items: Sequence[bytes] | None = None,
 ) -> bytes:
     """The RSS document for ``entries``, newest first as given. Same input, same bytes.
 
     ``summary_only``: items carry their summary (description) and no content:encoded.
     ``archive``: an RFC 5005 archive document (``fh:archive``).
     ``podcast``: a podcast feed (PSP-1), with the itunes and podcast namespaces.
+    ``items``: ``entries`` already rendered by :func:`rss_items` (not for podcasts).
     """
+    if items is not None and podcast is not None:
+        raise ValueError("a podcast's items are rendered with their episodes")
     fg = generator(channel, alternate_first=False)
     fg.load_extension("dc", atom=False, rss=True)
     fg.register_extension("dcterms", _Dcterms, _DctermsEntry, atom=False, rss=True)
@@ -99,7 +106,7 @@ def render_rss(
     if hubs:
         fg.register_extension("websub", _Hubs, None, atom=False, rss=True)
         fg.websub.hubs(hubs)
-    for entry in entries:
+    for entry in entries if items is None else ():
         fe = fg.add_entry(order="append")
         fe.guid(clean_text(entry.id), permalink=False)
         fe.title(clean_line(entry.title))
@@ -117,7 +124,21 @@ def render_rss(
         add_rss_enclosures(fe, entry)
         if podcast is not None:
             add_episode(fe, entry)
-    return with_stylesheets(_title_references(fg.rss_str(pretty=True)), stylesheets)
+    data = _title_references(fg.rss_str(pretty=True))
+    if items is not None:
+        data = splice_items(data, _CHANNEL_END, items)
+    return with_stylesheets(data, stylesheets)
+
+
+_ITEM = b"\n    <item>"
+_CHANNEL_END = b"\n  </channel>"
+
+
+def rss_items(entries: Sequence[Entry], *, summary_only: bool, author: Person) -> list[bytes]:
+    """Each entry's ``<item>`` as :func:`render_rss` writes it in a feed whose channel
+    has ``author`` (an item without an author names the channel's)."""
+    document = render_rss(items_channel(author), entries, summary_only=summary_only)
+    return split_items(document, _ITEM, _CHANNEL_END, len(entries))
 
 
 _TITLE = re.compile(rb"<title>(.*?)</title>", re.DOTALL)
