@@ -8,6 +8,7 @@ makes, and stale pages go without a set of every slug being kept.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pickle
@@ -15,6 +16,7 @@ import shutil
 import signal
 import sys
 import threading
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -25,10 +27,13 @@ from sqlalchemy import text
 from db import StoredArticle, StoredPerson
 from feeder import Site
 from feeder.publishing import build as build_module
+from feeder.publishing import items as items_module
 from feeder.publishing import rendering
 from feeder.publishing.build import BuildReport, run_build
+from feeder.publishing.feeds import FORMATS
 from feeder.publishing.outputs import OUTPUT_FILE
-from tests.conftest import START
+from tests.conftest import START, FakeClock
+from tests.test_archives import archived, fill
 
 COUNT = 240
 
@@ -250,3 +255,36 @@ def test_worker_processes_only_for_builds_big_enough_and_never_beyond_the_settin
     assert rendering.worker_count(None, 10 * big, 1) == (1 if cpus > 1 else 0)
     assert rendering.worker_count(None, 10 * big, 0) == 0  # build.processes = 0
     assert rendering.worker_count(3, 0, 0) == 3  # asked for, as tests do
+
+
+def test_a_full_build_renders_each_entry_once_per_format(
+    sqlite_site: Site, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every article is in the site's feeds, its tag's, its author's and an archive page
+    of each, in three formats: each entry is rendered once per format all the same."""
+    small = archived(sqlite_site, clock)
+    fill(small, 30)
+    rendered: Counter[tuple[str, str]] = Counter()
+    counting = {}
+    for name, feed in FORMATS.items():
+
+        def count(entries: Any, summary_only: bool, author: Any, feed: Any = feed) -> Any:
+            rendered.update((entry.id, feed.name) for entry in entries)
+            return feed.items(entries, summary_only, author)
+
+        counting[name] = dataclasses.replace(feed, items=count)
+    monkeypatch.setattr(items_module, "FORMATS", counting)
+    report = run_build(small.storage, small.config, now=small.now(), full=True, processes=0)
+    assert report.ok
+    ids = {article.id for article in small.list_articles(status="published")}
+    assert len(ids) == 30
+    assert set(rendered) == {(i, name) for i in ids for name in FORMATS}
+    assert set(rendered.values()) == {1}
+    # What the documents hold is what they held rendered whole.
+    out = small.config.output_dir
+    spliced = tree(out)
+    shutil.rmtree(out)
+    monkeypatch.setattr(build_module.Items, "of", lambda *_args: None)
+    run_build(small.storage, small.config, now=small.now(), full=True, processes=0)
+    assert tree(out) == spliced
+    assert any("/archive/" in path for path in spliced)

@@ -51,6 +51,7 @@ __all__ = [
     "archive_links",
     "page_path",
     "remove_archive",
+    "selections_of",
     "subscription_links",
 ]
 
@@ -174,7 +175,7 @@ class Archives:
         if not cuts:
             return
         position = Position.of(record)
-        for name in _selections_of(record):
+        for name in selections_of(record):
             cut = cuts.get(name)
             if cut is not None:
                 for page in cut.add(record, position):
@@ -291,7 +292,7 @@ class Archives:
             writer.store_pages(selection, bounds)
 
 
-def _selections_of(record: StoredArticle) -> Iterable[tuple[str, str]]:
+def selections_of(record: StoredArticle) -> Iterable[tuple[str, str]]:
     """The names of the selections ``record`` belongs to (as selection_key makes them)."""
     yield ("site", "")
     for slug, _tag in record.tags:

@@ -26,7 +26,7 @@ import json
 import logging
 import os
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,7 +34,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from db import Selection, StoredArticle
+from db import Selection, StoredArticle, selection_key
 from feeder._derived import Sealer
 from feeder._records import (
     ARTICLES_DIR,
@@ -66,6 +66,7 @@ from feeder.publishing.archives import (
     archive_links,
     page_path,
     remove_archive,
+    selections_of,
     subscription_links,
 )
 from feeder.publishing.feeds import (
@@ -211,6 +212,7 @@ class _Writer:
         self.sealer = sealer  # checks content seals: sealed content is not sanitised again
         self.entries: OrderedDict[int, Entry | None] = OrderedDict()  # see _entry
         self.items: Items | None = None  # entries rendered once per format
+        self.latest: _Latest | None = None  # a full build's newest entries of each group
         self._real_root = os.path.realpath(root)
         self._inside_root: set[str] = set()  # folders already found inside the root
         self.written: list[str] = []  # the first LISTED (and every feed), then only counted
@@ -322,6 +324,28 @@ def _keep_entry(writer: _Writer, pk: int, entry: Entry | None) -> None:
         kept.popitem(last=False)
 
 
+class _Latest:
+    """A full build's newest entries of every group, gathered as it walks every row
+    oldest first (instead of a query per group afterwards)."""
+
+    def __init__(self, groups: Iterable[FeedGroup], size: int) -> None:
+        self._by: dict[tuple[str, str], deque[Entry]] = {
+            selection_key(group.selection): deque(maxlen=size) for group in groups
+        }
+
+    def add(self, record: StoredArticle, entry: Entry | None) -> None:
+        if entry is None:  # left out: makes room for an older one
+            return
+        for name in selections_of(record):
+            found = self._by.get(name)
+            if found is not None:
+                found.append(entry)
+
+    def of(self, selection: Selection) -> list[Entry]:
+        """Newest first."""
+        return list(reversed(self._by[selection_key(selection)]))
+
+
 def _newest(
     reader: Reader, selection: Selection, config: Config, now: datetime, writer: _Writer
 ) -> list[Entry]:
@@ -329,6 +353,8 @@ def _newest(
 
     A row that is left out makes room for an older one.
     """
+    if writer.latest is not None:
+        return writer.latest.of(selection)
     wanted = config.max_items
     entries: list[Entry] = []
     last: StoredArticle | None = None
@@ -824,21 +850,23 @@ def _build(
             archives.forget_all_but(groups)
             archives.walk(groups)
             wanted = groups
-            context = BuildContext(
-                config, site, state.seal_key, variants(groups), items.author
-            )
+            context = BuildContext(config, site, state.seal_key, variants(groups), items.author)
             amount = reader.count() * (1 + len(context.variants))  # pages and items
             count = worker_count(processes, amount, config.build.processes)
             rendering = workers.enter_context(Rendering(context, writer, count))
 
+            latest = _Latest(groups, config.max_items)
+
             def walked(record: StoredArticle, result: Rendered) -> None:
                 _keep_entry(writer, record.pk, result.entry)
+                latest.add(record, result.entry)
                 if result.entry is not None and result.items is not None:
                     items.put(result.entry, result.items)
                 archives.add(record)  # writes the archive pages it completes
 
             left_out = rendering.pages(reader, now, walked)
             rendering.close()
+            writer.latest = latest
             for pk, slug, reason in reader.undated():
                 writer.problem(pk, f"{who(pk, slug)} cannot be read and was left out: {reason}")
         else:
