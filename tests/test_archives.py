@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
+import shutil
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from db import Position, Selection
 from db.pages import range_rows
 from feeder import Site
 from feeder.config import ConfigError, load
+from feeder.errors import PublishError
 from feeder.server import OutputFiles, Server
 from tests.conftest import START, FakeClock
 from tests.feedcheck import parse_feed
@@ -394,3 +396,27 @@ def test_a_bad_page_size_is_one_error_naming_the_key(tmp_path: Path, value: str)
     (tmp_path / "feeder.toml").write_text(f'title = "T"\n[feeds]\narchive_page_size = {value}\n')
     with pytest.raises(ConfigError, match=r"feeds\.archive_page_size"):
         load(tmp_path, environ={})
+
+
+@pytest.mark.parametrize("where", ["archive", "archive/2", "tags/x/archive"])
+def test_a_symlinked_folder_in_the_output_is_never_written_through(
+    sqlite_site: Site, clock: FakeClock, tmp_path: Path, where: str
+) -> None:
+    small = archived(sqlite_site, clock)
+    fill(small)
+    small.build()
+    out = small.config.output_dir
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("mine")
+    moved = out / where
+    shutil.rmtree(moved)
+    moved.symlink_to(outside, target_is_directory=True)
+    small.add_article("After", tags=["x"])
+    try:
+        report = small.build(full=True)
+    except PublishError as exc:
+        assert "resolves outside the output directory" in str(exc)
+    else:
+        assert any("resolves outside the output directory" in e for e in report.errors)
+    assert sorted(p.name for p in outside.iterdir()) == ["keep.txt"]

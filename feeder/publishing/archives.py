@@ -70,11 +70,13 @@ def page_path(group: FeedGroup, number: int, spec: FeedSpec) -> str:
 @dataclass(frozen=True)
 class Page:
     """One archive page to render: its number, whether it is the newest, its rows
-    (oldest first)."""
+    (oldest first); in a full build's walk, what the build handed over for each row
+    instead (see :meth:`Archives.add`)."""
 
     number: int
     newest: bool
     records: tuple[StoredArticle, ...]
+    walked: tuple[object, ...] = ()
 
 
 class PageStore(Protocol):
@@ -169,8 +171,9 @@ class Archives:
             ends = stored.ends if stored is not None and stored.size == self.size else ()
             self._cuts[selection_key(selection)] = _Cut(group, list(ends), self.size)
 
-    def add(self, record: StoredArticle) -> None:
-        """The next row of the walk: render the pages it completes."""
+    def add(self, record: StoredArticle, walked: object) -> None:
+        """The next row of the walk, and what its pages carry of it (``walked``, in
+        :attr:`Page.walked`): render the pages it completes."""
         cuts = self._cuts
         if not cuts:
             return
@@ -178,7 +181,7 @@ class Archives:
         for name in selections_of(record):
             cut = cuts.get(name)
             if cut is not None:
-                for page in cut.add(record, position):
+                for page in cut.add(position, walked):
                     self.render(cut.group, page)
 
     def _archived(self, selection: Selection) -> bool:
@@ -312,24 +315,27 @@ class _Cut:
         self.size = size
         self._stored = len(ends)
         self._number = 1
-        self._rows: list[StoredArticle] = []
+        self._rows: list[object] = []
+        self._last: Position | None = None
 
     def _close(self) -> Page:
-        page = Page(self._number, False, tuple(self._rows))
+        page = Page(self._number, False, (), tuple(self._rows))
         self._number += 1
         self._rows = []
         return page
 
-    def add(self, record: StoredArticle, position: Position) -> list[Page]:
+    def add(self, position: Position, walked: object) -> list[Page]:
         """Take the next row of the selection; the pages that are complete before it."""
         done = []
         key = position.sort_key()
         while self._number <= self._stored and key > self.ends[self._number - 1].sort_key():
             done.append(self._close())
         if self._number > self._stored and len(self._rows) == self.size:
-            self.ends.append(Position.of(self._rows[-1]))
+            assert self._last is not None
+            self.ends.append(self._last)
             done.append(self._close())
-        self._rows.append(record)
+        self._rows.append(walked)
+        self._last = position
         return done
 
     def finish(self) -> list[Page]:
@@ -337,7 +343,7 @@ class _Cut:
         done = []
         while self._number <= self._stored:
             done.append(self._close())
-        done.append(Page(self._number, True, tuple(self._rows)))
+        done.append(Page(self._number, True, (), tuple(self._rows)))
         return done
 
 

@@ -25,6 +25,7 @@ import hashlib
 import json
 import logging
 import os
+import stat
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -32,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.resources import files
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from db import Selection, StoredArticle, selection_key
 from feeder._derived import Sealer
@@ -86,7 +87,7 @@ from feeder.publishing.feeds import (
 )
 from feeder.publishing.fence import Fence, Turn
 from feeder.publishing.files import FileBatch, copy_if_changed, remove, sweep_temp
-from feeder.publishing.items import Items, variants
+from feeder.publishing.items import Items, Variant, variants
 from feeder.publishing.media import MediaFiles, local_files
 from feeder.publishing.render import render_article
 from feeder.publishing.render.opml import Outline, render_opml
@@ -214,7 +215,8 @@ class _Writer:
         self.items: Items | None = None  # entries rendered once per format
         self.latest: _Latest | None = None  # a full build's newest entries of each group
         self._real_root = os.path.realpath(root)
-        self._inside_root: set[str] = set()  # folders already found inside the root
+        #: folders already found inside the root, and what they resolve to
+        self._inside_root: dict[str, str] = {str(root): self._real_root}
         self.written: list[str] = []  # the first LISTED (and every feed), then only counted
         self.removed: list[str] = []
         self.written_more = self.removed_more = 0
@@ -228,15 +230,38 @@ class _Writer:
         path = self.root / relative
         folder = str(path.parent)
         if folder not in self._inside_root:
-            parent = os.path.realpath(folder)
+            parent = self._resolved(folder)
             if os.path.commonpath([parent, self._real_root]) != self._real_root:
                 raise PublishError(
                     f"{relative}: resolves outside the output directory; not written"
                 )
-            self._inside_root.add(folder)
+            self._inside_root[folder] = parent
         if path.name in ("", ".", ".."):
             raise PublishError(f"{relative}: resolves outside the output directory; not written")
         return path
+
+    def _resolved(self, folder: str) -> str:
+        """``folder`` with every symlink resolved. Below a folder already found inside
+        (an archive page's folder below ``archive/``), one lstat per new component."""
+        names: list[str] = []
+        known = folder
+        while known not in self._inside_root:
+            above, name = os.path.split(known)
+            if above == known or name in ("", ".", "..") or len(names) > 4:
+                return os.path.realpath(folder)
+            names.append(name)
+            known = above
+        resolved = self._inside_root[known]
+        for name in reversed(names):
+            known = os.path.join(known, name)
+            try:
+                if stat.S_ISLNK(os.lstat(known).st_mode):
+                    return os.path.realpath(folder)
+            except FileNotFoundError:
+                pass  # the batch makes it, as a folder
+            resolved = os.path.join(resolved, name)
+            self._inside_root[known] = resolved  # inside: the caller checks the last one
+        return resolved
 
     def write(self, relative: str, data: bytes) -> None:
         """Queue ``data`` for ``relative``; it is counted once the batch commits it."""
@@ -324,26 +349,39 @@ def _keep_entry(writer: _Writer, pk: int, entry: Entry | None) -> None:
         kept.popitem(last=False)
 
 
+class _Walked(NamedTuple):
+    """What a full build's walk keeps of a row for the documents that carry it."""
+
+    entry: Entry
+    items: Mapping[Variant, bytes]
+
+
 class _Latest:
     """A full build's newest entries of every group, gathered as it walks every row
     oldest first (instead of a query per group afterwards)."""
 
     def __init__(self, groups: Iterable[FeedGroup], size: int) -> None:
-        self._by: dict[tuple[str, str], deque[Entry]] = {
+        self._by: dict[tuple[str, str], deque[_Walked]] = {
             selection_key(group.selection): deque(maxlen=size) for group in groups
         }
 
-    def add(self, record: StoredArticle, entry: Entry | None) -> None:
-        if entry is None:  # left out: makes room for an older one
+    def add(self, record: StoredArticle, walked: _Walked | None) -> None:
+        if walked is None:  # left out: makes room for an older one
             return
         for name in selections_of(record):
             found = self._by.get(name)
             if found is not None:
-                found.append(entry)
+                found.append(walked)
 
     def of(self, selection: Selection) -> list[Entry]:
         """Newest first."""
-        return list(reversed(self._by[selection_key(selection)]))
+        return [walked.entry for walked in reversed(self._by[selection_key(selection)])]
+
+    def keep_items(self, items: Items) -> None:
+        """Hand their items to ``items``, where the groups' feeds find them."""
+        for found in self._by.values():
+            for walked in found:
+                items.put(walked.entry, walked.items)
 
 
 def _newest(
@@ -497,15 +535,24 @@ def group_files(
 
 
 def _render_feed(
-    feed: _Feed, entries: Sequence[Entry], writer: _Sink, items: Items | None = None
+    feed: _Feed,
+    entries: Sequence[Entry],
+    writer: _Sink,
+    items: Items | None = None,
+    given: Sequence[Mapping[Variant, bytes]] | None = None,
 ) -> None:
     """Render one feed; an entry that makes rendering fail is left out and reported.
 
-    With ``items``, each entry is rendered once per format in a build and spliced in.
+    With ``items``, each entry is rendered once per format in a build and spliced in;
+    ``given``: each entry's items, already rendered.
     """
-    pieces = None
-    if items is not None and feed.podcast is None:
-        pieces = items.of(feed.spec.format, entries, feed.group.summary_only)
+    pieces: list[bytes] | None = None
+    if feed.podcast is None:
+        variant = (feed.spec.format.name, feed.group.summary_only)
+        if given is not None and all(variant in found for found in given):
+            pieces = [found[variant] for found in given]
+        elif items is not None:
+            pieces = items.of(feed.spec.format, entries, feed.group.summary_only)
     try:
         data = feed.render(entries, pieces)
     except Exception:  # one bad row must not stop the feed; find it and drop it
@@ -858,14 +905,15 @@ def _build(
             latest = _Latest(groups, config.max_items)
 
             def walked(record: StoredArticle, result: Rendered) -> None:
-                _keep_entry(writer, record.pk, result.entry)
-                latest.add(record, result.entry)
-                if result.entry is not None and result.items is not None:
-                    items.put(result.entry, result.items)
-                archives.add(record)  # writes the archive pages it completes
+                kept = None
+                if result.entry is not None:
+                    kept = _Walked(result.entry, result.items or {})
+                latest.add(record, kept)
+                archives.add(record, kept)  # writes the archive pages it completes
 
             left_out = rendering.pages(reader, now, walked)
             rendering.close()
+            latest.keep_items(items)
             writer.latest = latest
             for pk, slug, reason in reader.undated():
                 writer.problem(pk, f"{who(pk, slug)} cannot be read and was left out: {reason}")
@@ -944,11 +992,17 @@ def _page_renderer(
 
     def render(group: FeedGroup, page: Page) -> None:
         # Newest first inside a page, as in every feed document.
-        entries = [
-            entry
-            for record in reversed(page.records)
-            if (entry := _entry(record, config, writer)) is not None
-        ]
+        given: list[Mapping[Variant, bytes]] | None = None
+        if page.walked:  # a full build's walk: the entries and their items
+            walked = [w for w in reversed(page.walked) if isinstance(w, _Walked)]
+            entries = [w.entry for w in walked]
+            given = [w.items for w in walked]
+        else:
+            entries = [
+                entry
+                for record in reversed(page.records)
+                if (entry := _entry(record, config, writer)) is not None
+            ]
         newest = page.number if page.newest else page.number + 1
         for spec in group.specs:
             feed = _Feed(
@@ -960,7 +1014,7 @@ def _page_renderer(
                 page=page_path(group, page.number, spec),
                 history=archive_links(config, group, spec, page.number, newest),
             )
-            _render_feed(feed, entries, writer, writer.items)
+            _render_feed(feed, entries, writer, writer.items, given)
 
     return render
 

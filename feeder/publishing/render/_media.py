@@ -23,6 +23,7 @@ from typing import Any
 
 from feedgen.entry import FeedEntry
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
+from feedgen.ext.media import MediaEntryExtension, MediaExtension
 from feedgen.feed import FeedGenerator
 
 from feeder._text import clean_text
@@ -42,7 +43,9 @@ def medium(media_type: str) -> str:
 def prepare_rss(fg: FeedGenerator, entries: Sequence[Entry]) -> None:
     """Load what the items need before they are added (a namespace only when used)."""
     if any(len(entry.enclosures) > 1 for entry in entries):
-        fg.load_extension("media", atom=False, rss=True)
+        fg.register_extension(  # what load_extension("media") registers, found at once
+            "media", MediaExtension, MediaEntryExtension, atom=False, rss=True
+        )
 
 
 def add_rss_enclosures(fe: FeedEntry, entry: Entry) -> None:
