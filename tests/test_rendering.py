@@ -264,16 +264,7 @@ def test_a_full_build_renders_each_entry_once_per_format(
     of each, in three formats: each entry is rendered once per format all the same."""
     small = archived(sqlite_site, clock)
     fill(small, 30)
-    rendered: Counter[tuple[str, str]] = Counter()
-    counting = {}
-    for name, feed in FORMATS.items():
-
-        def count(entries: Any, summary_only: bool, author: Any, feed: Any = feed) -> Any:
-            rendered.update((entry.id, feed.name) for entry in entries)
-            return feed.items(entries, summary_only, author)
-
-        counting[name] = dataclasses.replace(feed, items=count)
-    monkeypatch.setattr(items_module, "FORMATS", counting)
+    rendered = _count_items(monkeypatch)
     report = run_build(small.storage, small.config, now=small.now(), full=True, processes=0)
     assert report.ok
     ids = {article.id for article in small.list_articles(status="published")}
@@ -288,3 +279,34 @@ def test_a_full_build_renders_each_entry_once_per_format(
     run_build(small.storage, small.config, now=small.now(), full=True, processes=0)
     assert tree(out) == spliced
     assert any("/archive/" in path for path in spliced)
+
+
+def test_the_next_build_renders_only_the_entries_that_changed(
+    sqlite_site: Site, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small = archived(sqlite_site, clock)
+    fill(small, 30)
+    small.build()
+    rendered = _count_items(monkeypatch)
+    small.add_article("New", tags=["x"], author="Bob")
+    small.edit_article("post-28", title="Post twenty-eight")
+    report = small.build()
+    assert not report.full and "tags/x/atom.xml" in report.written
+    changed = {a.id for a in small.list_articles() if a.slug in ("new", "post-28")}
+    assert {entry_id for entry_id, _name in rendered} == changed
+    assert set(rendered.values()) == {1}
+
+
+def _count_items(monkeypatch: pytest.MonkeyPatch) -> Counter[tuple[str, str]]:
+    """Count each entry the builds render as an item, by format, from now on."""
+    rendered: Counter[tuple[str, str]] = Counter()
+    counting = {}
+    for name, feed in FORMATS.items():
+
+        def count(entries: Any, summary_only: bool, author: Any, feed: Any = feed) -> Any:
+            rendered.update((entry.id, feed.name) for entry in entries)
+            return feed.items(entries, summary_only, author)
+
+        counting[name] = dataclasses.replace(feed, items=count)
+    monkeypatch.setattr(items_module, "FORMATS", counting)
+    return rendered

@@ -8,14 +8,17 @@ channel shares), so a build renders each entry once per format and the
 documents around them without entries (feeder.publishing.render splices them
 in: the bytes are those of the document rendered whole).
 
-:class:`Items` keeps what a build rendered, within a byte budget (the least
-recently used go first), so memory does not grow with the site. A full build
-renders the items of every article along with its page, in the worker
-processes (feeder.publishing.rendering), and hands them over here.
+:class:`Items` keeps what builds rendered, by the entry's whole value, within a
+byte budget (the least recently used go first), so memory does not grow with
+the site, and the next build of a daemon renders only the entries that changed.
+A full build renders the items of every article along with its page, in the
+worker processes (feeder.publishing.rendering), and hands those of each
+group's newest entries over here.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -26,7 +29,7 @@ __all__ = ["BUDGET", "Items", "Variant", "render_items", "variants"]
 
 #: A format's name and ``summary_only``: which bytes an entry has.
 Variant = tuple[str, bool]
-#: Bytes of rendered items a build keeps at most (a few thousand articles' worth).
+#: Bytes of rendered items a process keeps at most (a few thousand articles' worth).
 BUDGET = 48 << 20
 
 
@@ -61,59 +64,79 @@ def render_items(
     return found
 
 
-class Items:
-    """The items a build rendered, by entry (id and slug) and variant, within ``budget``
-    bytes."""
+_Key = tuple[str, bool, Person, Entry]
 
-    def __init__(self, author: Person, budget: int = BUDGET) -> None:
-        self.author = author
-        self._budget = budget
+
+class _Store:
+    """Items by format, ``summary_only``, channel author and the entry itself (its whole
+    value: an entry that changed in any way is another key), least recently used
+    first, within ``budget`` bytes. One per process: a daemon's next build finds the
+    items of every entry that did not change."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
         self._size = 0
-        self._kept: OrderedDict[tuple[str, str, str, bool], bytes] = OrderedDict()
+        self._kept: OrderedDict[_Key, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: _Key) -> bytes | None:
+        with self._lock:
+            data = self._kept.get(key)
+            if data is not None:
+                self._kept.move_to_end(key)
+            return data
+
+    def put(self, key: _Key, data: bytes) -> None:
+        with self._lock:
+            old = self._kept.pop(key, None)
+            if old is not None:
+                self._size -= len(old)
+            self._kept[key] = data
+            self._size += len(data)
+            while self._size > self.budget and len(self._kept) > 1:
+                _key, dropped = self._kept.popitem(last=False)
+                self._size -= len(dropped)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._kept.clear()
+            self._size = 0
+
+
+_STORE = _Store(BUDGET)
+
+
+class Items:
+    """The items of one build's entries in this process's store (rendered now, or by
+    an earlier build of the same entries)."""
+
+    def __init__(self, author: Person) -> None:
+        self.author = author
         self.rendered = self.reused = 0  # for benchmarks and tests
 
     def put(self, entry: Entry, pieces: Mapping[Variant, bytes]) -> None:
         for (name, summary_only), data in pieces.items():
-            self._keep((entry.id, entry.slug, name, summary_only), data)
-
-    def _keep(self, key: tuple[str, str, str, bool], data: bytes) -> None:
-        old = self._kept.pop(key, None)
-        if old is not None:
-            self._size -= len(old)
-        self._kept[key] = data
-        self._size += len(data)
-        while self._size > self._budget and len(self._kept) > 1:
-            _key, dropped = self._kept.popitem(last=False)
-            self._size -= len(dropped)
+            _STORE.put((name, summary_only, self.author, entry), data)
 
     def of(
         self, feed: FeedFormat, entries: Sequence[Entry], summary_only: bool
     ) -> list[bytes] | None:
         """The items of ``entries`` in ``feed``'s format, rendering those not kept; None
         when one cannot be rendered (the document is then rendered whole)."""
-        kept = self._kept
-        found: list[bytes | None] = []
-        missing: list[Entry] = []
-        for entry in entries:
-            key = (entry.id, entry.slug, feed.name, summary_only)
-            data = kept.get(key)
-            if data is None:
-                missing.append(entry)
-            else:
-                kept.move_to_end(key)
-            found.append(data)
+        found: list[bytes | None] = [
+            _STORE.get((feed.name, summary_only, self.author, entry)) for entry in entries
+        ]
+        missing = [entry for entry, data in zip(entries, found, strict=True) if data is None]
         self.reused += len(entries) - len(missing)
         if missing:
             variant = (feed.name, summary_only)
-            new = render_items(missing, [variant], self.author)
+            fresh = iter(render_items(missing, [variant], self.author))
             self.rendered += len(missing)
-            fresh = iter(new)
             for index, data in enumerate(found):
                 if data is None:
                     piece = next(fresh).get(variant)
                     if piece is None:
                         return None
                     found[index] = piece
-                    entry = entries[index]
-                    self._keep((entry.id, entry.slug, feed.name, summary_only), piece)
+                    _STORE.put((feed.name, summary_only, self.author, entries[index]), piece)
         return [data for data in found if data is not None]
