@@ -340,8 +340,13 @@ def start_three_sharing(cluster: Cluster, public: Path) -> tuple[FaultDaemon, li
     return builder, [d for d in daemons if d is not builder]
 
 
+#: Articles of a bulk load whose build is still under way once its first files appear
+#: (they appear a batch of a thousand at a time): a build of several seconds.
+BULK = 4000
+
+
 def in_the_middle_of_a_build(
-    cluster: Cluster, builder: FaultDaemon, public: Path, count: int = 1500
+    cluster: Cluster, builder: FaultDaemon, public: Path, count: int = BULK
 ) -> None:
     """Load enough articles for a long build by ``builder``, and wait until it is under way."""
     bulk_load(cluster.root, count, cluster.env["FEEDER_DATABASE_URL"])
@@ -397,7 +402,7 @@ def test_three_daemons_share_a_directory_and_one_takes_over_from_a_killed_builde
     assert FENCE_SECONDS <= took < TAKEOVER_BOUND
     wait_for("the worker to die with its daemon", lambda: process_gone(worker))
 
-    wait_for("the bulk load to be published", finished(cluster, public, 1500), timeout=SLOW)
+    wait_for("the bulk load to be published", finished(cluster, public, BULK), timeout=SLOW)
     (leader,) = cluster.running("leader")
     assert leader in [s.process.pid for s in standbys]
     assert len(cluster.running("standby")) == 1
@@ -438,7 +443,7 @@ def test_a_builder_cut_off_from_the_database_steps_down_and_another_takes_over(
     took = first_write_after(cluster.writes(), cut, not_by=cluster.by(builder)) - cut
     print(f"handover after the builder's connection was dropped: {took:.2f} s")
     assert took < TAKEOVER_BOUND
-    wait_for("the bulk load to be published", finished(cluster, public, 1500), timeout=SLOW)
+    wait_for("the bulk load to be published", finished(cluster, public, BULK), timeout=SLOW)
 
     assert builder.alive(), "it lost its lock, not its life"
     wait_for(
@@ -479,7 +484,7 @@ def test_a_worker_cut_off_mid_build_stops_writing_before_a_build_by_hand_starts(
     ) as site:
         by_hand = at(site, public)
         # Long enough that the worker, left alone, would still be writing after the wait.
-        in_the_middle_of_a_build(cluster, builder, public, 4000)
+        in_the_middle_of_a_build(cluster, builder, public)
         cut = time.monotonic()
         assert terminate(cluster, cluster.by(builder)) == 1, "the worker's session only"
         monkeypatch.setenv(TRACE_ENV, str(cluster.trace))
@@ -517,7 +522,7 @@ def test_a_builder_whose_lock_files_were_deleted_steps_down(
     # Its worker may still finish the bulk load within its lease; what comes next is
     # published by the daemon that took over.
     cluster.feeder("add", "--title", "After the lock files went")
-    wait_for("the bulk load to be published", finished(cluster, public, 1501), timeout=SLOW)
+    wait_for("the bulk load to be published", finished(cluster, public, BULK + 1), timeout=SLOW)
     wait_for(
         "the new article",
         lambda: "After the lock files went" in (titles_in(public) or []),
