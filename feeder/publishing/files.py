@@ -54,7 +54,7 @@ __all__ = [
 TEMP_SUFFIX = ".tmp"
 #: A batch is committed when it holds this many changed files or bytes.
 BATCH_FILES = 1000
-BATCH_BYTES = 32 * 1024 * 1024
+BATCH_BYTES = 16 * 1024 * 1024
 #: From this many files on, one syncfs() replaces an fsync() per file: for a thousand
 #: files it is many times faster (bench/bench_build.py measures both). Below it (a tick
 #: writes a dozen files), syncing only our own files costs a few milliseconds and never
@@ -237,11 +237,14 @@ class FileBatch:
             self._wait()
 
     def _commit(self, items: list[_Item]) -> None:
+        """Commit ``items`` (the list is emptied once their bytes are in temp files)."""
         directories: set[str] = set()
         for item in items:
             self._directory(item.path, directories)
         staged = self._stage(items)
         changed = [(temp, item.path) for temp, item in zip(staged, items, strict=True) if temp]
+        dones = [item.done for item in items]
+        items.clear()  # the bytes are in the temp files: not held while they reach the disk
         try:
             self._make_durable(changed)
         except OSError as exc:
@@ -275,9 +278,9 @@ class FileBatch:
                 raise PublishError(
                     f"{directory}: cannot be written to disk: {exc.strerror or exc}"
                 ) from exc
-        for written, item in zip(staged, items, strict=True):
-            if item.done is not None:
-                item.done(written is not None)
+        for written, done in zip(staged, dones, strict=True):
+            if done is not None:
+                done(written is not None)
 
     def _directory(self, path: Path, to_sync: set[str]) -> None:
         """Make ``path``'s folder if it is missing (its name in its parent synced too)."""
