@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import time_machine
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from feeder.config import Config
@@ -37,7 +39,9 @@ from feeder.entries import (
     TagRef,
 )
 from feeder.publishing.feeds import FORMATS, FeedDocument, channel_for, site_feeds, site_info
-from feeder.publishing.render import render_article, render_atom, render_index, render_rss
+from feeder.publishing.render import _fast, render_article, render_atom, render_index, render_rss
+from feeder.publishing.render import atom as _atom
+from feeder.publishing.render import rss as _rss
 from tests.feedcheck import parse_feed
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -544,3 +548,62 @@ def test_entries_rendered_once_splice_into_the_same_bytes(
         assert feed.render(dataclasses.replace(whole, items=batch)) == expected
         alone = feed.items(entries, summary_only, chan.author)
         assert feed.render(dataclasses.replace(whole, items=alone)) == expected
+
+
+# -- items written directly, as feedgen writes them ----------------------------
+
+_TEXT = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs",)) | st.sampled_from("&<>\"'\n\t\r ;#x"),
+    max_size=40,
+)
+_PEOPLE = st.builds(Person, _TEXT, st.one_of(st.none(), _TEXT), st.one_of(st.none(), _TEXT))
+# Hypothesis takes naive bounds and adds the zone.
+_WHEN = st.datetimes(
+    min_value=datetime(1, 1, 2),  # noqa: DTZ001
+    max_value=datetime(9999, 12, 30),  # noqa: DTZ001
+    timezones=st.just(UTC),
+) | st.datetimes(
+    min_value=datetime(1900, 1, 1),  # noqa: DTZ001
+    max_value=datetime(2100, 1, 1),  # noqa: DTZ001
+    timezones=st.just(timezone(timedelta(hours=5, minutes=30))),
+)
+_ENTRIES = st.builds(
+    Entry,
+    id=_TEXT,
+    slug=_TEXT,
+    title=_TEXT,
+    url=_TEXT,
+    summary=_TEXT,
+    content=_TEXT,
+    author=st.one_of(st.none(), _PEOPLE),
+    tags=st.lists(st.builds(TagRef, _TEXT, _TEXT), max_size=3).map(tuple),
+    published=_WHEN,
+    updated=_WHEN,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(entry=_ENTRIES, summary_only=st.booleans())
+def test_items_written_directly_are_the_bytes_feedgen_writes(
+    entry: Entry, summary_only: bool
+) -> None:
+    author = Person("Ann Author", "ann@example.org")
+    fast_rss = _fast.rss_item(entry, summary_only=summary_only, author=author)
+    fast_atom = _fast.atom_entry(entry, summary_only=summary_only)
+    for fast, through_feedgen in (
+        (fast_rss, _rss.feedgen_rss_items),
+        (fast_atom, _atom.feedgen_atom_items),
+    ):
+        if fast is None:
+            continue
+        (expected,) = through_feedgen([entry], summary_only=summary_only, author=author)
+        assert fast == expected
+
+
+def test_ordinary_entries_are_written_directly() -> None:
+    author = Person("Ann Author")
+    for entry in ENTRIES:
+        plain = dataclasses.replace(entry, enclosures=())
+        for summary_only in (False, True):
+            assert _fast.rss_item(plain, summary_only=summary_only, author=author) is not None
+            assert _fast.atom_entry(plain, summary_only=summary_only) is not None

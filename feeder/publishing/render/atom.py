@@ -9,6 +9,7 @@ from feedgen.ext.base import BaseExtension
 
 from feeder._text import clean_line, clean_text
 from feeder.entries import Channel, DeletedEntry, Entry, Link, Person
+from feeder.publishing.render import _fast
 from feeder.publishing.render._common import (
     body_html,
     generator,
@@ -23,7 +24,7 @@ from feeder.publishing.render._common import (
 from feeder.publishing.render._history import add_history
 from feeder.publishing.render._media import add_atom_enclosures, prepare_atom
 
-__all__ = ["MEDIA_TYPE", "TOMBSTONES", "atom_items", "render_atom"]
+__all__ = ["MEDIA_TYPE", "TOMBSTONES", "atom_items", "feedgen_atom_items", "render_atom"]
 
 MEDIA_TYPE = "application/atom+xml"
 _ATOM = "http://www.w3.org/2005/Atom"
@@ -119,6 +120,19 @@ _FEED_END = b"\n</feed>"
 
 def atom_items(entries: Sequence[Entry], *, summary_only: bool, author: Person) -> list[bytes]:
     """Each entry's ``<entry>`` as :func:`render_atom` writes it in a feed (an entry
-    without an author has none of its own: ``author`` is not used)."""
+    without an author has none of its own: ``author`` is not used): written directly
+    where it can be (feeder.publishing.render._fast), else through feedgen."""
+    fast = [_fast.atom_entry(entry, summary_only=summary_only) for entry in entries]
+    slow = [entry for entry, piece in zip(entries, fast, strict=True) if piece is None]
+    made = iter(feedgen_atom_items(slow, summary_only=summary_only, author=author))
+    return [piece if piece is not None else next(made) for piece in fast]
+
+
+def feedgen_atom_items(
+    entries: Sequence[Entry], *, summary_only: bool, author: Person
+) -> list[bytes]:
+    """:func:`atom_items`, every one through feedgen."""
+    if not entries:
+        return []
     document = render_atom(items_channel(author), entries, summary_only=summary_only)
     return split_items(document, _ENTRY, _FEED_END, len(entries))

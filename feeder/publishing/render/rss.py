@@ -13,6 +13,7 @@ from feedgen.ext.dc import DcEntryExtension, DcExtension
 
 from feeder._text import clean_line, clean_text
 from feeder.entries import Channel, Entry, Link, Person, PodcastChannel
+from feeder.publishing.render import _fast
 from feeder.publishing.render._common import (
     body_html,
     generator,
@@ -27,7 +28,7 @@ from feeder.publishing.render._history import add_history
 from feeder.publishing.render._media import add_rss_enclosures, prepare_rss
 from feeder.publishing.render.podcast import add_episode, make_podcast
 
-__all__ = ["MEDIA_TYPE", "render_rss", "rss_items"]
+__all__ = ["MEDIA_TYPE", "feedgen_rss_items", "render_rss", "rss_items"]
 
 MEDIA_TYPE = "application/rss+xml"
 _DCTERMS = "http://purl.org/dc/terms/"
@@ -139,7 +140,20 @@ _CHANNEL_END = b"\n  </channel>"
 
 def rss_items(entries: Sequence[Entry], *, summary_only: bool, author: Person) -> list[bytes]:
     """Each entry's ``<item>`` as :func:`render_rss` writes it in a feed whose channel
-    has ``author`` (an item without an author names the channel's)."""
+    has ``author`` (an item without an author names the channel's): written directly
+    where it can be (feeder.publishing.render._fast), else through feedgen."""
+    fast = [_fast.rss_item(entry, summary_only=summary_only, author=author) for entry in entries]
+    slow = [entry for entry, piece in zip(entries, fast, strict=True) if piece is None]
+    made = iter(feedgen_rss_items(slow, summary_only=summary_only, author=author))
+    return [piece if piece is not None else next(made) for piece in fast]
+
+
+def feedgen_rss_items(
+    entries: Sequence[Entry], *, summary_only: bool, author: Person
+) -> list[bytes]:
+    """:func:`rss_items`, every one through feedgen."""
+    if not entries:
+        return []
     document = render_rss(items_channel(author), entries, summary_only=summary_only)
     return split_items(document, _ITEM, _CHANNEL_END, len(entries))
 
