@@ -87,7 +87,7 @@ from feeder.publishing.feeds import (
 )
 from feeder.publishing.fence import Fence, Turn
 from feeder.publishing.files import FileBatch, copy_if_changed, remove, sweep_temp
-from feeder.publishing.items import Items, Variant, unpack, variants
+from feeder.publishing.items import Items, Variant, variants
 from feeder.publishing.media import MediaFiles, local_files
 from feeder.publishing.render import render_article
 from feeder.publishing.render.opml import Outline, render_opml
@@ -353,7 +353,7 @@ class _Walked(NamedTuple):
     """What a full build's walk keeps of a row for the documents that carry it."""
 
     entry: Entry
-    items: Mapping[Variant, bytes]  # packed (feeder.publishing.items.pack)
+    items: Mapping[Variant, bytes]
 
 
 class _Latest:
@@ -379,13 +379,9 @@ class _Latest:
 
     def keep_items(self, items: Items) -> None:
         """Hand their items to ``items``, where the groups' feeds find them."""
-        done: set[int] = set()
         for found in self._by.values():
             for walked in found:
-                if id(walked) not in done:
-                    done.add(id(walked))
-                    unpacked = {v: unpack(data) for v, data in walked.items.items()}
-                    items.put(walked.entry, unpacked)
+                items.put(walked.entry, walked.items)
 
 
 def _newest(
@@ -548,13 +544,13 @@ def _render_feed(
     """Render one feed; an entry that makes rendering fail is left out and reported.
 
     With ``items``, each entry is rendered once per format in a build and spliced in;
-    ``given``: each entry's items, already rendered (packed).
+    ``given``: each entry's items, already rendered.
     """
     pieces: list[bytes] | None = None
     if feed.podcast is None:
         variant = (feed.spec.format.name, feed.group.summary_only)
         if given is not None and all(variant in found for found in given):
-            pieces = [unpack(found[variant]) for found in given]
+            pieces = [found[variant] for found in given]
         elif items is not None:
             pieces = items.of(feed.spec.format, entries, feed.group.summary_only)
     try:

@@ -19,35 +19,18 @@ group's newest entries over here.
 from __future__ import annotations
 
 import threading
-import zlib
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 
 from feeder.entries import Entry, Person
 from feeder.publishing.feeds import FORMATS, FeedFormat, FeedGroup
 
-__all__ = ["BUDGET", "Items", "Variant", "pack", "render_items", "unpack", "variants"]
+__all__ = ["BUDGET", "Items", "Variant", "render_items", "variants"]
 
 #: A format's name and ``summary_only``: which bytes an entry has.
 Variant = tuple[str, bool]
 #: Bytes of rendered items a process keeps at most (a few thousand articles' worth).
 BUDGET = 48 << 20
-
-
-# Raw deflate with a small window and little memory: setting up zlib's defaults costs
-# ten times what packing an item does.
-_WBITS = -12
-
-
-def pack(data: bytes) -> bytes:
-    """``data`` packed, for items a full build holds until the pages that carry them
-    close (a tag's page spans thousands of articles)."""
-    packer = zlib.compressobj(1, zlib.DEFLATED, _WBITS, 1)
-    return packer.compress(data) + packer.flush()
-
-
-def unpack(data: bytes) -> bytes:
-    return zlib.decompress(data, _WBITS)
 
 
 def variants(groups: Iterable[FeedGroup]) -> tuple[Variant, ...]:

@@ -36,7 +36,7 @@ from feeder._processes import WorkerGone, Workers
 from feeder._records import ARTICLES_DIR, RowProblem, article_path, checked_slug, entry_of, has_page
 from feeder.config import Config
 from feeder.entries import Enclosure, Entry, Person, SiteInfo
-from feeder.publishing.items import Variant, pack, render_items
+from feeder.publishing.items import Variant, render_items
 from feeder.publishing.media import local_files
 from feeder.publishing.render.page import render_article
 
@@ -92,7 +92,7 @@ class Rendered(NamedTuple):
     page: bytes | None  # None: left out, no page of its own, or rendering failed
     problem: str | None  # why (the row's reason, or the rendering error)
     entry: Entry | None = None  # None: the row was left out
-    items: dict[Variant, bytes] | None = None  # its items, packed (items.pack)
+    items: dict[Variant, bytes] | None = None  # its items (feeder.publishing.items)
     media: tuple[Enclosure, ...] = ()  # its local media files, published with it
 
 
@@ -124,12 +124,7 @@ def render_chunk(records: list[StoredArticle], context: BuildContext) -> list[Re
             except Exception as exc:  # one bad row must not stop the others
                 failure = f"{article_path(entry.slug)}: {exc}"
         rendered.append(Rendered(entry.slug, page, failure, entry, media=local_files(entry)))
-    # Packed: a full build holds the items of each selection's open archive page until
-    # it closes, and a page of a tag spans thousands of articles.
-    items = iter(
-        {variant: pack(data) for variant, data in found.items()}
-        for found in render_items(entries, context.variants, context.author)
-    )
+    items = iter(render_items(entries, context.variants, context.author))
     return [
         result if result.entry is None else result._replace(items=next(items))
         for result in rendered
