@@ -142,7 +142,10 @@ class Cluster:
     def writes(self) -> list[dict[str, Any]]:
         if not self.trace.exists():
             return []
-        return [json.loads(line) for line in self.trace.read_text().splitlines() if line]
+        # A writer may be appending a line right now: what follows the last newline is
+        # not a line yet.
+        complete = self.trace.read_text().rpartition("\n")[0]
+        return [json.loads(line) for line in complete.splitlines() if line]
 
     def by(self, daemon: FaultDaemon) -> str:
         """How ``daemon``'s build worker signs what it writes (and its lock session)."""
