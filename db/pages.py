@@ -126,7 +126,8 @@ class PageBounds:
 
 
 def selection_key(selection: Selection) -> tuple[str, str]:
-    """How a selection is named in ``archive_pages`` and ``selection_changes``."""
+    """How a selection is named in ``archive_pages``, ``selection_changes`` and the
+    tombstones' ``removal_selections``."""
     if selection.tag is not None:
         return ("tag", selection.tag)
     if selection.author is not None:

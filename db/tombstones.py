@@ -30,6 +30,7 @@ from sqlalchemy import Connection, Select, delete, exists, insert, literal, sele
 from sqlalchemy.types import NullType
 
 from db.models import Article, Author, Base, Removal, RemovalSelection, Tag
+from db.pages import selection_key
 from db.queries import Selection
 from db.records import raw, read_instant
 
@@ -67,15 +68,6 @@ class StoredTombstone:
     comment: object
     #: (kind, key) of each feed it goes to, sorted; filled only where asked for.
     selections: tuple[tuple[object, object], ...] = ()
-
-
-def selection_key(selection: Selection) -> tuple[str, str]:
-    """The (kind, key) a selection's tombstones are recorded under."""
-    if selection.tag is not None:
-        return "tag", selection.tag
-    if selection.author is not None:
-        return "author", selection.author
-    return "site", ""
 
 
 def _newest_of_its_id() -> Any:

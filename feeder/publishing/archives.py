@@ -145,12 +145,8 @@ class Archives:
             if record.published_at is None or record.published_at > self.now:
                 continue  # not published: in no page yet
             position = Position.of(record)
-            self._touched.add("site", "", position)
-            for slug, _tag in record.tags:
-                if isinstance(slug, str):
-                    self._touched.add("tag", slug, position)
-            if record.author is not None and isinstance(record.author.name, str):
-                self._touched.add("author", record.author.name, position)
+            for kind, key in selections_of(record):
+                self._touched.add(kind, key, position)
 
     def moved(self, moves: Iterable[tuple[str, str, Position]]) -> None:
         """Where writes since the last build took articles from."""

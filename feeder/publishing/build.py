@@ -1034,9 +1034,11 @@ def _touched_groups(
     tags = {key for kind, key in left if kind == "tag"}
     authors = {key for kind, key in left if kind == "author"}
     for record in touched.values():
-        tags.update(slug for slug, _name in record.tags if isinstance(slug, str))
-        if record.author is not None and isinstance(record.author.name, str):
-            authors.add(record.author.name)
+        for kind, key in selections_of(record):
+            if kind == "tag":
+                tags.add(key)
+            elif kind == "author":
+                authors.add(key)
     live = {(g.kind, g.label if g.kind == "authors" else g.directory): g for g in groups}
     wanted = [g for g in groups if g.kind == "site"]
     if config.feeds.tags:
