@@ -112,7 +112,6 @@ class Items:
 
     def __init__(self, author: Person) -> None:
         self.author = author
-        self.rendered = self.reused = 0  # for benchmarks and tests
 
     def put(self, entry: Entry, pieces: Mapping[Variant, bytes]) -> None:
         for (name, summary_only), data in pieces.items():
@@ -127,11 +126,9 @@ class Items:
             _STORE.get((feed.name, summary_only, self.author, entry)) for entry in entries
         ]
         missing = [entry for entry, data in zip(entries, found, strict=True) if data is None]
-        self.reused += len(entries) - len(missing)
         if missing:
             variant = (feed.name, summary_only)
             fresh = iter(render_items(missing, [variant], self.author))
-            self.rendered += len(missing)
             for index, data in enumerate(found):
                 if data is None:
                     piece = next(fresh).get(variant)

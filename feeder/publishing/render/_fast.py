@@ -14,13 +14,14 @@ over entries made at random too.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from feeder._text import clean_line, clean_text
 from feeder.entries import Entry, Person
 from feeder.publishing.render._common import body_html, person, summary_html, summary_of, utc
 
-__all__ = ["atom_entry", "rss_item"]
+__all__ = ["atom_entry", "either", "rss_item"]
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -144,3 +145,17 @@ def atom_entry(entry: Entry, *, summary_only: bool) -> bytes | None:
         return "".join(parts).encode("utf-8")
     except (_Unusual, UnicodeError):
         return None
+
+
+def either(
+    entries: Sequence[Entry],
+    direct: Callable[[Entry], bytes | None],
+    feedgen: Callable[[list[Entry]], list[bytes]],
+) -> list[bytes]:
+    """Each entry's piece, in order: written ``direct``-ly where it can be, the others
+    rendered together by ``feedgen``."""
+    fast = [direct(entry) for entry in entries]
+    made = iter(
+        feedgen([entry for entry, piece in zip(entries, fast, strict=True) if piece is None])
+    )
+    return [piece if piece is not None else next(made) for piece in fast]

@@ -122,10 +122,11 @@ def atom_items(entries: Sequence[Entry], *, summary_only: bool, author: Person) 
     """Each entry's ``<entry>`` as :func:`render_atom` writes it in a feed (an entry
     without an author has none of its own: ``author`` is not used): written directly
     where it can be (feeder.publishing.render._fast), else through feedgen."""
-    fast = [_fast.atom_entry(entry, summary_only=summary_only) for entry in entries]
-    slow = [entry for entry, piece in zip(entries, fast, strict=True) if piece is None]
-    made = iter(feedgen_atom_items(slow, summary_only=summary_only, author=author))
-    return [piece if piece is not None else next(made) for piece in fast]
+    return _fast.either(
+        entries,
+        lambda entry: _fast.atom_entry(entry, summary_only=summary_only),
+        lambda slow: feedgen_atom_items(slow, summary_only=summary_only, author=author),
+    )
 
 
 def feedgen_atom_items(

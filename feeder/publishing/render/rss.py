@@ -142,10 +142,11 @@ def rss_items(entries: Sequence[Entry], *, summary_only: bool, author: Person) -
     """Each entry's ``<item>`` as :func:`render_rss` writes it in a feed whose channel
     has ``author`` (an item without an author names the channel's): written directly
     where it can be (feeder.publishing.render._fast), else through feedgen."""
-    fast = [_fast.rss_item(entry, summary_only=summary_only, author=author) for entry in entries]
-    slow = [entry for entry, piece in zip(entries, fast, strict=True) if piece is None]
-    made = iter(feedgen_rss_items(slow, summary_only=summary_only, author=author))
-    return [piece if piece is not None else next(made) for piece in fast]
+    return _fast.either(
+        entries,
+        lambda entry: _fast.rss_item(entry, summary_only=summary_only, author=author),
+        lambda slow: feedgen_rss_items(slow, summary_only=summary_only, author=author),
+    )
 
 
 def feedgen_rss_items(
