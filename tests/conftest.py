@@ -118,6 +118,19 @@ def site(
 
 
 @pytest.fixture
+def pg_site(postgres_url: str, tmp_path: Path, clock: FakeClock) -> Iterator[Site]:
+    """A new site on PostgreSQL only (for notifications and triggers)."""
+    with Site.init(
+        tmp_path / "pg",
+        title="T",
+        base_url="https://example.org/",
+        database_url=postgres_url,
+        clock=clock,
+    ) as opened:
+        yield opened
+
+
+@pytest.fixture
 def sqlite_site(site_dir: Path, clock: FakeClock, sqlite_template: Path) -> Iterator[Site]:
     """A new site on SQLite only (for tests about files, CLI and subprocesses)."""
     _from_template(f"sqlite:///{site_dir / 'feeder.db'}", sqlite_template)

@@ -434,18 +434,6 @@ def test_a_migration_that_rewrites_rows_is_no_change_and_keeps_the_triggers(
 
 
 @pytest.fixture
-def pg_site(postgres_url: str, tmp_path: Path, clock: FakeClock) -> Iterator[Site]:
-    with Site.init(
-        tmp_path / "pg",
-        title="T",
-        base_url="https://example.org/",
-        database_url=postgres_url,
-        clock=clock,
-    ) as opened:
-        yield opened
-
-
-@pytest.fixture
 def listener(pg_site: Site) -> Iterator[ChangeListener]:
     made = pg_site.storage.listener("feeder test listener")
     assert made is not None

@@ -25,7 +25,6 @@ from sqlalchemy import create_engine, text
 from feeder import Site
 from jobs import BuildQueue, InlineBuilder
 from jobs.watcher import ChangeWatcher
-from tests.conftest import FakeClock
 from tests.faults_support import (
     FaultDaemon,
     FaultSite,
@@ -44,18 +43,6 @@ POLL_INTERVAL = "30"
 
 
 # -- in-process --------------------------------------------------------------------------
-
-
-@pytest.fixture
-def pg_site(postgres_url: str, tmp_path: Path, clock: FakeClock) -> Iterator[Site]:
-    with Site.init(
-        tmp_path / "site",
-        title="T",
-        base_url="https://example.org/",
-        database_url=postgres_url,
-        clock=clock,
-    ) as opened:
-        yield opened
 
 
 @pytest.fixture
