@@ -49,6 +49,7 @@ __all__ = [
     "Archives",
     "Page",
     "archive_links",
+    "is_subscription_feed",
     "page_path",
     "remove_archive",
     "selections_of",
@@ -364,6 +365,19 @@ def remove_archive(
                 os.rmdir(os.path.join(folder, name))
     with contextlib.suppress(OSError):
         os.rmdir(folder)
+
+
+def is_subscription_feed(path: str) -> bool:
+    """Whether ``path`` (in the output directory) is a feed people subscribe to: a file
+    named as a format names its feeds (the rule the server serves media types by),
+    not an archive page (nobody subscribes to those; readers fetch them once)."""
+    parts = path.split("/")
+    if parts[-1] not in _FEED_FILES:
+        return False
+    return not (len(parts) >= 3 and parts[-3] == ARCHIVE_DIR and parts[-2].isdigit())
+
+
+_FEED_FILES = frozenset(feed.file for feed in FORMATS.values())
 
 
 def archive_links(

@@ -29,7 +29,6 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlencode, urlsplit
 
@@ -89,17 +88,9 @@ def changed_topics(config: Config, written: Iterable[str]) -> list[str]:
     Pages, the OPML list and stylesheets are not WebSub topics, nor are archive
     pages (RFC 5005): nobody subscribes to them, readers fetch them once.
     """
-    from feeder.publishing.archives import ARCHIVE_DIR
-    from feeder.publishing.feeds import FORMATS
+    from feeder.publishing.archives import is_subscription_feed
 
-    names = {feed.file for feed in FORMATS.values()}
-
-    def topic(path: str) -> bool:
-        parts = PurePosixPath(path).parts
-        archived = len(parts) >= 3 and parts[-3] == ARCHIVE_DIR and parts[-2].isdigit()
-        return parts[-1] in names and not archived
-
-    return list(dict.fromkeys(config.url(p) for p in written if topic(p)))
+    return list(dict.fromkeys(config.url(p) for p in written if is_subscription_feed(p)))
 
 
 @dataclass(frozen=True)
