@@ -9,6 +9,7 @@ makes, and stale pages go without a set of every slug being kept.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import pickle
@@ -27,8 +28,10 @@ from sqlalchemy import text
 from db import StoredArticle, StoredPerson
 from feeder import Site
 from feeder.publishing import build as build_module
+from feeder.publishing import files as files_module
 from feeder.publishing import items as items_module
 from feeder.publishing import rendering
+from feeder.publishing import spill as spill_module
 from feeder.publishing.build import BuildReport, run_build
 from feeder.publishing.feeds import FORMATS
 from feeder.publishing.outputs import OUTPUT_FILE
@@ -229,6 +232,83 @@ def test_a_report_names_the_first_files_and_counts_the_rest(
         site.delete_article(f"a{n}")
     removed = site.build(full=True)
     assert len(removed.removed) == 4 and removed.removed_count == 6
+
+
+def test_a_big_full_build_sets_old_rows_aside_and_writes_the_same_bytes(
+    sqlite_site: Site, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The memory a full build holds stays flat: the items of rows an open archive page
+    still holds go to an unnamed file once the rows are old, folders found inside the
+    output are forgotten now and then; none of it changes a byte or leaves a file."""
+    small = archived(sqlite_site, clock)
+    fill(small, 40)
+    run_build(small.storage, small.config, now=small.now(), full=True, processes=0)
+    out = small.config.output_dir
+    whole = tree(out)
+    shutil.rmtree(out)
+    spills: list[spill_module.Spill] = []
+
+    class Recorded(spill_module.Spill):
+        def __init__(self, directory: Path) -> None:
+            super().__init__(directory, keep=2)
+            spills.append(self)
+
+    monkeypatch.setattr(build_module, "Spill", Recorded)
+    monkeypatch.setattr(build_module, "_FOLDERS_KEPT", 2)
+    monkeypatch.setattr(files_module, "_FOLDERS_KEPT", 2)
+    report = run_build(small.storage, small.config, now=small.now(), full=True, processes=0)
+    assert report.ok
+    (spill,) = spills
+    # Rows of tag x and of Bob wait for their pages for more than two rows.
+    assert spill.rows > 5 and spill.bytes > 0
+    assert tree(out) == whole  # and no spill file, named or hidden, was left behind
+    assert not [p for p in out.rglob(".*") if p.name != OUTPUT_FILE]
+
+
+def test_a_full_build_that_cannot_set_rows_aside_keeps_them_in_memory(
+    sqlite_site: Site,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    small = archived(sqlite_site, clock)
+    fill(small, 40)
+    run_build(small.storage, small.config, now=small.now(), full=True, processes=0)
+    out = small.config.output_dir
+    whole = tree(out)
+    shutil.rmtree(out)
+
+    def full_disk(*_args: Any, **_kwargs: Any) -> Any:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(build_module, "Spill", lambda d: spill_module.Spill(d, keep=2))
+    monkeypatch.setattr(spill_module.tempfile, "TemporaryFile", full_disk)
+    report = run_build(small.storage, small.config, now=small.now(), full=True, processes=0)
+    assert report.ok and tree(out) == whole
+    warnings = [r.getMessage() for r in caplog.records if r.name == "feeder.publishing.spill"]
+    assert len(warnings) == 1 and "No space left on device" in warnings[0]
+
+
+def test_a_report_names_every_subscription_feed_and_counts_archive_pages(
+    sqlite_site: Site, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A report of a big build stays small: archive pages are counted like pages (nobody
+    subscribes to them, hubs are not told), subscription feeds are named."""
+    monkeypatch.setattr(build_module, "LISTED", 4)
+    small = archived(sqlite_site, clock)
+    fill(small)
+    report = small.build(full=True)
+    files = tree(small.config.output_dir)
+    pages = {path for path in files if "/archive/" in path or path.startswith("archive/")}
+    feeds = {
+        path
+        for path in set(files) - pages
+        if path.rsplit("/", 1)[-1] in ("rss.xml", "atom.xml", "feed.json")
+    }
+    assert pages and {"tags/x/atom.xml", "rss.xml"} <= feeds
+    assert feeds <= set(report.written)
+    assert not pages & set(report.written[4:])
+    assert report.written_count == len(files)
 
 
 def test_a_record_crosses_to_a_worker_whole() -> None:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.resources import files
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from db import Selection, StoredArticle, selection_key
 from feeder._derived import Sealer
@@ -65,6 +65,7 @@ from feeder.publishing.archives import (
     Archives,
     Page,
     archive_links,
+    is_subscription_feed,
     page_path,
     remove_archive,
     selections_of,
@@ -99,6 +100,7 @@ from feeder.publishing.rendering import (
     remove_stale_pages,
     worker_count,
 )
+from feeder.publishing.spill import Spill, Spillable
 
 __all__ = [
     "ARTICLES_DIR",
@@ -117,7 +119,7 @@ log = logging.getLogger("feeder.publishing.build")
 
 INDEX = "index.html"
 #: How many written (and removed) paths a report names; beyond, it counts them (the
-#: feeds a build wrote are always named: WebSub hubs are told about each).
+#: subscription feeds a build wrote are always named: WebSub hubs are told about each).
 LISTED = 1000
 # Bump when a change to feeder changes what the same data renders to: every
 # site then gets one full build after the upgrade.
@@ -230,6 +232,8 @@ class _Writer:
         path = self.root / relative
         folder = str(path.parent)
         if folder not in self._inside_root:
+            if len(self._inside_root) > _FOLDERS_KEPT:  # a big site's archive folders
+                self._inside_root = {str(self.root): self._real_root}
             parent = self._resolved(folder)
             if os.path.commonpath([parent, self._real_root]) != self._real_root:
                 raise PublishError(
@@ -272,7 +276,7 @@ class _Writer:
     def _wrote(self, relative: str, changed: bool) -> None:
         if not changed:
             self.unchanged += 1
-        elif len(self.written) < LISTED or relative.rsplit("/", 1)[-1] in _FEED_FILES:
+        elif len(self.written) < LISTED or is_subscription_feed(relative):
             self.written.append(relative)
         else:
             self.written_more += 1
@@ -319,7 +323,8 @@ class _Writer:
         self.problem(record.pk, f"{who(record.pk, record.slug)} {how}: {reason}")
 
 
-_FEED_FILES = frozenset(feed.file for feed in FORMATS.values())
+#: Folders whose place inside the output a build remembers (then it starts over).
+_FOLDERS_KEPT = 4096
 # Entries a build keeps at hand: an article is in the feeds of the site, of each of
 # its tags and of its author, and one snapshot gives it the same entry in each.
 _KEPT_ENTRIES = 2048
@@ -349,11 +354,16 @@ def _keep_entry(writer: _Writer, pk: int, entry: Entry | None) -> None:
         kept.popitem(last=False)
 
 
-class _Walked(NamedTuple):
-    """What a full build's walk keeps of a row for the documents that carry it."""
+class _Walked(Spillable):
+    """What a full build's walk keeps of a row for the documents that carry it: its
+    entry, and its items (set aside on disk while the row is old, see
+    feeder.publishing.spill)."""
 
-    entry: Entry
-    items: Mapping[Variant, bytes]
+    __slots__ = ("entry",)
+
+    def __init__(self, entry: Entry, items: Mapping[Variant, bytes]) -> None:
+        super().__init__(items)
+        self.entry = entry
 
 
 class _Latest:
@@ -373,15 +383,14 @@ class _Latest:
             if found is not None:
                 found.append(walked)
 
-    def of(self, selection: Selection) -> list[Entry]:
-        """Newest first."""
-        return [walked.entry for walked in reversed(self._by[selection_key(selection)])]
-
-    def keep_items(self, items: Items) -> None:
-        """Hand their items to ``items``, where the groups' feeds find them."""
-        for found in self._by.values():
+    def of(self, selection: Selection, items: Items | None) -> list[Entry]:
+        """Newest first; their items go to ``items``, where the group's feeds find them
+        (one group at a time: those set aside are read back for a moment only)."""
+        found = list(reversed(self._by.pop(selection_key(selection), ())))
+        if items is not None:
             for walked in found:
                 items.put(walked.entry, walked.items)
+        return [walked.entry for walked in found]
 
 
 def _newest(
@@ -392,7 +401,7 @@ def _newest(
     A row that is left out makes room for an older one.
     """
     if writer.latest is not None:
-        return writer.latest.of(selection)
+        return writer.latest.of(selection, writer.items)
     wanted = config.max_items
     entries: list[Entry] = []
     last: StoredArticle | None = None
@@ -903,17 +912,18 @@ def _build(
             rendering = workers.enter_context(Rendering(context, writer, count))
 
             latest = _Latest(groups, config.max_items)
+            spill = workers.enter_context(Spill(config.output_dir))
 
             def walked(record: StoredArticle, result: Rendered) -> None:
                 kept = None
                 if result.entry is not None:
                     kept = _Walked(result.entry, result.items or {})
+                    spill.hold(kept)
                 latest.add(record, kept)
                 archives.add(record, kept)  # writes the archive pages it completes
 
             left_out = rendering.pages(reader, now, walked)
             rendering.close()
-            latest.keep_items(items)
             writer.latest = latest
             for pk, slug, reason in reader.undated():
                 writer.problem(pk, f"{who(pk, slug)} cannot be read and was left out: {reason}")

@@ -54,7 +54,7 @@ __all__ = [
 TEMP_SUFFIX = ".tmp"
 #: A batch is committed when it holds this many changed files or bytes.
 BATCH_FILES = 1000
-BATCH_BYTES = 16 * 1024 * 1024
+BATCH_BYTES = 8 * 1024 * 1024
 #: From this many files on, one syncfs() replaces an fsync() per file: for a thousand
 #: files it is many times faster (bench/bench_build.py measures both). Below it (a tick
 #: writes a dozen files), syncing only our own files costs a few milliseconds and never
@@ -288,6 +288,8 @@ class FileBatch:
         key = str(folder)
         if key in self._made:
             return
+        if len(self._made) > _FOLDERS_KEPT:  # a big site's archive folders
+            self._made.clear()
         if not folder.is_dir():
             try:
                 folder.mkdir(parents=True, exist_ok=True)
@@ -361,6 +363,8 @@ class FileBatch:
             self._committer = self._writers = None
 
 
+# Folders a batch remembers it made or found (then it starts over).
+_FOLDERS_KEPT = 4096
 # Threads that compare and write a batch's files, from this many files on.
 _WRITERS = 4
 _THREADED_FROM = 16

@@ -1,0 +1,134 @@
+"""What a full build holds for long, set aside on disk, so that its memory stays flat.
+
+A full build's walk (feeder.publishing.archives) keeps each row's items until
+the last archive page that carries the row is rendered: the site's page closes
+every ``archive_page_size`` rows, but the page of a tag on one article in a
+hundred stays open for thousands of rows, and the rows it holds stay in
+memory. The bigger the site, the more of them there are at once.
+
+:class:`Spill` keeps the items of the newest :data:`KEEP` rows in memory as they
+are, and writes those of older rows that are still held to an unnamed temp
+file in the output directory (never visible there, and gone when it is closed
+or the process dies), reading them back when a page needs them. A site small
+enough to fit never touches the file. Where the file cannot be made or
+written (a full disk), the items stay in memory: the build is what matters.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import weakref
+from collections import deque
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO
+
+from feeder.publishing.files import TEMP_SUFFIX
+from feeder.publishing.items import Variant
+
+__all__ = ["KEEP", "Spill", "Spillable"]
+
+log = logging.getLogger(__name__)
+
+#: Rows whose items stay in memory however long they are held.
+KEEP = 1000
+
+
+class Spillable:
+    """Items that a :class:`Spill` may set aside; :attr:`items` reads them back."""
+
+    __slots__ = ("__weakref__", "_at", "_items", "_layout", "_spill")
+
+    def __init__(self, items: Mapping[Variant, bytes]) -> None:
+        self._items: Mapping[Variant, bytes] | None = items
+        self._spill: Spill | None = None
+        self._at = 0
+        self._layout: tuple[tuple[Variant, int], ...] = ()
+
+    @property
+    def items(self) -> Mapping[Variant, bytes]:
+        if self._items is not None:
+            return self._items
+        assert self._spill is not None
+        return self._spill.read(self._at, self._layout)
+
+
+class Spill:
+    """The spill file of one build, in ``directory``; use as a context manager."""
+
+    def __init__(self, directory: Path, keep: int = KEEP) -> None:
+        self.directory = directory
+        self.keep = keep
+        self._held: deque[weakref.ref[Spillable]] = deque()
+        self._file: IO[bytes] | None = None
+        self._end = 0
+        self._broken = False
+        #: Rows whose items were set aside, and their bytes (for tests and benchmarks).
+        self.rows = 0
+        self.bytes = 0
+
+    def __enter__(self) -> Spill:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._held.clear()
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def hold(self, held: Spillable) -> None:
+        """``held`` is the newest row: set aside the items of rows older than the newest
+        :attr:`keep` that something still holds."""
+        queue = self._held
+        queue.append(weakref.ref(held))
+        while len(queue) > self.keep:
+            old = queue.popleft()()
+            if old is not None and old._items is not None and not self._broken:
+                self._set_aside(old)
+
+    def _set_aside(self, held: Spillable) -> None:
+        items = held._items
+        assert items is not None
+        layout = tuple((variant, len(data)) for variant, data in items.items())
+        data = b"".join(items.values())
+        try:
+            if self._file is None:
+                # Unnamed where the system allows it (O_TMPFILE); else a hidden temp
+                # file that is never served, removed at once.
+                self._file = tempfile.TemporaryFile(  # noqa: SIM115 (closed by close())
+                    buffering=0, dir=self.directory, prefix=".spill-", suffix=TEMP_SUFFIX
+                )
+            written = os.pwrite(self._file.fileno(), data, self._end)
+            if written != len(data):
+                raise OSError(f"wrote {written} of {len(data)} bytes")
+        except OSError as exc:
+            self._broken = True
+            log.warning(
+                "%s: cannot set a full build's items aside (%s); they stay in memory",
+                self.directory,
+                exc,
+            )
+            return
+        held._spill, held._at, held._layout = self, self._end, layout
+        held._items = None
+        self._end += len(data)
+        self.rows += 1
+        self.bytes += len(data)
+
+    def read(self, at: int, layout: tuple[tuple[Variant, int], ...]) -> dict[Variant, bytes]:
+        assert self._file is not None, "read after the build ended"
+        total = sum(length for _variant, length in layout)
+        data = os.pread(self._file.fileno(), total, at)
+        if len(data) != total:
+            raise OSError(f"{self.directory}: a full build's set-aside items were cut short")
+        items: dict[Variant, bytes] = {}
+        start = 0
+        for variant, length in layout:
+            items[variant] = data[start : start + length]
+            start += length
+        return items
