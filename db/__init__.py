@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from db.models import WebSubPing as WebSubPing
     from db.notify import ChangeListener as ChangeListener
     from db.pages import PageBounds as PageBounds
+    from db.pages import PagesHead as PagesHead
     from db.pages import Position as Position
     from db.pages import selection_key as selection_key
     from db.pings import HubRecord as HubRecord
@@ -74,6 +75,7 @@ _EXPORTS = {
     "Missing": ("db.errors", "Missing"),
     "OutputRecord": ("db.records", "OutputRecord"),
     "PageBounds": ("db.pages", "PageBounds"),
+    "PagesHead": ("db.pages", "PagesHead"),
     "PersonValues": ("db.writes", "PersonValues"),
     "PingOutcome": ("db.pings", "PingOutcome"),
     "Position": ("db.pages", "Position"),
@@ -117,6 +119,7 @@ __all__ = [
     "Missing",
     "OutputRecord",
     "PageBounds",
+    "PagesHead",
     "PersonValues",
     "PingOutcome",
     "Position",

@@ -38,12 +38,17 @@ from db.records import StoredArticle, raw, read_articles
 
 __all__ = [
     "PageBounds",
+    "PagesHead",
     "Position",
     "count_up_to",
+    "extend_pages",
     "forget_pages",
     "moved_since",
     "page_bounds",
+    "page_end",
+    "page_of",
     "paged_selections",
+    "pages_head",
     "positions_after",
     "range_rows",
     "record_moves",
@@ -260,18 +265,108 @@ def page_bounds(connection: Connection, selection: Selection) -> PageBounds | No
     return PageBounds(size=rows[0][1], ends=ends, published=published)
 
 
+@dataclass(frozen=True, slots=True)
+class PagesHead:
+    """What is stored of a selection's pages, read without its every end: the page size,
+    how many pages are closed, the end of the last one, and whether they are published.
+    A build that touches a few rows asks :func:`page_of` and :func:`page_end` for the rest."""
+
+    size: int
+    closed: int
+    last: Position | None
+    published: bool
+
+
+def pages_head(connection: Connection, selection: Selection) -> PagesHead | None:
+    """The head of ``selection``'s stored pages (two rows read), or None when it has none."""
+    kind, key = selection_key(selection)
+    query = (
+        select(_P.number, _P.size, raw(_P.last_published_at), _P.last_pk)
+        .where(_P.kind == kind, _P.key == key)
+        .order_by(_P.number.desc())
+        .limit(2)
+    )
+    rows = connection.execute(query).all()
+    if not rows:
+        return None
+    published = rows[0][3] is None  # the open page's row: no end
+    ends = [row for row in rows if row[3] is not None]
+    last = Position(ends[0][2], ends[0][3]) if ends else None
+    closed = ends[0][0] if ends else 0
+    return PagesHead(size=rows[0][1], closed=closed, last=last, published=published)
+
+
+def page_of(connection: Connection, selection: Selection, position: Position) -> int | None:
+    """The number of the closed page whose range holds ``position`` (the first whose end
+    is at or after it); None when it is after every end (in the open page)."""
+    kind, key = selection_key(selection)
+    query = (
+        select(_P.number)
+        .where(
+            _P.kind == kind,
+            _P.key == key,
+            _P.last_pk.is_not(None),
+            tuple_(_P.last_published_at, _P.last_pk)
+            >= tuple_(_stored(position.key), literal(position.pk)),
+        )
+        .order_by(_P.number)
+        .limit(1)
+    )
+    number = connection.execute(query).scalar()
+    return None if number is None else int(number)
+
+
+def page_end(connection: Connection, selection: Selection, number: int) -> Position | None:
+    """The end of closed page ``number``; None when there is no such page."""
+    kind, key = selection_key(selection)
+    query = select(raw(_P.last_published_at), _P.last_pk).where(
+        _P.kind == kind, _P.key == key, _P.number == number, _P.last_pk.is_not(None)
+    )
+    row = connection.execute(query).first()
+    return None if row is None else Position(row[0], row[1])
+
+
+def extend_pages(
+    connection: Connection,
+    selection: Selection,
+    head: PagesHead,
+    closed: Sequence[Position],
+    published: bool,
+) -> None:
+    """Store pages closed after those of ``head`` (their ends, oldest first) and whether
+    the pages are published, leaving the ends already stored as they are."""
+    kind, key = selection_key(selection)
+    connection.execute(
+        delete(_PAGES).where(_P.kind == kind, _P.key == key, _P.number > head.closed)
+    )
+    _insert_pages(connection, kind, key, head.size, head.closed, closed, published)
+
+
 def store_pages(connection: Connection, selection: Selection, bounds: PageBounds | None) -> None:
     """Replace what is stored of ``selection``'s pages by ``bounds`` (None: nothing)."""
     kind, key = selection_key(selection)
     connection.execute(delete(_PAGES).where(_P.kind == kind, _P.key == key))
     if bounds is None:
         return
+    _insert_pages(connection, kind, key, bounds.size, 0, bounds.ends, bounds.published)
+
+
+def _insert_pages(
+    connection: Connection,
+    kind: str,
+    key: str,
+    size: int,
+    after: int,
+    ends: Sequence[Position],
+    published: bool,
+) -> None:
+    """Rows for pages ``after + 1`` on: one per end, and the open page's when published."""
     rows: list[dict[str, Any]] = [
         {"number": number, "last_pk": end.pk, "at": end.key}
-        for number, end in enumerate(bounds.ends, start=1)
+        for number, end in enumerate(ends, start=after + 1)
     ]
-    if bounds.published:
-        rows.append({"number": len(bounds.ends) + 1, "last_pk": None, "at": None})
+    if published:
+        rows.append({"number": after + len(ends) + 1, "last_pk": None, "at": None})
     # The key goes in as it was read (bound untyped), so it stays equal to the row's.
     for chunk in _chunks(rows, 500):
         connection.execute(
@@ -280,7 +375,7 @@ def store_pages(connection: Connection, selection: Selection, bounds: PageBounds
                 {
                     "kind": kind,
                     "key": key,
-                    "size": bounds.size,
+                    "size": size,
                     "number": row["number"],
                     "last_pk": row["last_pk"],
                     "last_published_at": row["at"],

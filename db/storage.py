@@ -23,7 +23,7 @@ from db.engine import database_file, for_writing
 from db.errors import Clash, Missing, StorageFailure, one_line
 from db.locks import Lock, lock_for
 from db.notify import ChangeListener, listener_for
-from db.pages import PageBounds, Position
+from db.pages import PageBounds, PagesHead, Position
 from db.pings import HubRecord, PingOutcome
 from db.queries import Selection, Status
 from db.records import (
@@ -166,6 +166,15 @@ class Reader:
     def page_bounds(self, selection: Selection) -> PageBounds | None:
         return pages.page_bounds(self._connection, selection)
 
+    def pages_head(self, selection: Selection) -> PagesHead | None:
+        return pages.pages_head(self._connection, selection)
+
+    def page_of(self, selection: Selection, position: Position) -> int | None:
+        return pages.page_of(self._connection, selection, position)
+
+    def page_end(self, selection: Selection, number: int) -> Position | None:
+        return pages.page_end(self._connection, selection, number)
+
     def paged_selections(self) -> set[tuple[str, str]]:
         return pages.paged_selections(self._connection)
 
@@ -276,6 +285,11 @@ class Writer(Reader):
 
     def store_pages(self, selection: Selection, bounds: PageBounds | None) -> None:
         pages.store_pages(self._connection, selection, bounds)
+
+    def extend_pages(
+        self, selection: Selection, head: PagesHead, closed: Sequence[Position], published: bool
+    ) -> None:
+        pages.extend_pages(self._connection, selection, head, closed, published)
 
     def forget_pages(self, names: Collection[tuple[str, str]]) -> None:
         pages.forget_pages(self._connection, names)

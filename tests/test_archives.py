@@ -16,6 +16,7 @@ import pytest
 from lxml import etree
 
 from db import Position, Selection
+from db import pages as pages_module
 from db.pages import range_rows
 from feeder import Site
 from feeder.config import ConfigError, load
@@ -367,6 +368,37 @@ def test_each_page_is_one_index_range_scan(site: Site, clock: FakeClock) -> None
             search = next(line for line in lines if index in line)
             assert ">" in search and "<" in search, plan
             assert "TEMP B-TREE FOR ORDER BY" not in plan, plan
+
+
+def test_a_tick_reads_the_page_ends_it_needs_not_every_one(
+    site: Site, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A big site's archive has thousands of pages: an incremental build that adds an
+    article, closes a page and edits an old one asks for those ends only, and writes
+    what a full rebuild writes."""
+    small = archived(site, clock, size=2)
+    fill(small, 40)
+    small.build()
+
+    def every_end(*_args: Any) -> Any:
+        raise AssertionError("an incremental build read every stored page end")
+
+    monkeypatch.setattr(pages_module, "page_bounds", every_end)
+    clock.advance(minutes=1)
+    for n in range(3):  # the open page closes, and the next
+        small.add_article(f"New {n}", tags=["x"], author="Bob")
+    small.edit_article("post-3", title="Post three, edited")
+    small.edit_article("post-6", tags=[])  # leaves tag x's page 2 (posts 6 and 9)
+    report = small.build()
+    assert not report.full and report.ok
+    pages = {p.removesuffix("atom.xml") for p in report.written if p.endswith("/atom.xml")}
+    # New pages 21 and 22 closed, old pages 2 (an edit) and tag x's 2 (a tag lost).
+    assert {"archive/2/", "archive/21/", "archive/22/", "tags/x/archive/2/"} <= pages
+    assert "archive/3/" not in pages and "tags/x/archive/3/" not in pages
+    monkeypatch.undo()
+    incremental = tree(small.config.output_dir)
+    rebuilt = small.build(full=True)
+    assert rebuilt.written == () and tree(small.config.output_dir) == incremental
 
 
 def test_archive_pages_are_served_as_feeds_and_gzipped(sqlite_site: Site, clock: FakeClock) -> None:

@@ -34,12 +34,20 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from db import PageBounds, Position, Reader, Selection, StoredArticle, selection_key
+from db import (
+    PageBounds,
+    PagesHead,
+    Position,
+    Reader,
+    Selection,
+    StoredArticle,
+    selection_key,
+)
 from feeder.config import Config
 from feeder.entries import Link
 from feeder.publishing.feeds import FORMATS, FeedGroup, FeedSpec
@@ -84,6 +92,10 @@ class PageStore(Protocol):
     def store_pages(self, selection: Selection, bounds: PageBounds | None) -> None: ...
 
     def forget_pages(self, names: Collection[tuple[str, str]]) -> None: ...
+
+    def extend_pages(
+        self, selection: Selection, head: PagesHead, closed: Sequence[Position], published: bool
+    ) -> None: ...
 
 
 class Files(Protocol):
@@ -132,6 +144,8 @@ class Archives:
         self.size = config.feeds.archive_page_size
         self.enabled = config.feeds.archives
         self.updates: dict[Selection, PageBounds] = {}
+        #: an incremental build's pages closed (or unpublished) after the stored ones
+        self._extended: dict[Selection, tuple[PagesHead, tuple[Position, ...], bool]] = {}
         #: ``(kind, key)`` of selections whose stored pages are dropped
         self.forgotten: set[tuple[str, str]] = set()
         self._touched = _Touched()
@@ -189,32 +203,45 @@ class Archives:
 
     def publish(self, group: FeedGroup) -> int | None:
         """Write what this build owes ``group``'s archive; the newest page's number."""
+        if not self.full:
+            return self._publish_since(group)
         selection = group.selection
         stored = self.reader.page_bounds(selection)
         if stored is not None and stored.size != self.size:
             stored = None  # made for another page size: those pages meant something else
         cut = self._cuts.pop(selection_key(selection), None)
-        archived = cut is not None if self.full else self._archived(selection)
-        if not archived:
+        if cut is None:
+            remove_archive(group.directory, self.files)
             if stored is not None and stored.published:
                 # Back to what its feed holds whole: pages go (the ends stay, so the
                 # pages mean the same again if it grows).
-                remove_archive(group.directory, self.files)
                 self._store(selection, PageBounds(self.size, stored.ends, published=False))
-            elif self.full:
-                remove_archive(group.directory, self.files)
             return None
-        if cut is not None:
-            for page in cut.finish():
-                self.render(group, page)
-            ends = tuple(cut.ends)
-            remove_archive(group.directory, self.files, keep=len(ends) + 1, formats=group.specs)
-        elif stored is None or not stored.published:
-            ends = self._walk(group, stored.ends if stored is not None else ())
-        else:
-            ends = self._changed(group, stored)
+        for page in cut.finish():
+            self.render(group, page)
+        ends = tuple(cut.ends)
+        remove_archive(group.directory, self.files, keep=len(ends) + 1, formats=group.specs)
         self._store(selection, PageBounds(self.size, ends, published=True))
         return len(ends) + 1
+
+    def _publish_since(self, group: FeedGroup) -> int | None:
+        """An incremental build: what the changes since the last one touched. Reads the
+        stored ends it needs, not every one (a big site's archive has thousands)."""
+        selection = group.selection
+        head = self.reader.pages_head(selection)
+        if head is not None and head.size != self.size:
+            head = None  # made for another page size: those pages meant something else
+        if not self._archived(selection):
+            if head is not None and head.published:
+                remove_archive(group.directory, self.files)
+                self._extended[selection] = (head, (), False)  # the ends stay
+            return None
+        if head is None or not head.published:
+            stored = self.reader.page_bounds(selection) if head is not None else None
+            ends = self._walk(group, stored.ends if stored is not None else ())
+            self._store(selection, PageBounds(self.size, ends, published=True))
+            return len(ends) + 1
+        return self._changed(group, head)
 
     def _store(self, selection: Selection, bounds: PageBounds) -> None:
         if self.reader.page_bounds(selection) != bounds:
@@ -238,34 +265,46 @@ class Archives:
         self.render(group, Page(len(found) + 1, True, tuple(current)))
         return tuple(found)
 
-    def _changed(self, group: FeedGroup, stored: PageBounds) -> tuple[Position, ...]:
-        """Render the pages whose ranges the changes since the last build touched."""
+    def _changed(self, group: FeedGroup, head: PagesHead) -> int:
+        """Render the pages whose ranges the changes since the last build touched; the
+        newest page's number."""
         selection = group.selection
-        wanted = {
-            stored.page_of(position)
-            for position in self._touched.by_selection.get(selection_key(selection), ())
-        }
-        ends = list(stored.ends)
-        opened = len(ends) + 1
+        last = head.last
+        opened = head.closed + 1
+        wanted: set[int] = set()
+        for position in self._touched.by_selection.get(selection_key(selection), ()):
+            if last is None or position.sort_key() > last.sort_key():
+                wanted.add(opened)  # after every end: the open page (a new article)
+            else:
+                number = self.reader.page_of(selection, position)
+                wanted.add(opened if number is None else number)
+        closed: list[Position] = []
         while True:  # close the open page while it has more than a page of entries
-            ahead = self.reader.positions_after(
-                selection, self.now, ends[-1] if ends else None, self.size + 1
-            )
+            ahead = self.reader.positions_after(selection, self.now, last, self.size + 1)
             if len(ahead) <= self.size:
                 break
-            ends.append(ahead[self.size - 1])
-        if len(ends) + 1 != opened:
-            wanted.update(range(opened, len(ends) + 2))
-        bounds = PageBounds(self.size, tuple(ends), published=True)
-        newest = len(ends) + 1
+            last = ahead[self.size - 1]
+            closed.append(last)
+        newest = opened + len(closed)
+        if closed:
+            wanted.update(range(opened, newest + 1))
+            self._extended[selection] = (head, tuple(closed), True)
+
+        def end(number: int) -> Position | None:
+            if number < 1 or number >= newest:
+                return None  # before the first page, or the open page
+            if number > head.closed:
+                return closed[number - opened]
+            if number == head.closed:
+                return head.last
+            return self.reader.page_end(selection, number)
+
         for number in sorted(wanted):
-            rows = tuple(
-                self.reader.range_rows(
-                    selection, self.now, after=bounds.lower(number), until=bounds.upper(number)
-                )
+            rows = self.reader.range_rows(
+                selection, self.now, after=end(number - 1), until=end(number)
             )
-            self.render(group, Page(number, number == newest, rows))
-        return tuple(ends)
+            self.render(group, Page(number, number == newest, tuple(rows)))
+        return newest
 
     def forget(self, selections: Iterable[Selection]) -> None:
         """Selections whose groups are gone: nothing of their pages is kept."""
@@ -290,6 +329,8 @@ class Archives:
             writer.forget_pages(self.forgotten)
         for selection, bounds in self.updates.items():
             writer.store_pages(selection, bounds)
+        for selection, (head, closed, published) in self._extended.items():
+            writer.extend_pages(selection, head, closed, published)
 
 
 def selections_of(record: StoredArticle) -> Iterable[tuple[str, str]]:
