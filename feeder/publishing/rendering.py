@@ -56,9 +56,10 @@ __all__ = [
 
 #: Pages per message to a worker: big enough that a round trip costs little beside it.
 CHUNK = 100
-#: Pages and items below which a full build renders in this process only: starting a
-#: worker costs about as much as rendering a few hundred pages.
-WORKERS_FROM = 2000
+#: Pages and items below which a full build renders in this process only (about 2,500
+#: articles in three formats): below it, starting workers (each imports what rendering
+#: needs) and shipping their work costs more than they save on two CPUs.
+WORKERS_FROM = 10_000
 #: How many stale-page candidates are checked against the database at once.
 _NAMES_PER_QUERY = 1000
 
