@@ -311,6 +311,10 @@ class Writer(Reader):
         pings.record(self._connection, outcomes)
 
 
+#: The tables an import fills (see Storage.refresh_statistics).
+_ANALYZED = ("articles", "article_tags", "tags", "authors", "article_media", "article_episodes")
+
+
 class Storage:
     """One site's database. Use :meth:`open`."""
 
@@ -371,6 +375,18 @@ class Storage:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def refresh_statistics(self) -> None:
+        """Bring the query planner's statistics of the article tables up to date, after a
+        bulk load. PostgreSQL plans a build's reads from them: without any (autovacuum
+        off, or not there yet) it read all of ``article_tags`` for each batch of 500
+        articles' tags, a quarter of a second per batch at a million articles. SQLite
+        plans these reads from the indexes alone: nothing to do."""
+        if self.backend != "postgresql":
+            return
+        names = ", ".join(_ANALYZED)
+        with _translated(), self.engine.begin() as connection:
+            connection.exec_driver_sql(f"ANALYZE {names}")
 
     @contextmanager
     def read(self) -> Iterator[Reader]:

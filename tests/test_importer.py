@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from feeder import ConflictError, InputError, Person, Site
+from feeder.importing import importer
 from feeder.importing.formats import Draft
 from tests.conftest import START, FakeClock
 from tests.feedcheck import parse_feed
@@ -460,3 +461,34 @@ def test_values_longer_than_their_columns_are_refused(site: Site) -> None:
         "c: link: 2020 characters is over the limit of 2000; shorten it",
     ]
     assert snapshot_database(site.storage.engine) == before
+
+
+def _planner_rows(site: Site, table: str) -> float:
+    """What PostgreSQL's planner believes ``table`` holds (-1: it was never analyzed)."""
+    with site.storage.engine.connect() as connection:
+        found = connection.exec_driver_sql(
+            "SELECT reltuples FROM pg_class WHERE oid = to_regclass(%(t)s)", {"t": table}
+        ).scalar_one()
+    return float(found)
+
+
+def test_a_bulk_import_brings_postgresqls_statistics_up_to_date(
+    pg_site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without statistics (autovacuum off, or not there yet) PostgreSQL planned the next
+    full build's tag reads as scans of the whole table."""
+    monkeypatch.setattr(importer, "ANALYZE_FROM", 20)
+    few = [
+        Draft(origin=f"few:{n}", title=f"Few {n}", content="<p>x</p>", tags=("a",))
+        for n in range(5)
+    ]
+    pg_site.import_drafts(few)
+    assert _planner_rows(pg_site, "article_tags") == -1  # a small import leaves them be
+    many = [
+        Draft(origin=f"many:{n}", title=f"Post {n}", content="<p>x</p>", tags=("a", "b"))
+        for n in range(30)
+    ]
+    report = pg_site.import_drafts(many)
+    assert report.added == 30
+    assert _planner_rows(pg_site, "articles") == 35
+    assert _planner_rows(pg_site, "article_tags") == 65

@@ -38,6 +38,9 @@ from feeder.importing.formats import Draft, Line, Pending, Source, resolve
 __all__ = ["BATCH_SIZE", "Change", "ImportReport", "run"]
 
 BATCH_SIZE = 1000
+#: Articles added or updated by one import from which the database's query planner
+#: statistics are refreshed afterwards (db.Storage.refresh_statistics).
+ANALYZE_FROM = 1000
 # What an import reads: drafts, input still to parse, and inputs already refused.
 Item = Draft | FeederError | Pending
 Progress = Callable[[int], None]
@@ -198,6 +201,8 @@ def run(
             progress=progress,
             clash_hint="; run the import again",
         )
+    if not dry_run and counts.added + counts.updated >= ANALYZE_FROM:
+        storage.refresh_statistics()  # the next build's reads are planned from them
     return ImportReport(
         added=counts.added,
         updated=counts.updated,
