@@ -145,6 +145,11 @@ def _stored(value: Any) -> ColumnElement[Any]:
     return literal(value, NullType())
 
 
+def _author_pk(selection: Selection) -> Any:
+    au = Author.__table__.c
+    return select(au.pk).where(au.name == selection.author).scalar_subquery()
+
+
 def _bounded(
     query: Any,
     selection: Selection,
@@ -155,16 +160,29 @@ def _bounded(
 ) -> Any:
     """``query`` limited to the keys in ``(after, until]``.
 
-    The bounds are on the key alone, ``(published_at, pk)``: ``query`` already holds
-    the selection's tag or author to one value, and the bounds then start and end
-    the scan of its index (with the author inside the row value, SQLite read all
-    of an author's index up to ``now``, not only the range).
+    An author's bounds lead with the author (a range of the author's index alone):
+    given only the instant, SQLite may prefer the site's index and read every
+    article of the window, not only the author's.
     """
+    lead: tuple[Any, ...] = ()
+    values: tuple[Any, ...] = ()
+    if selection.author is not None:
+        lead, values = (_A.author_pk,), (_author_pk(selection),)
     if after is not None:
-        query = query.where(tuple_(when, pk) > tuple_(_stored(after.key), literal(after.pk)))
+        query = query.where(
+            tuple_(*lead, when, pk) > tuple_(*values, _stored(after.key), literal(after.pk))
+        )
     if until is not None:
-        query = query.where(tuple_(when, pk) <= tuple_(_stored(until.key), literal(until.pk)))
+        query = query.where(
+            tuple_(*lead, when, pk) <= tuple_(*values, _stored(until.key), literal(until.pk))
+        )
     return query
+
+
+def _ordered(query: Any, selection: Selection, when: Any, pk: Any) -> Any:
+    """Oldest first, in the index's own order (an author's index leads with the author)."""
+    lead = (_A.author_pk,) if selection.author is not None else ()
+    return query.order_by(*lead, when, pk)
 
 
 def _ranged(
@@ -172,12 +190,6 @@ def _ranged(
 ) -> tuple[Any, Any, Any]:
     query, when, pk = _select(selection, now)
     return _bounded(query, selection, when, pk, after, until), when, pk
-
-
-def _ordered(query: Any, selection: Selection, when: Any, pk: Any) -> Any:
-    """Oldest first, in the index's own order (an author's index leads with the author)."""
-    lead = (_A.author_pk,) if selection.author is not None else ()
-    return query.order_by(*lead, when, pk)
 
 
 def range_rows(
