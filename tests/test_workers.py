@@ -222,7 +222,14 @@ def test_ctrl_c_during_a_bulk_import_keeps_what_was_stored_and_stops_the_workers
     config = str(sqlite_site.config.root / "feeder.toml")
     feeder = shutil.which("feeder", path=str(Path(sys.executable).parent)) or "feeder"
     command = [feeder, "-c", config, "import", str(source)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # Started as a shell starts it, with Ctrl-C heard: a SIGINT that this process (or an
+    # earlier test in it) ignores would be inherited as ignored, and never interrupt it.
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     workers: set[int] = set()
     deadline = time.monotonic() + 60
     # Interrupt once the workers run and a batch is stored: mid-import, as a user would.
