@@ -109,26 +109,6 @@ class PageBounds:
     ends: tuple[Position, ...] = ()
     published: bool = False
 
-    def page_of(self, position: Position) -> int:
-        """The number of the page (from 1) whose range holds ``position``."""
-        wanted = position.sort_key()
-        low, high = 0, len(self.ends)
-        while low < high:  # the first end at or after ``position``
-            middle = (low + high) // 2
-            if self.ends[middle].sort_key() < wanted:
-                low = middle + 1
-            else:
-                high = middle
-        return low + 1
-
-    def lower(self, number: int) -> Position | None:
-        """The end of the page before ``number`` (its range starts after it)."""
-        return self.ends[number - 2] if number >= 2 else None
-
-    def upper(self, number: int) -> Position | None:
-        """The end of page ``number``; None for the open page."""
-        return self.ends[number - 1] if number <= len(self.ends) else None
-
 
 def selection_key(selection: Selection) -> tuple[str, str]:
     """How a selection is named in ``archive_pages``, ``selection_changes`` and the

@@ -179,8 +179,7 @@ class Archives:
             if not self._archived(selection):
                 continue
             stored = self.reader.page_bounds(selection)
-            ends = stored.ends if stored is not None and stored.size == self.size else ()
-            self._cuts[selection_key(selection)] = _Cut(group, list(ends), self.size)
+            self._cuts[selection_key(selection)] = _Cut(group, stored, self.size)
 
     def add(self, record: StoredArticle, walked: object) -> None:
         """The next row of the walk, and what its pages carry of it (``walked``, in
@@ -206,22 +205,21 @@ class Archives:
         if not self.full:
             return self._publish_since(group)
         selection = group.selection
-        stored = self.reader.page_bounds(selection)
-        if stored is not None and stored.size != self.size:
-            stored = None  # made for another page size: those pages meant something else
         cut = self._cuts.pop(selection_key(selection), None)
         if cut is None:
             remove_archive(group.directory, self.files)
-            if stored is not None and stored.published:
+            stored = self.reader.page_bounds(selection)
+            # (Pages made for another page size meant something else: left as they are.)
+            if stored is not None and stored.size == self.size and stored.published:
                 # Back to what its feed holds whole: pages go (the ends stay, so the
                 # pages mean the same again if it grows).
-                self._store(selection, PageBounds(self.size, stored.ends, published=False))
+                self._store(selection, PageBounds(self.size, stored.ends, published=False), stored)
             return None
         for page in cut.finish():
             self.render(group, page)
         ends = tuple(cut.ends)
         remove_archive(group.directory, self.files, keep=len(ends) + 1, formats=group.specs)
-        self._store(selection, PageBounds(self.size, ends, published=True))
+        self._store(selection, PageBounds(self.size, ends, published=True), cut.stored)
         return len(ends) + 1
 
     def _publish_since(self, group: FeedGroup) -> int | None:
@@ -237,14 +235,16 @@ class Archives:
                 self._extended[selection] = (head, (), False)  # the ends stay
             return None
         if head is None or not head.published:
-            stored = self.reader.page_bounds(selection) if head is not None else None
-            ends = self._walk(group, stored.ends if stored is not None else ())
-            self._store(selection, PageBounds(self.size, ends, published=True))
+            stored = self.reader.page_bounds(selection)
+            kept = stored.ends if stored is not None and stored.size == self.size else ()
+            ends = self._walk(group, kept)
+            self._store(selection, PageBounds(self.size, ends, published=True), stored)
             return len(ends) + 1
         return self._changed(group, head)
 
-    def _store(self, selection: Selection, bounds: PageBounds) -> None:
-        if self.reader.page_bounds(selection) != bounds:
+    def _store(self, selection: Selection, bounds: PageBounds, stored: PageBounds | None) -> None:
+        """Store ``bounds`` unless they are what is stored (``stored``, as read)."""
+        if stored != bounds:
             self.updates[selection] = bounds
 
     def _walk(self, group: FeedGroup, ends: tuple[Position, ...]) -> tuple[Position, ...]:
@@ -347,11 +347,13 @@ class _Cut:
     """One selection's pages in a full build's walk: its stored ends, then full pages
     closing as the next row arrives."""
 
-    def __init__(self, group: FeedGroup, ends: list[Position], size: int) -> None:
+    def __init__(self, group: FeedGroup, stored: PageBounds | None, size: int) -> None:
         self.group = group
-        self.ends = ends
+        self.stored = stored  # as read: what the build's bookkeeping compares with
+        kept = stored.ends if stored is not None and stored.size == size else ()
+        self.ends = list(kept)
         self.size = size
-        self._stored = len(ends)
+        self._stored = len(kept)
         self._number = 1
         self._rows: list[object] = []
         self._last: Position | None = None
