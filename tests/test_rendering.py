@@ -234,18 +234,25 @@ def test_a_report_names_the_first_files_and_counts_the_rest(
     assert len(removed.removed) == 4 and removed.removed_count == 6
 
 
+def _archived_and_built(site: Site, clock: FakeClock) -> tuple[Site, dict[str, bytes]]:
+    """A site with archives of 40 articles, the files its full build writes, and its
+    output directory emptied for the next build."""
+    small = archived(site, clock)
+    fill(small, 40)
+    run_build(small.storage, small.config, now=small.now(), full=True, processes=0)
+    whole = tree(small.config.output_dir)
+    shutil.rmtree(small.config.output_dir)
+    return small, whole
+
+
 def test_a_big_full_build_sets_old_rows_aside_and_writes_the_same_bytes(
     sqlite_site: Site, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The memory a full build holds stays flat: the items of rows an open archive page
     still holds go to an unnamed file once the rows are old, folders found inside the
     output are forgotten now and then; none of it changes a byte or leaves a file."""
-    small = archived(sqlite_site, clock)
-    fill(small, 40)
-    run_build(small.storage, small.config, now=small.now(), full=True, processes=0)
+    small, whole = _archived_and_built(sqlite_site, clock)
     out = small.config.output_dir
-    whole = tree(out)
-    shutil.rmtree(out)
     spills: list[spill_module.Spill] = []
 
     class Recorded(spill_module.Spill):
@@ -271,12 +278,8 @@ def test_a_full_build_that_cannot_set_rows_aside_keeps_them_in_memory(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    small = archived(sqlite_site, clock)
-    fill(small, 40)
-    run_build(small.storage, small.config, now=small.now(), full=True, processes=0)
+    small, whole = _archived_and_built(sqlite_site, clock)
     out = small.config.output_dir
-    whole = tree(out)
-    shutil.rmtree(out)
 
     def full_disk(*_args: Any, **_kwargs: Any) -> Any:
         raise OSError(errno.ENOSPC, "No space left on device")
