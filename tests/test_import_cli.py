@@ -12,6 +12,7 @@ import io
 import json
 import re
 import socket
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -401,3 +402,51 @@ def test_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch, tmp_pa
     shown = terminal.getvalue()
     assert "0/3" in shown and " articles/s" in shown  # drawn, then cleared for the summary
     assert shown.endswith("\r")
+
+
+# `feeder` as a user runs it, with Ctrl-C landing in SQLAlchemy's pool hook on the second
+# time a connection goes back: there SQLAlchemy logs it with a traceback, then re-raises.
+_INTERRUPTED_IN_THE_POOL = """
+import sys
+from sqlalchemy import event
+from sqlalchemy.pool import Pool
+from feeder.cli import main
+
+resets = []
+
+@event.listens_for(Pool, "reset")
+def interrupt(*_):
+    resets.append(1)
+    if len(resets) == 2:
+        raise KeyboardInterrupt
+
+sys.argv = ["feeder", *sys.argv[1:]]
+main()
+"""
+
+
+def test_ctrl_c_while_a_connection_returns_to_its_pool_prints_one_line(
+    built: Site, tmp_path: Path
+) -> None:
+    source = tmp_path / "two.jsonl"
+    source.write_text(
+        "".join(json.dumps({"title": f"Post {n}", "content": "<p>x</p>"}) + "\n" for n in (1, 2)),
+        encoding="utf-8",
+    )
+    config = str(built.config.root / "feeder.toml")
+    command = ["-c", config, "import", str(source)]
+    interrupted = subprocess.run(
+        [sys.executable, "-c", _INTERRUPTED_IN_THE_POOL, *command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert interrupted.returncode == 130, interrupted.stderr
+    assert interrupted.stderr.splitlines() == [
+        "error: import interrupted: articles stored so far are kept; "
+        "run the same import again to finish it"
+    ]
+    again = run(built, *command[2:])
+    assert again.exit_code == 0, again.output
+    assert {a.title for a in built.list_articles()} == {"Existing", "Post 1", "Post 2"}

@@ -6,6 +6,7 @@ and a non-zero exit code, here and nowhere else.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import click
@@ -13,6 +14,25 @@ import click
 from feeder.errors import FeederError
 
 __all__ = ["cli", "main"]
+
+
+class _NoInterrupts(logging.Filter):
+    """Drops a library's log record of a Ctrl-C it passes on (the command reports it once).
+
+    SQLAlchemy logs "Exception during reset or similar" with a traceback when
+    Ctrl-C lands while a connection goes back to its pool, then re-raises it.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        kind = record.exc_info[0] if record.exc_info else None
+        return not (kind is not None and issubclass(kind, KeyboardInterrupt))
+
+
+def _quiet_interrupts() -> None:
+    """Keep Ctrl-C tracebacks out of what commands print through logging's last resort."""
+    handler = logging.lastResort
+    if handler is not None and not any(isinstance(f, _NoInterrupts) for f in handler.filters):
+        handler.addFilter(_NoInterrupts())
 
 
 class _Group(click.Group):
@@ -52,6 +72,7 @@ class _Group(click.Group):
 def cli(ctx: click.Context, config_path: str | None, database_url: str | None) -> None:
     """Publish articles from a database as RSS 2.0 and Atom 1.0 feeds."""
     ctx.obj = {"config": config_path, "db": database_url}
+    _quiet_interrupts()
 
 
 def main() -> None:
