@@ -257,7 +257,7 @@ def test_a_big_full_build_sets_old_rows_aside_and_writes_the_same_bytes(
 
     class Recorded(spill_module.Spill):
         def __init__(self, directory: Path) -> None:
-            super().__init__(directory, keep=2)
+            super().__init__(directory, keep=2, chunk=4096)
             spills.append(self)
 
     monkeypatch.setattr(build_module, "Spill", Recorded)
@@ -272,6 +272,23 @@ def test_a_big_full_build_sets_old_rows_aside_and_writes_the_same_bytes(
     assert not [p for p in out.rglob(".*") if p.name != OUTPUT_FILE]
 
 
+def test_set_aside_items_read_back_the_same_whether_waiting_for_the_file_or_in_it(
+    tmp_path: Path,
+) -> None:
+    """Rows go to the file a chunk at a time; until then they keep their items."""
+    rows = [
+        spill_module.Spillable({("rss", False): b"r" * n, ("atom", True): bytes([n]) * (n % 7)})
+        for n in range(1, 60)
+    ]
+    with spill_module.Spill(tmp_path, keep=5, chunk=200) as spill:
+        for row in rows:
+            spill.hold(row)
+        assert 0 < spill.rows < len(rows) - 5  # the newest five stay, the last chunk waits
+        for n, row in enumerate(rows, start=1):
+            assert row.items == {("rss", False): b"r" * n, ("atom", True): bytes([n]) * (n % 7)}
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_full_build_that_cannot_set_rows_aside_keeps_them_in_memory(
     sqlite_site: Site,
     clock: FakeClock,
@@ -284,7 +301,7 @@ def test_a_full_build_that_cannot_set_rows_aside_keeps_them_in_memory(
     def full_disk(*_args: Any, **_kwargs: Any) -> Any:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(build_module, "Spill", lambda d: spill_module.Spill(d, keep=2))
+    monkeypatch.setattr(build_module, "Spill", lambda d: spill_module.Spill(d, keep=2, chunk=1))
     monkeypatch.setattr(spill_module.tempfile, "TemporaryFile", full_disk)
     report = run_build(small.storage, small.config, now=small.now(), full=True, processes=0)
     assert report.ok and tree(out) == whole

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import itertools
 import os
 import secrets
 import stat
@@ -198,7 +199,6 @@ class FileBatch:
         self._made: set[str] = set()  # directories known to exist (the committing thread's)
         self._committing: Future[None] | None = None
         self._committer: ThreadPoolExecutor | None = None
-        self._writers: ThreadPoolExecutor | None = None
 
     def write(self, path: Path, data: bytes, done: Callable[[bool], None] | None = None) -> None:
         """Queue ``data`` for ``path``; ``done(changed)`` follows once it is committed."""
@@ -301,15 +301,10 @@ class FileBatch:
     def _stage(self, items: list[_Item]) -> list[Path | None]:
         """Each item's temp file, complete and closed (None: the file holds it already).
 
-        Many files are compared and written by a few threads: creating a file
-        waits on the filesystem's journal, and the waits then overlap.
+        One thread does it: more would take turns on the interpreter lock and on
+        each folder's lock in the kernel, costing more CPU for no sooner an end.
         """
-        if len(items) < _THREADED_FROM:
-            outcomes = [_staged(item) for item in items]
-        else:
-            if self._writers is None:
-                self._writers = ThreadPoolExecutor(_WRITERS, thread_name_prefix="feeder-write")
-            outcomes = list(self._writers.map(_staged, items))
+        outcomes = [_staged(item) for item in items]
         failed = next((outcome for outcome in outcomes if isinstance(outcome, Exception)), None)
         if failed is not None:
             self._discard([(o, o) for o in outcomes if isinstance(o, Path)])
@@ -357,17 +352,27 @@ class FileBatch:
                 with contextlib.suppress(Exception):
                     self._wait()
         finally:
-            for pool in (self._committer, self._writers):
-                if pool is not None:
-                    pool.shutdown(wait=True)
-            self._committer = self._writers = None
+            if self._committer is not None:
+                self._committer.shutdown(wait=True)
+            self._committer = None
 
 
 # Folders a batch remembers it made or found (then it starts over).
 _FOLDERS_KEPT = 4096
-# Threads that compare and write a batch's files, from this many files on.
-_WRITERS = 4
-_THREADED_FROM = 16
+
+
+# Temp names: a random part drawn once per process, then a count (a draw per file is a
+# system call). Other processes writing the same folder draw other parts.
+_process: tuple[int, str] = (0, "")
+_counted = itertools.count()
+
+
+def _temp_for(path: Path) -> Path:
+    """A fresh name for ``path``'s temp file, in its folder, hidden and never served."""
+    global _process
+    if _process[0] != os.getpid():  # a forked child draws its own
+        _process = (os.getpid(), secrets.token_hex(4))
+    return path.with_name(f".{path.name}.{_process[1]}{next(_counted):x}{TEMP_SUFFIX}")
 
 
 def _staged(item: _Item) -> Path | Exception | None:
@@ -378,7 +383,7 @@ def _staged(item: _Item) -> Path | Exception | None:
             return None
     except PublishError as exc:
         return exc
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+    temp = _temp_for(path)
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
@@ -420,7 +425,7 @@ def copy_if_changed(path: Path, source: Path, size: int, *, fence: Fence | None 
         pass
     except OSError as exc:
         raise PublishError(f"{path}: cannot be read: {exc.strerror}") from exc
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+    temp = _temp_for(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with source.open("rb") as reader, open(temp, "xb") as copy:

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 #: Rows whose items stay in memory however long they are held.
 KEEP = 1000
+#: Bytes of items written to the file at a time.
+CHUNK = 1 << 20
 
 
 class Spillable:
@@ -58,12 +60,15 @@ class Spillable:
 class Spill:
     """The spill file of one build, in ``directory``; use as a context manager."""
 
-    def __init__(self, directory: Path, keep: int = KEEP) -> None:
+    def __init__(self, directory: Path, keep: int = KEEP, chunk: int = CHUNK) -> None:
         self.directory = directory
         self.keep = keep
+        self.chunk = chunk
         self._held: deque[weakref.ref[Spillable]] = deque()
         self._file: IO[bytes] | None = None
-        self._end = 0
+        self._end = 0  # the file's size
+        self._pending = bytearray()  # items on their way to the file, and their rows
+        self._queued: list[tuple[Spillable, tuple[tuple[Variant, int], ...]]] = []
         self._broken = False
         #: Rows whose items were set aside, and their bytes (for tests and benchmarks).
         self.rows = 0
@@ -77,6 +82,7 @@ class Spill:
 
     def close(self) -> None:
         self._held.clear()
+        self._pending, self._queued = bytearray(), []
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -92,10 +98,21 @@ class Spill:
                 self._set_aside(old)
 
     def _set_aside(self, held: Spillable) -> None:
+        """Queue ``held``'s items for the file; they leave memory once it holds them."""
         items = held._items
         assert items is not None
         layout = tuple((variant, len(data)) for variant, data in items.items())
-        data = b"".join(items.values())
+        for data in items.values():
+            self._pending += data
+        self._queued.append((held, layout))
+        if len(self._pending) >= self.chunk:
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        """Write the queued items in one go (a write per row waits on the filesystem
+        each time), then let their rows read them from the file."""
+        data, queued = self._pending, self._queued
+        self._pending, self._queued = bytearray(), []
         try:
             if self._file is None:
                 # Unnamed where the system allows it (O_TMPFILE); else a hidden temp
@@ -114,10 +131,13 @@ class Spill:
                 exc,
             )
             return
-        held._spill, held._at, held._layout = self, self._end, layout
-        held._items = None
+        at = self._end
+        for held, layout in queued:
+            held._spill, held._at, held._layout = self, at, layout
+            held._items = None
+            at += sum(length for _variant, length in layout)
         self._end += len(data)
-        self.rows += 1
+        self.rows += len(queued)
         self.bytes += len(data)
 
     def read(self, at: int, layout: tuple[tuple[Variant, int], ...]) -> dict[Variant, bytes]:
