@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from feeder._text import clean_text
+
 __all__ = [
     "Channel",
     "DeletedEntry",
@@ -91,6 +93,14 @@ class Entry:
     episode: Episode | None = None
     #: Words in ``content`` as stored when it was written; None: count them.
     words: int | None = None
+
+    def __post_init__(self) -> None:
+        # The long texts are cleaned of what XML forbids here, once, rather than by
+        # each of the documents that carry them (the feeds of three formats, the page).
+        for name in ("content", "summary"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, clean_text(value))
 
 
 @dataclass(frozen=True)

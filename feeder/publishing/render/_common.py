@@ -76,7 +76,7 @@ def with_stylesheets(data: bytes, stylesheets: Sequence[Link]) -> bytes:
 
 def summary_of(entry: Entry) -> str:
     """The plain-text summary (the title when there is none)."""
-    return clean_text(entry.summary) or clean_line(entry.title)
+    return entry.summary or clean_line(entry.title)
 
 
 def summary_html(entry: Entry) -> str:
@@ -86,7 +86,7 @@ def summary_html(entry: Entry) -> str:
 
 def body_html(entry: Entry) -> str:
     """The content, or the summary as an HTML paragraph when there is none."""
-    return clean_text(entry.content) or f"<p>{summary_html(entry)}</p>"
+    return entry.content or f"<p>{summary_html(entry)}</p>"
 
 
 # -- entries rendered once, spliced into many documents ----------------------------------

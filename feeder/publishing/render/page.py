@@ -193,7 +193,7 @@ def render_article(site: SiteInfo, entry: Entry) -> bytes:
         f'<main>\n<article dir="auto">\n<h1 dir="auto">{_text(clean_line(entry.title))}</h1>\n'
         f"<p>{', '.join(meta)}{length}</p>\n"
         + (f"<p>Tags: {tags}</p>\n" if tags else "")
-        + f"{clean_text(entry.content) or '<p>' + _text(entry.summary) + '</p>'}\n"
+        + f"{entry.content or '<p>' + _text(entry.summary) + '</p>'}\n"
         + _media(entry.enclosures)
         + "</article>\n</main>\n<footer>\n<p>Subscribe:</p>\n"
         + _feed_list(site.feeds)
