@@ -236,8 +236,7 @@ class Archives:
             return None
         if head is None or not head.published:
             stored = self.reader.page_bounds(selection)
-            kept = stored.ends if stored is not None and stored.size == self.size else ()
-            ends = self._walk(group, kept)
+            ends = self._walk(group, _kept_ends(stored, self.size))
             self._store(selection, PageBounds(self.size, ends, published=True), stored)
             return len(ends) + 1
         return self._changed(group, head)
@@ -343,6 +342,12 @@ def selections_of(record: StoredArticle) -> Iterable[tuple[str, str]]:
         yield ("author", record.author.name)
 
 
+def _kept_ends(stored: PageBounds | None, size: int) -> tuple[Position, ...]:
+    """The stored page ends that still hold, those of pages of ``size`` (pages made
+    for another page size meant something else)."""
+    return stored.ends if stored is not None and stored.size == size else ()
+
+
 class _Cut:
     """One selection's pages in a full build's walk: its stored ends, then full pages
     closing as the next row arrives."""
@@ -350,7 +355,7 @@ class _Cut:
     def __init__(self, group: FeedGroup, stored: PageBounds | None, size: int) -> None:
         self.group = group
         self.stored = stored  # as read: what the build's bookkeeping compares with
-        kept = stored.ends if stored is not None and stored.size == size else ()
+        kept = _kept_ends(stored, size)
         self.ends = list(kept)
         self.size = size
         self._stored = len(kept)

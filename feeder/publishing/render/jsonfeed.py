@@ -120,7 +120,7 @@ def _item(entry: Entry, *, summary_only: bool) -> Json:
         item["content_text"] = summary_of(entry)
     else:
         item["content_html"] = body_html(entry)
-    _put(item, "summary", clean_text(entry.summary))
+    _put(item, "summary", entry.summary)  # clean: see Entry
     item["date_published"] = _date(entry.published)
     item["date_modified"] = _date(entry.updated)
     if entry.author is not None:
