@@ -16,9 +16,28 @@ __all__ = ["clean_line", "clean_text"]
 _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
+# The same characters as they look in UTF-8, for a check in C rather than a scan by the
+# regular expression: the ASCII ones are deleted with bytes.translate; the others begin
+# with \xc2 (U+0080-U+009F) or \xef\xbf (U+FFFE, U+FFFF), and surrogates do not encode.
+_ASCII_FORBIDDEN = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+
+
 def clean_text(value: str) -> str:
     """``value`` without the characters XML 1.0 forbids or asks authors to avoid."""
-    return _FORBIDDEN.sub("", value)
+    if value.isascii():
+        kept = value.encode("ascii").translate(None, _ASCII_FORBIDDEN)
+        return value if len(kept) == len(value) else kept.decode("ascii")
+    try:
+        encoded = value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return _FORBIDDEN.sub("", value)
+    if (
+        b"\xc2" in encoded
+        or b"\xef\xbf" in encoded
+        or len(encoded.translate(None, _ASCII_FORBIDDEN)) != len(encoded)
+    ):
+        return _FORBIDDEN.sub("", value)
+    return value
 
 
 # Bidi embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): in a title

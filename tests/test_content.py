@@ -168,6 +168,38 @@ def test_c1_controls_are_removed_and_the_characters_around_them_kept() -> None:
     assert sanitize_html("<p>a\x85b\x9cc</p>") == "<p>abc</p>"
 
 
+_EDGES = "\x00\x08\t\n\x0b\x0c\r\x1f \x7f\x80\x85\x9f\xa0\xc2é€\ud800\udfff\ufffd\ufffe\uffff的🙂"
+
+
+def _xml_clean(value: str) -> str:
+    return "".join(c for c in value if c not in _XML_UNWANTED and not "\ud800" <= c <= "\udfff")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.sampled_from(_EDGES) | st.characters(), max_size=40))
+def test_clean_text_removes_exactly_what_xml_forbids(value: str) -> None:
+    # Whatever the text holds: only the forbidden characters go, and the rest stays in order.
+    assert clean_text(value) == _xml_clean(value)
+
+
+@pytest.mark.parametrize("around", ["plain {} text", "café {} text", "的{}"])
+@pytest.mark.parametrize("char", list(_EDGES))
+def test_clean_text_finds_each_unwanted_character_alone(around: str, char: str) -> None:
+    # One character in otherwise clean text, ASCII or not: the case a quick check can miss.
+    assert clean_text(around.format(char)) == _xml_clean(around.format(char))
+
+
+_XML_UNWANTED = {
+    *map(chr, range(0x00, 0x09)),
+    "\x0b",
+    "\x0c",
+    *map(chr, range(0x0E, 0x20)),
+    *map(chr, range(0x7F, 0xA0)),
+    "\ufffe",
+    "\uffff",
+}
+
+
 def test_word_count_counts_each_chinese_or_japanese_character() -> None:
     # Written without spaces: split() would see one word in the whole sentence.
     assert word_count("<p>これは日本語の文章です</p>") == 11
