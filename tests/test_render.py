@@ -25,6 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
+from feeder._text import clean_line
 from feeder.config import Config
 from feeder.entries import (
     Channel,
@@ -607,3 +608,98 @@ def test_ordinary_entries_are_written_directly() -> None:
         for summary_only in (False, True):
             assert _fast.rss_item(plain, summary_only=summary_only, author=author) is not None
             assert _fast.atom_entry(plain, summary_only=summary_only) is not None
+
+
+# -- feed heads made from a template, as feedgen writes them -------------------
+
+_HREFS = st.sampled_from(
+    [
+        "https://example.org/blog/feed.xml",
+        "https://example.org/blog/archive/7/feed.xml",
+        "https://xn--caf-dma.example/é/日本/feed.atom",
+        "https://example.org/a?b=1&c=2",  # escaped in XML: rendered whole
+        'https://example.org/"quoted"',
+        "https://example.org/with space",
+        "https://feeder-stand-in-a.invalid/0/",
+    ]
+) | _TEXT
+_LINKS = st.lists(
+    st.builds(
+        Link,
+        st.sampled_from(["hub", "current", "prev-archive", "next-archive", "related"]),
+        _HREFS,
+        st.sampled_from([None, "application/rss+xml", "application/atom+xml"]),
+    ),
+    max_size=4,
+).map(tuple)
+# Titles and descriptions may hold what the stand-ins look like, or a date.
+_CHANNEL_TEXT = _TEXT | st.sampled_from(
+    ["1901-02-03T04:05:06.789012+00:00", "Sun, 03 Feb 1901 04:05:06 +0000", "feeder-stand-in-a"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    title=_CHANNEL_TEXT.filter(lambda text: clean_line(text).strip()),  # feedgen needs one
+    description=_CHANNEL_TEXT,
+    own=_HREFS,
+    links=_LINKS,
+    updated=_WHEN,
+    fmt=st.sampled_from(FORMAT_NAMES),
+    archive=st.booleans(),
+    styled=st.booleans(),
+)
+def test_feed_heads_from_a_template_are_the_bytes_feedgen_writes(
+    title: str,
+    description: str,
+    own: str,
+    links: tuple[Link, ...],
+    updated: datetime,
+    fmt: str,
+    archive: bool,
+    styled: bool,
+) -> None:
+    """A document whose items are given takes its head from a template of its shape:
+    the bytes are those of the document rendered whole, whatever the channel holds."""
+    feed = FORMATS[fmt]
+    chan = dataclasses.replace(
+        channel(fmt),
+        title=title,
+        description=description,
+        updated=updated,
+        links=(Link("self", own, feed.media_type), Link("alternate", BASE_URL, "text/html"), *links),
+    )
+    entries = ENTRIES[:2]
+    stylesheets = (Link("stylesheet", "/feed.xsl", "text/xsl"),) if styled else ()
+    whole = FeedDocument(chan, entries, False, stylesheets, archive=archive)
+    items = feed.items(entries, False, chan.author)
+    assert feed.render(dataclasses.replace(whole, items=items)) == feed.render(whole)
+
+
+def test_pages_of_one_feed_share_one_template_of_their_head() -> None:
+    from feeder.publishing.render import _heads
+
+    shapes: list[Channel] = []
+
+    def counted(chan: Channel) -> bytes:
+        shapes.append(chan)
+        return _rss._document(chan, (), False, (), True, None, False)
+
+    pages = [
+        dataclasses.replace(
+            channel("rss"),
+            updated=at(day, minute=day),
+            links=(
+                Link("self", f"{BASE_URL}archive/{day}/feed.xml", "application/rss+xml"),
+                Link("alternate", BASE_URL, "text/html"),
+                Link("next-archive", f"{BASE_URL}archive/{day + 1}/feed.xml"),
+            ),
+        )
+        for day in range(1, 6)
+    ]
+    key = ("test", object())
+    for page in pages:
+        expected = _rss._document(page, (), False, (), True, None, False)
+        assert _heads.head(key, page, counted) == expected
+        assert f"archive/{page.updated.day}/feed.xml".encode() in expected
+    assert len(shapes) == 2  # the template's two renderings, then every page filled in

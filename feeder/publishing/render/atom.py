@@ -9,7 +9,7 @@ from feedgen.ext.base import BaseExtension
 
 from feeder._text import clean_line, clean_text
 from feeder.entries import Channel, DeletedEntry, Entry, Link, Person
-from feeder.publishing.render import _fast
+from feeder.publishing.render import _fast, _heads
 from feeder.publishing.render._common import (
     body_html,
     generator,
@@ -83,6 +83,33 @@ def render_atom(
     the feed's ``updated`` is the latest of its entries' and their deletions'.
     ``items``: ``entries`` already rendered by :func:`atom_items`.
     """
+    if items is None or tombstones:
+        data = _document(channel, entries, summary_only, archive, tombstones, items is None)
+        if items is not None:
+            data = splice_items(data, _FEED_END, items)
+        return with_stylesheets(data, stylesheets)
+    # The feed's head alone, from the template of its shape, and the entries spliced in.
+    enclosed = [entry for entry in entries if entry.enclosures][:1]
+    head = _heads.head(
+        ("atom", tuple(stylesheets), archive, bool(enclosed)),
+        channel,
+        lambda shaped: with_stylesheets(
+            _document(shaped, enclosed, summary_only, archive, (), False), stylesheets
+        ),
+    )
+    return splice_items(head, _FEED_END, items)
+
+
+def _document(
+    channel: Channel,
+    entries: Sequence[Entry],
+    summary_only: bool,
+    archive: bool,
+    tombstones: Sequence[DeletedEntry],
+    with_items: bool,
+) -> bytes:
+    """The document, or with ``with_items`` false its head alone (``entries`` still
+    say which namespaces it declares)."""
     fg = generator(channel, alternate_first=True)
     add_history(fg, channel.links, archive=archive, rss=False)
     if channel.description:
@@ -93,7 +120,7 @@ def render_atom(
         fg.register_extension("tombstones", _Tombstones, atom=True, rss=False)
         fg.tombstones.deleted = tombstones
         fg.updated(max(utc(channel.updated), *(utc(gone.when) for gone in tombstones)))
-    for entry in entries if items is None else ():
+    for entry in entries if with_items else ():
         fe = fg.add_entry(order="append")
         fe.id(clean_text(entry.id))
         fe.title(clean_line(entry.title))
@@ -109,9 +136,7 @@ def render_atom(
             fe.category(term=clean_text(tag.slug), label=clean_line(tag.name))
         add_atom_enclosures(fe, entry)
     data: bytes = fg.atom_str(pretty=True)
-    if items is not None:
-        data = splice_items(data, _FEED_END, items)
-    return with_stylesheets(data, stylesheets)
+    return data
 
 
 _ENTRY = b"\n  <entry>"

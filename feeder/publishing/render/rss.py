@@ -13,7 +13,7 @@ from feedgen.ext.dc import DcEntryExtension, DcExtension
 
 from feeder._text import clean_line, clean_text
 from feeder.entries import Channel, Entry, Link, Person, PodcastChannel
-from feeder.publishing.render import _fast
+from feeder.publishing.render import _fast, _heads
 from feeder.publishing.render._common import (
     body_html,
     generator,
@@ -96,6 +96,29 @@ def render_rss(
     """
     if items is not None and podcast is not None:
         raise ValueError("a podcast's items are rendered with their episodes")
+    if items is None:
+        return _document(channel, entries, summary_only, stylesheets, archive, podcast)
+    # The channel alone, from the template of its shape, and the items spliced in.
+    media = [entry for entry in entries if len(entry.enclosures) > 1][:1]
+    head = _heads.head(
+        ("rss", tuple(stylesheets), archive, bool(media)),
+        channel,
+        lambda shaped: _document(shaped, media, summary_only, stylesheets, archive, None, False),
+    )
+    return splice_items(head, _CHANNEL_END, items)
+
+
+def _document(
+    channel: Channel,
+    entries: Sequence[Entry],
+    summary_only: bool,
+    stylesheets: Sequence[Link],
+    archive: bool,
+    podcast: PodcastChannel | None,
+    with_items: bool = True,
+) -> bytes:
+    """The document, or with ``with_items`` false its channel alone (``entries`` still
+    say which namespaces it declares)."""
     fg = generator(channel, alternate_first=False)
     # What load_extension("dc") registers, without looking for a module feedgen lacks
     # (dc_entry) on every call: that search took longer than rendering a feed.
@@ -110,7 +133,7 @@ def render_rss(
     if hubs:
         fg.register_extension("websub", _Hubs, None, atom=False, rss=True)
         fg.websub.hubs(hubs)
-    for entry in entries if items is None else ():
+    for entry in entries if with_items else ():
         fe = fg.add_entry(order="append")
         fe.guid(clean_text(entry.id), permalink=False)
         fe.title(clean_line(entry.title))
@@ -128,10 +151,7 @@ def render_rss(
         add_rss_enclosures(fe, entry)
         if podcast is not None:
             add_episode(fe, entry)
-    data = _title_references(fg.rss_str(pretty=True))
-    if items is not None:
-        data = splice_items(data, _CHANNEL_END, items)
-    return with_stylesheets(data, stylesheets)
+    return with_stylesheets(_title_references(fg.rss_str(pretty=True)), stylesheets)
 
 
 _ITEM = b"\n    <item>"
