@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -9,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ import pytest
 from sqlalchemy import text
 
 from feeder import Site
-from feeder._processes import WorkerGone, Workers
+from feeder._processes import BATCH_THRESHOLD, WorkerGone, Workers, rare_collections
 from feeder.importing import importer
 from feeder.importing.sources import drafts_from_paths
 
@@ -253,3 +255,27 @@ def test_ctrl_c_during_a_bulk_import_keeps_what_was_stored_and_stops_the_workers
     assert (
         again.stdout.strip() == f"{total - stored} added, 0 updated, {stored} unchanged, 0 rejected"
     )
+
+
+def test_a_batch_collects_garbage_rarely_and_then_as_before() -> None:
+    before, frozen = gc.get_threshold(), gc.get_freeze_count()
+    with rare_collections():
+        assert gc.get_threshold()[0] == BATCH_THRESHOLD
+        assert gc.get_freeze_count() > frozen  # what was loaded before is not walked again
+        with rare_collections():  # a nested batch (or one in another thread)
+            pass
+        assert gc.get_threshold()[0] == BATCH_THRESHOLD  # the outer batch still runs
+        # A cycle made during the batch is still collected, without anyone asking.
+        cycle = _Node()
+        cycle.next = cycle
+        gone = weakref.ref(cycle)
+        del cycle
+        kept = [[n] for n in range(3 * BATCH_THRESHOLD)]
+        assert gone() is None
+        del kept
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == frozen
+
+
+class _Node:
+    next: object = None

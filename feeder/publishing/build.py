@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from db import Selection, StoredArticle, selection_key
 from feeder._derived import Sealer
+from feeder._processes import rare_collections
 from feeder._records import (
     ARTICLES_DIR,
     RowProblem,
@@ -903,6 +904,7 @@ def _build(
         if config.podcast.enabled:
             podcasts = _podcast.Podcasts(config, reader.podcast_guids(), media, writer.problem)
         if full:
+            workers.enter_context(rare_collections())
             archives.forget_all_but(groups)
             archives.walk(groups)
             wanted = groups
