@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -41,6 +42,23 @@ def test_workers_compute_in_other_processes_in_parallel() -> None:
     assert [values for _, values in answers] == [[3 * n, 3 * n + 3] for n in range(20)]
     pids = {pid for pid, _ in answers}
     assert os.getpid() not in pids and 1 <= len(pids) <= 2
+
+
+def big_answer(size: int, _context: Any) -> tuple[int, bytes]:
+    """An answer of ``size`` bytes in many small pieces, as a chunk of rendered pages is,
+    and the page faults this worker has taken so far."""
+    answer = [bytes([n % 256]) * 4000 for n in range(size // 4000)]
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt, b"".join(answer)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="glibc's malloc settings")
+def test_big_answers_reuse_the_workers_memory() -> None:
+    # Pickling megabytes per answer: memory the worker keeps serves every next answer,
+    # rather than being mapped from the kernel (a fault per 4 KB page) each time.
+    with Workers(HERE + "big_answer", None, count=1) as workers:
+        faults = [workers.run(8_000_000)[0] for _ in range(12)]
+    later = faults[-1] - faults[4]  # 7 answers of 8 MB each, once warm
+    assert later < 7 * 8_000_000 // 4096 // 4, faults
 
 
 def test_an_error_in_a_worker_is_raised_in_the_caller_and_the_worker_goes_on() -> None:
