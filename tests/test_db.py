@@ -14,6 +14,8 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import (
     Column,
     Engine,
@@ -34,6 +36,7 @@ import db
 from db import bulk, migrate, queries, writes
 from db.engine import BUSY_TIMEOUT_MS
 from db.models import Base
+from db.records import read_instant
 from db.types import UTCDateTime
 from feeder import Site
 from tests.conftest import FakeClock
@@ -500,3 +503,35 @@ def test_insert_many_raises_integrity_error_like_core_on_a_duplicate(engine: Eng
         bulk.insert_many(connection, table, ("name",), [{"name": "b"}, {"name": "a"}])
     with engine.connect() as connection:
         assert connection.execute(select(table.c.name)).scalars().all() == ["a"]
+
+
+def _instant_the_long_way(value: str) -> datetime | None:
+    """What a stored date string names, read as read_instant always read it."""
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+_WRITTEN_DATES = st.builds(
+    lambda when, sep, spec, suffix, pad: pad + when.isoformat(sep, spec) + suffix + pad,
+    st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),  # noqa: DTZ001
+    st.sampled_from([" ", "T"]),
+    st.sampled_from(["auto", "hours", "minutes", "seconds", "milliseconds", "microseconds"]),
+    st.sampled_from(["", "Z", "+00:00", "-05:30", "+0530", "+05", "+00:00+00:00", "x"]),
+    st.sampled_from(["", " "]),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=_WRITTEN_DATES | st.text(max_size=40))
+def test_a_stored_date_string_names_the_same_instant_however_it_was_written(value: str) -> None:
+    # Feeder's own naive UTC text is read in one parse; every other form as before.
+    expected = _instant_the_long_way(value)
+    if expected is None:
+        with pytest.raises(ValueError, match="is not a date and time"):
+            read_instant(value)
+    else:
+        got = read_instant(value)
+        assert got == expected and got.tzinfo is UTC
