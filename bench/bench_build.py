@@ -22,6 +22,10 @@ In one run, on one machine:
     per second (articles / wall), CPU per page, peak RSS of the build process
     (VmHWM) and of the process with its workers (sampled every 5 ms);
   * **full build, unchanged**: the same with every file already in place;
+  * **same files, no render**: files of the names and sizes the build wrote,
+    written by this process the way a build makes them durable (temp file, one
+    syncfs, rename, each folder synced) with nothing read or rendered: the floor
+    of a first build on this disk, in Python, and the first build's CPU beside it;
   * with ``--one-process``, **first, in one process**: a first build with
     ``build.processes = 0`` (no worker processes), for comparison;
   * **no-change tick**: the daemon's poll with nothing to do, median and p99,
@@ -46,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import json
 import os
 import platform
@@ -389,11 +394,14 @@ def bench_feeder(
             config = str(root / "feeder.toml")
             output = root / "public"
             build = ["-c", config, "--db", url, "build", "--full", "--json"]
-            first, unchanged, alone = [], [], []
+            first, unchanged, alone, floor = [], [], [], []
             for _ in range(args.runs):
                 set_aside(output)
                 first.append(measure(sys.executable, "feeder", build))
                 unchanged.append(measure(sys.executable, "feeder", build))
+                copy = root / f"files-alone-{uuid.uuid4().hex[:8]}"
+                floor.append(files_alone(output, copy))
+                set_aside(copy)
                 if args.one_process:
                     set_aside(output)
                     one = {"FEEDER_BUILD_PROCESSES": "0"}
@@ -426,6 +434,12 @@ def bench_feeder(
         )
         written = runs[0].info.get("written_count", len(runs[0].info.get("written", ())))
         print(line + f", {written:,} files written")
+    walls, cpus = [w for w, _ in floor], [c for _, c in floor]
+    print(
+        f"  {'same files, no render':22} wall {spread(walls)} s, CPU {spread(cpus)} s = "
+        f"{spread([c / count for c in cpus], 1e6, 0)} µs/page: first build's CPU is "
+        f"{statistics.median(r.cpu for r in first) / statistics.median(cpus):.1f}× this"
+    )
     print(
         f"  {'no-change tick':22} median {tick:,.0f} µs, p99 {tick_p99:,.0f} µs "
         f"(SELECT 1: median {select:,.0f} µs, p99 {select_p99:,.0f} µs)"
@@ -436,6 +450,54 @@ def bench_feeder(
     )
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)
+
+
+# -- the floor: the same files, nothing rendered ----------------------------------------
+
+
+def _syncfs(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        if not sys.platform.startswith("linux") or ctypes.CDLL(None).syncfs(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
+
+
+def files_alone(source: Path, target: Path) -> tuple[float, float]:
+    """Wall and CPU seconds to write files of the names and sizes under ``source`` into
+    ``target`` the way a full build makes them durable (each into a temp file, one
+    syncfs, each renamed into place, each folder synced), with nothing read or
+    rendered: what a first full build cannot go below on this disk, in Python."""
+    files = []
+    for folder, _dirs, names in os.walk(source):
+        relative = Path(folder).relative_to(source)
+        files += [(relative / name, os.stat(os.path.join(folder, name)).st_size) for name in names]
+    blob = memoryview(bytes(max(size for _, size in files)))
+    started, cpu = time.perf_counter(), time.process_time()
+    folders = sorted({str(target / relative.parent) for relative, _ in files})
+    for folder in folders:
+        os.makedirs(folder, exist_ok=True)
+    renames = []
+    for relative, size in files:
+        path = str(target / relative)
+        temp = f"{path}.tmp"
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            os.write(fd, blob[:size])
+        finally:
+            os.close(fd)
+        renames.append((temp, path))
+    _syncfs(target)
+    for temp, path in renames:
+        os.replace(temp, path)
+    for folder in folders:
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
 # -- durability ------------------------------------------------------------------------
