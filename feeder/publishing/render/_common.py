@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from html import escape
 from typing import Any
 
@@ -21,6 +22,13 @@ def utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError(f"naive datetime {value!r} reached the renderer")
     return value.astimezone(UTC)
+
+
+@lru_cache(maxsize=4096)
+def iso_utc(value: datetime) -> str:
+    """``utc(value).isoformat()``, formatted once for the several documents that write
+    an article's dates (a microsecond each time, on an aware datetime)."""
+    return utc(value).isoformat()
 
 
 def person(value: Person) -> dict[str, Any]:

@@ -19,7 +19,14 @@ from datetime import datetime
 
 from feeder._text import clean_line, clean_text
 from feeder.entries import Entry, Person
-from feeder.publishing.render._common import body_html, person, summary_html, summary_of, utc
+from feeder.publishing.render._common import (
+    body_html,
+    iso_utc,
+    person,
+    summary_html,
+    summary_of,
+    utc,
+)
 
 __all__ = ["atom_entry", "either", "rss_item"]
 
@@ -97,7 +104,7 @@ def rss_item(entry: Entry, *, summary_only: bool, author: Person) -> bytes | Non
             "</pubDate>\n      <dc:creator>",
             _text(creator),
             "</dc:creator>\n      <dcterms:modified>",
-            utc(entry.updated).isoformat(),
+            iso_utc(entry.updated),
             "</dcterms:modified>\n    </item>",
         ]
         return "".join(parts).encode("utf-8")
@@ -116,7 +123,7 @@ def atom_entry(entry: Entry, *, summary_only: bool) -> bytes | None:
             "</id>\n    <title>",
             _text(_required(clean_line(entry.title))),
             "</title>\n    <updated>",
-            utc(entry.updated).isoformat(),
+            iso_utc(entry.updated),
             "</updated>\n",
         ]
         if entry.author is not None:
@@ -141,7 +148,7 @@ def atom_entry(entry: Entry, *, summary_only: bool) -> bytes | None:
             if label:
                 parts += [' label="', _attribute(label), '"']
             parts.append("/>\n")
-        parts += ["    <published>", utc(entry.published).isoformat(), "</published>\n  </entry>"]
+        parts += ["    <published>", iso_utc(entry.published), "</published>\n  </entry>"]
         return "".join(parts).encode("utf-8")
     except (_Unusual, UnicodeError):
         return None

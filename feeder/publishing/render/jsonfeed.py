@@ -16,7 +16,7 @@ from urllib.parse import quote
 from feeder._text import clean_line, clean_text
 from feeder.entries import Channel, Enclosure, Entry, Person
 from feeder.publishing.render import _json
-from feeder.publishing.render._common import body_html, summary_of, utc
+from feeder.publishing.render._common import body_html, iso_utc, summary_of, utc
 
 __all__ = ["ARCHIVE_EXTENSION", "MEDIA_TYPE", "VERSION", "json_items", "render_json_feed"]
 
@@ -166,7 +166,7 @@ def _author(person: Person) -> Json:
 
 def _date(value: datetime) -> str:
     """RFC 3339 in UTC with ``Z``; microseconds only when there are any."""
-    return utc(value).replace(tzinfo=None).isoformat() + "Z"
+    return iso_utc(value).removesuffix("+00:00") + "Z"
 
 
 def _first_link(channel: Channel, rel: str) -> str:
