@@ -673,7 +673,13 @@ def test_feed_heads_from_a_template_are_the_bytes_feedgen_writes(
     stylesheets = (Link("stylesheet", "/feed.xsl", "text/xsl"),) if styled else ()
     whole = FeedDocument(chan, entries, False, stylesheets, archive=archive)
     items = feed.items(entries, False, chan.author)
-    assert feed.render(dataclasses.replace(whole, items=items)) == feed.render(whole)
+    expected = feed.render(whole)
+    # Seen once, the shape is rendered whole; from the second time, from its template.
+    other = dataclasses.replace(chan, updated=chan.updated + timedelta(days=1))
+    assert feed.render(dataclasses.replace(whole, channel=other, items=items)) == feed.render(
+        dataclasses.replace(whole, channel=other)
+    )
+    assert feed.render(dataclasses.replace(whole, items=items)) == expected
 
 
 def test_pages_of_one_feed_share_one_template_of_their_head() -> None:
@@ -702,4 +708,6 @@ def test_pages_of_one_feed_share_one_template_of_their_head() -> None:
         expected = _rss._document(page, (), False, (), True, None, False)
         assert _heads.head(key, page, counted) == expected
         assert f"archive/{page.updated.day}/feed.xml".encode() in expected
-    assert len(shapes) == 2  # the template's two renderings, then every page filled in
+    # The first page rendered whole, the second the template's two renderings, then every
+    # page filled in.
+    assert len(shapes) == 3

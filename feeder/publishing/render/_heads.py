@@ -58,33 +58,45 @@ class _Template:
         return b"".join(parts)
 
 
-_templates: OrderedDict[Hashable, _Template | None] = OrderedDict()
+#: A shape seen once and not made a template yet: most feeds are rendered once a build
+#: (a template costs two renderings), an archive's pages many times.
+_ONCE = "once"
+_templates: OrderedDict[Hashable, _Template | str | None] = OrderedDict()
 _lock = threading.Lock()
 
 
 def head(key: Hashable, channel: Channel, render: Callable[[Channel], bytes]) -> bytes:
-    """``render(channel)``, made from the template of its shape where it can be.
+    """``render(channel)``, made from the template of its shape from the second time
+    that shape is seen, where it can be.
 
     ``key`` names whatever else ``render`` depends on (format, archive, stylesheets).
     """
     hrefs = [clean_text(link.href) for link in channel.links]
     if not all(_PLAIN.fullmatch(href) for href in hrefs):
         return render(channel)
-    shape = _shaped(channel, 0)
+    shape = (key, _shaped(channel, 0))
     with _lock:
-        known = (key, shape) in _templates
-        if known:
-            _templates.move_to_end((key, shape))
-            found = _templates[(key, shape)]
-    if not known:
+        seen = shape in _templates
+        if seen:
+            _templates.move_to_end(shape)
+            found = _templates[shape]
+        else:
+            _remember(shape, _ONCE)
+    if not seen:
+        return render(channel)
+    if found == _ONCE:
         found = _template([render(_shaped(channel, n)) for n in range(2)], len(hrefs))
         with _lock:
-            _templates[(key, shape)] = found
-            while len(_templates) > KEEP:
-                _templates.popitem(last=False)
-    if found is None:  # a shape that does not hold its stand-ins as values
+            _remember(shape, found)
+    if not isinstance(found, _Template):  # a shape that does not hold its stand-ins as values
         return render(channel)
     return found.fill([href.encode() for href in hrefs], utc(channel.updated))
+
+
+def _remember(shape: Hashable, value: _Template | str | None) -> None:
+    _templates[shape] = value
+    while len(_templates) > KEEP:
+        _templates.popitem(last=False)
 
 
 def _shaped(channel: Channel, n: int) -> Channel:
