@@ -612,17 +612,20 @@ def test_ordinary_entries_are_written_directly() -> None:
 
 # -- feed heads made from a template, as feedgen writes them -------------------
 
-_HREFS = st.sampled_from(
-    [
-        "https://example.org/blog/feed.xml",
-        "https://example.org/blog/archive/7/feed.xml",
-        "https://xn--caf-dma.example/é/日本/feed.atom",
-        "https://example.org/a?b=1&c=2",  # escaped in XML: rendered whole
-        'https://example.org/"quoted"',
-        "https://example.org/with space",
-        "https://feeder-stand-in-a.invalid/0/",
-    ]
-) | _TEXT
+_HREFS = (
+    st.sampled_from(
+        [
+            "https://example.org/blog/feed.xml",
+            "https://example.org/blog/archive/7/feed.xml",
+            "https://xn--caf-dma.example/é/日本/feed.atom",
+            "https://example.org/a?b=1&c=2",  # escaped in XML: rendered whole
+            'https://example.org/"quoted"',
+            "https://example.org/with space",
+            "https://feeder-stand-in-a.invalid/0/",
+        ]
+    )
+    | _TEXT
+)
 _LINKS = st.lists(
     st.builds(
         Link,
@@ -667,7 +670,11 @@ def test_feed_heads_from_a_template_are_the_bytes_feedgen_writes(
         title=title,
         description=description,
         updated=updated,
-        links=(Link("self", own, feed.media_type), Link("alternate", BASE_URL, "text/html"), *links),
+        links=(
+            Link("self", own, feed.media_type),
+            Link("alternate", BASE_URL, "text/html"),
+            *links,
+        ),
     )
     entries = ENTRIES[:2]
     stylesheets = (Link("stylesheet", "/feed.xsl", "text/xsl"),) if styled else ()
