@@ -203,24 +203,22 @@ def _serve(function: str, requests: IO[bytes], answers: IO[bytes]) -> None:
     module, name = function.split(":")
     compute = getattr(importlib.import_module(module), name)
     context = pickle.load(requests)
-    # A worker lives for one batch of work: what it loaded is never walked again.
-    gc.freeze()
-    gc.set_threshold(BATCH_THRESHOLD, *gc.get_threshold()[1:])
-    while True:
-        try:
-            batch = pickle.load(requests)
-        except EOFError:
-            return
-        try:
-            answer: tuple[str, Any] = ("ok", compute(batch, context))
-        except Exception as exc:  # a bug: hand it to the caller, who raises it
-            answer = ("error", exc)
-        try:
-            data = pickle.dumps(answer, _PROTOCOL)
-        except Exception as exc:
-            data = pickle.dumps(("error", RuntimeError(repr(exc))), _PROTOCOL)
-        answers.write(data)
-        answers.flush()
+    with rare_collections():  # a worker's life is one batch of work, once it has loaded
+        while True:
+            try:
+                batch = pickle.load(requests)
+            except EOFError:
+                return
+            try:
+                answer: tuple[str, Any] = ("ok", compute(batch, context))
+            except Exception as exc:  # a bug: hand it to the caller, who raises it
+                answer = ("error", exc)
+            try:
+                data = pickle.dumps(answer, _PROTOCOL)
+            except Exception as exc:
+                data = pickle.dumps(("error", RuntimeError(repr(exc))), _PROTOCOL)
+            answers.write(data)
+            answers.flush()
 
 
 if __name__ == "__main__":
