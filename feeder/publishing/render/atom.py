@@ -83,19 +83,17 @@ def render_atom(
     the feed's ``updated`` is the latest of its entries' and their deletions'.
     ``items``: ``entries`` already rendered by :func:`atom_items`.
     """
-    if items is None or tombstones:
-        data = _document(channel, entries, summary_only, archive, tombstones, items is None)
-        if items is not None:
-            data = splice_items(data, _FEED_END, items)
-        return with_stylesheets(data, stylesheets)
+    if items is None:
+        return _document(channel, entries, summary_only, stylesheets, archive, tombstones)
+    if tombstones:  # they set the feed's date: no template
+        head = _document(channel, entries, summary_only, stylesheets, archive, tombstones, False)
+        return splice_items(head, _FEED_END, items)
     # The feed's head alone, from the template of its shape, and the entries spliced in.
     enclosed = [entry for entry in entries if entry.enclosures][:1]
     head = _heads.head(
         ("atom", tuple(stylesheets), archive, bool(enclosed)),
         channel,
-        lambda shaped: with_stylesheets(
-            _document(shaped, enclosed, summary_only, archive, (), False), stylesheets
-        ),
+        lambda shaped: _document(shaped, enclosed, summary_only, stylesheets, archive, (), False),
     )
     return splice_items(head, _FEED_END, items)
 
@@ -104,9 +102,10 @@ def _document(
     channel: Channel,
     entries: Sequence[Entry],
     summary_only: bool,
+    stylesheets: Sequence[Link],
     archive: bool,
     tombstones: Sequence[DeletedEntry],
-    with_items: bool,
+    with_items: bool = True,
 ) -> bytes:
     """The document, or with ``with_items`` false its head alone (``entries`` still
     say which namespaces it declares)."""
@@ -135,8 +134,7 @@ def _document(
         for tag in entry.tags:
             fe.category(term=clean_text(tag.slug), label=clean_line(tag.name))
         add_atom_enclosures(fe, entry)
-    data: bytes = fg.atom_str(pretty=True)
-    return data
+    return with_stylesheets(fg.atom_str(pretty=True), stylesheets)
 
 
 _ENTRY = b"\n  <entry>"
