@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import json
 import os
 import platform
@@ -74,6 +73,7 @@ from sqlalchemy import create_engine
 from throwaway import postgres_schema
 
 from feeder import Site
+from feeder.publishing import files as feeder_files
 
 PELICAN = "pelican==4.12.*"
 _WORDS = [
@@ -455,15 +455,6 @@ def bench_feeder(
 # -- the floor: the same files, nothing rendered ----------------------------------------
 
 
-def _syncfs(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        if not sys.platform.startswith("linux") or ctypes.CDLL(None).syncfs(fd) != 0:
-            os.sync()
-    finally:
-        os.close(fd)
-
-
 def files_alone(source: Path, target: Path) -> tuple[float, float]:
     """Wall and CPU seconds to write files of the names and sizes under ``source`` into
     ``target`` the way a full build makes them durable (each into a temp file, one
@@ -488,15 +479,15 @@ def files_alone(source: Path, target: Path) -> tuple[float, float]:
         finally:
             os.close(fd)
         renames.append((temp, path))
-    _syncfs(target)
+    # Made durable by the calls a build makes (feeder.publishing.files).
+    if feeder_files._SYNCFS is not None:
+        feeder_files._syncfs(str(target))
+    else:
+        os.sync()
     for temp, path in renames:
         os.replace(temp, path)
     for folder in folders:
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        feeder_files._fsync_path(folder)
     return time.perf_counter() - started, time.process_time() - cpu
 
 
