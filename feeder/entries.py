@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from feeder._text import clean_text
+from feeder._text import clean_line, clean_text
 
 __all__ = [
     "Channel",
@@ -95,12 +95,37 @@ class Entry:
     words: int | None = None
 
     def __post_init__(self) -> None:
-        # The long texts are cleaned of what XML forbids here, once, rather than by
-        # each of the documents that carry them (the feeds of three formats, the page).
-        for name in ("content", "summary"):
+        # Every text of an entry is cleaned here, once (clean_text; clean_line for a
+        # title or a name), and the documents that carry it (the feeds of three
+        # formats, the page) write it as it is. Its media files are cleaned where
+        # they are written.
+        put = object.__setattr__
+        for name in ("id", "url", "summary", "content"):
             value = getattr(self, name)
             if isinstance(value, str):
-                object.__setattr__(self, name, clean_text(value))
+                put(self, name, clean_text(value))
+        if isinstance(self.title, str):
+            put(self, "title", clean_line(self.title))
+        if self.author is not None:
+            put(self, "author", _clean_person(self.author))
+        if self.tags:
+            put(self, "tags", tuple(_clean_tag(tag) for tag in self.tags))
+
+
+def _clean_person(person: Person) -> Person:
+    name, email, uri = (
+        clean_line(person.name),
+        person.email and clean_text(person.email),
+        person.uri and clean_text(person.uri),
+    )
+    if (name, email, uri) == (person.name, person.email, person.uri):
+        return person
+    return Person(name, email, uri)
+
+
+def _clean_tag(tag: TagRef) -> TagRef:
+    slug, name = clean_text(tag.slug), clean_line(tag.name)
+    return tag if (slug, name) == (tag.slug, tag.name) else TagRef(slug, name)
 
 
 @dataclass(frozen=True)

@@ -456,6 +456,39 @@ def test_control_characters_do_not_break_pages(field: str) -> None:
         assert not any(ch in data.decode("utf-8") for ch in FORBIDDEN)
 
 
+def test_an_entry_cleans_its_texts_when_it_is_made() -> None:
+    # The renderers write an entry's texts as they are: the entry is what cleans them.
+    bidi = "\u202e\u2066"
+    entry = dataclasses.replace(
+        ENTRIES[0],
+        id=_dirty("tag:example.org,2026:x"),
+        url=_dirty("https://example.org/x"),
+        title=_dirty(f"Ti{bidi}tle"),
+        summary=_dirty("Sum"),
+        content=_dirty("<p>Body</p>"),
+        author=Person(
+            _dirty(f"Bo{bidi}b"), _dirty("bob@example.org"), _dirty("https://b.example/")
+        ),
+        tags=(TagRef(_dirty("food"), _dirty(f"Fo{bidi}od")), TagRef("uk", "UK")),
+    )
+    assert (entry.id, entry.url, entry.title, entry.summary, entry.content) == (
+        "tag:example.org,2026:x",
+        "https://example.org/x",
+        "Title",
+        "Sum",
+        "<p>Body</p>",
+    )
+    assert entry.author == Person("Bob", "bob@example.org", "https://b.example/")
+    assert entry.tags == (TagRef("food", "Food"), TagRef("uk", "UK"))
+    # Text other than a title or a name keeps its bidi controls (in a URL they are
+    # percent-encoded by whoever made it, in content they are the sanitiser's).
+    assert dataclasses.replace(entry, summary=f"a{bidi}b").summary == f"a{bidi}b"
+    # What is clean already is kept as it is, not copied.
+    again = dataclasses.replace(ENTRIES[0])
+    assert again.author is ENTRIES[0].author
+    assert all(a is b for a, b in zip(again.tags, ENTRIES[0].tags, strict=True))
+
+
 @pytest.mark.parametrize("renderer", [render_rss, render_atom])
 def test_naive_datetime_is_refused_with_a_message(renderer: Renderer) -> None:
     naive = datetime(2026, 11, 26, 12, 0)  # noqa: DTZ001 - the point of the test

@@ -84,7 +84,7 @@ def with_stylesheets(data: bytes, stylesheets: Sequence[Link]) -> bytes:
 
 def summary_of(entry: Entry) -> str:
     """The plain-text summary (the title when there is none)."""
-    return entry.summary or clean_line(entry.title)
+    return entry.summary or entry.title
 
 
 def summary_html(entry: Entry) -> str:

@@ -17,12 +17,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from feeder._text import clean_line, clean_text
+from feeder._text import clean_line
 from feeder.entries import Entry, Person
 from feeder.publishing.render._common import (
     body_html,
     iso_utc,
-    person,
     summary_html,
     summary_of,
     utc,
@@ -81,9 +80,9 @@ def rss_item(entry: Entry, *, summary_only: bool, author: Person) -> bytes | Non
             raise _Unusual
         parts = [
             "\n    <item>\n      <title>",
-            _rss_title(_required(clean_line(entry.title))),
+            _rss_title(_required(entry.title)),
             "</title>\n      <link>",
-            _text(_required(clean_text(entry.url))),
+            _text(_required(entry.url)),
             "</link>\n      <description>",
             _text(summary_html(entry)),
             "</description>\n",
@@ -92,12 +91,13 @@ def rss_item(entry: Entry, *, summary_only: bool, author: Person) -> bytes | Non
             parts += ["      <content:encoded>", _text(body_html(entry)), "</content:encoded>\n"]
         parts += [
             '      <guid isPermaLink="false">',
-            _text(_required(clean_text(entry.id))),
+            _text(_required(entry.id)),
             "</guid>\n",
         ]
         for tag in entry.tags:
-            parts += ["      <category>", _text(_required(clean_line(tag.name))), "</category>\n"]
-        creator = _required(clean_line((entry.author or author).name))
+            parts += ["      <category>", _text(_required(tag.name)), "</category>\n"]
+        # An entry's texts are clean (see Entry); the channel's author is cleaned here.
+        creator = _required(entry.author.name if entry.author else clean_line(author.name))
         parts += [
             "      <pubDate>",
             _rfc2822(entry.published),
@@ -119,32 +119,33 @@ def atom_entry(entry: Entry, *, summary_only: bool) -> bytes | None:
             raise _Unusual
         parts = [
             "\n  <entry>\n    <id>",
-            _text(_required(clean_text(entry.id))),
+            _text(_required(entry.id)),
             "</id>\n    <title>",
-            _text(_required(clean_line(entry.title))),
+            _text(_required(entry.title)),
             "</title>\n    <updated>",
             iso_utc(entry.updated),
             "</updated>\n",
         ]
         if entry.author is not None:
-            who = person(entry.author)
-            parts += ["    <author>\n      <name>", _text(_required(who["name"])), "</name>\n"]
-            for field in ("email", "uri"):
-                if who.get(field):
-                    parts += [f"      <{field}>", _text(who[field]), f"</{field}>\n"]
+            who = entry.author
+            parts += ["    <author>\n      <name>", _text(_required(who.name)), "</name>\n"]
+            if who.email:
+                parts += ["      <email>", _text(who.email), "</email>\n"]
+            if who.uri:
+                parts += ["      <uri>", _text(who.uri), "</uri>\n"]
             parts.append("    </author>\n")
         if not summary_only:
             parts += ['    <content type="html">', _text(body_html(entry)), "</content>\n"]
         parts += [
             '    <link href="',
-            _attribute(_required(clean_text(entry.url))),
+            _attribute(_required(entry.url)),
             '"/>\n    <summary>',
             _text(summary_of(entry)),
             "</summary>\n",
         ]
         for tag in entry.tags:
-            parts += ['    <category term="', _attribute(_required(clean_text(tag.slug))), '"']
-            label = clean_line(tag.name)
+            parts += ['    <category term="', _attribute(_required(tag.slug)), '"']
+            label = tag.name
             if label:
                 parts += [' label="', _attribute(label), '"']
             parts.append("/>\n")

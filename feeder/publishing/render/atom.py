@@ -7,7 +7,7 @@ from typing import Any
 
 from feedgen.ext.base import BaseExtension
 
-from feeder._text import clean_line, clean_text
+from feeder._text import clean_text
 from feeder.entries import Channel, DeletedEntry, Entry, Link, Person
 from feeder.publishing.render import _fast, _heads
 from feeder.publishing.render._common import (
@@ -121,9 +121,9 @@ def _document(
         fg.updated(max(utc(channel.updated), *(utc(gone.when) for gone in tombstones)))
     for entry in entries if with_items else ():
         fe = fg.add_entry(order="append")
-        fe.id(clean_text(entry.id))
-        fe.title(clean_line(entry.title))
-        fe.link(href=clean_text(entry.url), rel="alternate", type="text/html")
+        fe.id(entry.id)  # clean: see Entry
+        fe.title(entry.title)
+        fe.link(href=entry.url, rel="alternate", type="text/html")
         if entry.author is not None:
             fe.author(person(entry.author))
         fe.summary(summary_of(entry))
@@ -132,7 +132,7 @@ def _document(
         fe.published(utc(entry.published))
         fe.updated(utc(entry.updated))
         for tag in entry.tags:
-            fe.category(term=clean_text(tag.slug), label=clean_line(tag.name))
+            fe.category(term=tag.slug, label=tag.name)
         add_atom_enclosures(fe, entry)
     return with_stylesheets(fg.atom_str(pretty=True), stylesheets)
 

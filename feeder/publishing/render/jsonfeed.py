@@ -111,23 +111,23 @@ def json_items(entries: Sequence[Entry], *, summary_only: bool, author: Person) 
 
 
 def _item(entry: Entry, *, summary_only: bool) -> Json:
-    item: Json = {"id": clean_text(entry.id)}
-    _put(item, "url", clean_text(entry.url))
-    _put(item, "title", clean_line(entry.title))
+    item: Json = {"id": entry.id}  # its texts are clean: see Entry
+    _put(item, "url", entry.url)
+    _put(item, "title", entry.title)
     if summary_only:
         # One of content_html and content_text is required: never empty, the
         # title stands in for a missing summary as in the other formats.
         item["content_text"] = summary_of(entry)
     else:
         item["content_html"] = body_html(entry)
-    _put(item, "summary", entry.summary)  # clean: see Entry
+    _put(item, "summary", entry.summary)
     item["date_published"] = _date(entry.published)
     item["date_modified"] = _date(entry.updated)
     if entry.author is not None:
         author = _author(entry.author)
         if author:
             item["authors"] = [author]
-    tags = [name for name in (clean_line(tag.name) for tag in entry.tags) if name]
+    tags = [tag.name for tag in entry.tags if tag.name]
     if tags:
         item["tags"] = tags
     if entry.enclosures:

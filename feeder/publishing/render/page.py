@@ -30,7 +30,12 @@ def _text(value: str) -> str:
 
 def _line(value: str) -> str:
     """A title or a name, isolated: its direction does not reorder what is beside it."""
-    return f"<bdi>{escape(clean_line(value), quote=True)}</bdi>"
+    return _isolated(clean_line(value))
+
+
+def _isolated(value: str) -> str:
+    """:func:`_line` for a text that is clean already (an entry's: see Entry)."""
+    return f"<bdi>{escape(value, quote=True)}</bdi>"
 
 
 def _date(value: datetime) -> str:
@@ -75,7 +80,8 @@ def _feed_items(feeds: tuple[FeedLink, ...]) -> str:
 
 def _entries(entries: Sequence[Entry]) -> str:
     latest = "".join(
-        f'<li><a href="{_text(entry.url)}">{_line(entry.title)}</a> {_date(entry.published)}</li>\n'
+        f'<li><a href="{escape(entry.url, quote=True)}">{_isolated(entry.title)}</a> '
+        f"{_date(entry.published)}</li>\n"
         for entry in entries
     )
     return f"<ol>\n{latest}</ol>\n" if latest else "<p>Nothing published yet.</p>\n"
@@ -187,21 +193,19 @@ def render_article(site: SiteInfo, entry: Entry) -> bytes:
     if entry.updated > entry.published:
         meta.append(f"updated {_date(entry.updated)}")
     if entry.author is not None:
-        meta.append(f"by {_line(entry.author.name)}")
+        meta.append(f"by {_isolated(entry.author.name)}")
     words = entry.words if entry.words is not None else word_count(entry.content or entry.summary)
     length = f" · {words:,} words, {reading_minutes(words)} min read" if words else ""
-    tags = ", ".join(_line(tag.name) for tag in entry.tags)
+    tags = ", ".join(_isolated(tag.name) for tag in entry.tags)
     body = (
         f'<header><p><a href="{_text(site.home_url)}">{_text(site.title)}</a></p></header>\n'
-        f'<main>\n<article dir="auto">\n<h1 dir="auto">{_text(clean_line(entry.title))}</h1>\n'
+        f'<main>\n<article dir="auto">\n<h1 dir="auto">{escape(entry.title, quote=True)}</h1>\n'
         f"<p>{', '.join(meta)}{length}</p>\n"
         + (f"<p>Tags: {tags}</p>\n" if tags else "")
-        + f"{entry.content or '<p>' + _text(entry.summary) + '</p>'}\n"
+        + f"{entry.content or '<p>' + escape(entry.summary, quote=True) + '</p>'}\n"
         + _media(entry.enclosures)
         + "</article>\n</main>\n<footer>\n<p>Subscribe:</p>\n"
         + _feed_list(site.feeds)
         + "</footer>\n"
     )
-    return (
-        _head(site, f"{clean_line(entry.title)} – {site.title}") + body + "</body>\n</html>\n"
-    ).encode()
+    return (_head(site, f"{entry.title} – {site.title}") + body + "</body>\n</html>\n").encode()

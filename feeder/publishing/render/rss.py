@@ -135,11 +135,11 @@ def _document(
         fg.websub.hubs(hubs)
     for entry in entries if with_items else ():
         fe = fg.add_entry(order="append")
-        fe.guid(clean_text(entry.id), permalink=False)
-        fe.title(clean_line(entry.title))
-        fe.link(href=clean_text(entry.url))
+        fe.guid(entry.id, permalink=False)  # clean: see Entry
+        fe.title(entry.title)
+        fe.link(href=entry.url)
         # RSS <author> must be an email address; dc:creator carries a name.
-        fe.dc.dc_creator(clean_line((entry.author or channel.author).name))
+        fe.dc.dc_creator(entry.author.name if entry.author else clean_line(channel.author.name))
         # Readers show <description> as HTML: escaped, it shows exactly the summary's text.
         fe.description(summary_html(entry))
         if not summary_only:
@@ -147,7 +147,7 @@ def _document(
         fe.pubDate(utc(entry.published))
         fe.dcterms.modified(utc(entry.updated))
         for tag in entry.tags:
-            fe.category(term=clean_line(tag.name))
+            fe.category(term=tag.name)
         add_rss_enclosures(fe, entry)
         if podcast is not None:
             add_episode(fe, entry)
