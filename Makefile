@@ -39,12 +39,18 @@ run: demo
 	@echo "Ctrl-C to stop"
 	$(BIN)/feeder run --host $(HOST) --port $(PORT)
 
+# The suite runs in one process per CPU (pytest-xdist). The daemon tests, which assert
+# how soon daemons take over or stop, share one of them (xdist_group "daemons") and so
+# never run beside each other. TEST_JOBS=0 runs everything in one process.
+TEST_JOBS ?= auto
+PYTEST := $(BIN)/pytest -n $(TEST_JOBS) --dist loadgroup
+
 test: $(STAMP)
-	@$(call with_postgres,$(BIN)/pytest)
+	@$(call with_postgres,$(PYTEST))
 	$(MAKE) lint
 
 test-fast: $(STAMP)
-	$(BIN)/pytest -m "not slow and not postgres" -q
+	$(PYTEST) -m "not slow and not postgres" -q
 	$(MAKE) lint
 
 lint: $(STAMP)
@@ -52,8 +58,6 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# Figures for the daemon (1k to 1M articles), bulk import, the server and WebSub pings;
-# several minutes.
 # Figures for the daemon and full builds (1k to 1M articles), bulk import and the server;
 # an hour or more (a million articles to import).
 bench: $(STAMP)

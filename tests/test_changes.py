@@ -433,9 +433,13 @@ def test_a_migration_that_rewrites_rows_is_no_change_and_keeps_the_triggers(
 # -- notifications (PostgreSQL) -------------------------------------------------------
 
 
+#: The listener's session name: this process's own, where test processes share a server.
+LISTENER = f"feeder test listener {os.getpid()}"
+
+
 @pytest.fixture
 def listener(pg_site: Site) -> Iterator[ChangeListener]:
-    made = pg_site.storage.listener("feeder test listener")
+    made = pg_site.storage.listener(LISTENER)
     assert made is not None
     made.connect()
     yield made
@@ -519,7 +523,7 @@ def test_each_site_in_a_database_hears_only_its_own_changes(
         contextmanager(postgres_schema_url)() as other_url,
         Site.init(tmp_path / "other", database_url=other_url, clock=clock) as other,
     ):
-        theirs = other.storage.listener("feeder test listener, other site")
+        theirs = other.storage.listener(f"{LISTENER}, other site")
         assert theirs is not None
         theirs.connect()
         try:
@@ -547,8 +551,9 @@ def test_a_dropped_connection_is_an_error_and_connecting_again_works(
         killed = admin.execute(
             text(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE application_name = 'feeder test listener'"
-            )
+                "WHERE application_name = :name"
+            ),
+            {"name": LISTENER},
         ).all()
         admin.commit()
     assert killed == [(True,)]
@@ -563,4 +568,4 @@ def test_a_dropped_connection_is_an_error_and_connecting_again_works(
 
 
 def test_sqlite_has_no_listener(sqlite_site: Site) -> None:
-    assert sqlite_site.storage.listener("feeder test listener") is None
+    assert sqlite_site.storage.listener(LISTENER) is None

@@ -42,6 +42,11 @@ from feeder.publishing.files import BATCH_FILES, is_temp
 from tests.conftest import FakeClock
 from tests.feedcheck import parse_feed
 
+# Under pytest-xdist (make test) the daemon tests run one after another in one worker:
+# they assert how soon daemons take over, stop or publish, and two at once slow each
+# other down.
+pytestmark = pytest.mark.xdist_group("daemons")
+
 FEEDER = shutil.which("feeder", path=str(Path(sys.executable).parent)) or "feeder"
 DEADLINE = 10.0
 T = TypeVar("T")

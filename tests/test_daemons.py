@@ -73,6 +73,11 @@ from tests.test_daemon import (
     worker_of,
 )
 
+# Under pytest-xdist (make test) the daemon tests run one after another in one worker:
+# they assert how soon daemons take over, stop or publish, and two at once slow each
+# other down.
+pytestmark = pytest.mark.xdist_group("daemons")
+
 REPO = Path(__file__).resolve().parent.parent
 POLL = 0.5  # the daemons' poll_interval in these tests
 #: How long a standby may take to write after the builder died or lost its lock: it

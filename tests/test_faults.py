@@ -70,6 +70,11 @@ from tests.test_daemon import archive_files, process_gone, worker_of
 FEEDS = ("rss.xml", "atom.xml")
 # Starting a daemon, spawning its build worker and the first build take a couple of
 # seconds on a busy CI machine; every wait below is bounded by this (or a stated) deadline.
+# Under pytest-xdist (make test) the daemon tests run one after another in one worker:
+# they assert how soon daemons take over, stop or publish, and two at once slow each
+# other down.
+pytestmark = pytest.mark.xdist_group("daemons")
+
 DEADLINE = 20.0
 
 

@@ -11,6 +11,7 @@ whole server outage.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
 import time
@@ -40,6 +41,14 @@ SERVED_WITHIN = 5.0
 # Starting a daemon and its first build take a few seconds on a busy machine.
 START_DEADLINE = 30.0
 POLL_INTERVAL = "30"
+#: The in-process listener's session name: this process's own, where test processes
+#: share a server.
+WATCHER = f"feeder test watcher {os.getpid()}"
+
+# Under pytest-xdist (make test) the daemon tests run one after another in one worker:
+# they assert how soon daemons take over, stop or publish, and two at once slow each
+# other down.
+pytestmark = pytest.mark.xdist_group("daemons")
 
 
 # -- in-process --------------------------------------------------------------------------
@@ -49,7 +58,7 @@ POLL_INTERVAL = "30"
 def watching(pg_site: Site) -> Iterator[ChangeWatcher]:
     """A build queue and a watcher, and no timer: only notifications ask for builds."""
     publisher = BuildQueue(pg_site, InlineBuilder(pg_site))
-    listener = pg_site.storage.listener("feeder test watcher")
+    listener = pg_site.storage.listener(WATCHER)
     assert listener is not None
     watcher = ChangeWatcher(listener, publisher)
     publisher.start()
@@ -108,7 +117,7 @@ def test_a_dropped_connection_is_logged_once_and_made_again(
     watcher = watching
     wait_for("the listener", lambda: watcher.connections == 1)
     caplog.set_level(logging.INFO, logger="feeder.daemon")
-    assert terminate(pg_site, "feeder test watcher") == 1
+    assert terminate(pg_site, WATCHER) == 1
     wait_for("a new connection", lambda: watcher.connections == 2)
     pg_site.add_article("After the drop")
     wait_for(
@@ -135,7 +144,7 @@ def test_a_connection_that_keeps_dropping_is_logged_once_and_backs_off(
     for made in range(1, 4):
         wait_for(f"connection {made}", connections(made))
         dropped = time.monotonic()
-        assert terminate(pg_site, "feeder test watcher") == 1
+        assert terminate(pg_site, WATCHER) == 1
         wait_for("the next connection", connections(made + 1))
         took = time.monotonic() - dropped
     # Each connection lived for less than STABLE_SECONDS: the waits grew (0.25, 0.5, 1 s).
