@@ -257,7 +257,7 @@ def test_a_big_full_build_sets_old_rows_aside_and_writes_the_same_bytes(
 
     class Recorded(spill_module.Spill):
         def __init__(self, directory: Path) -> None:
-            super().__init__(directory, keep=2, chunk=4096)
+            super().__init__(directory, keep_bytes=1, chunk=4096)  # the newest row only
             spills.append(self)
 
     monkeypatch.setattr(build_module, "Spill", Recorded)
@@ -266,7 +266,7 @@ def test_a_big_full_build_sets_old_rows_aside_and_writes_the_same_bytes(
     report = run_build(small.storage, small.config, now=small.now(), full=True, processes=0)
     assert report.ok
     (spill,) = spills
-    # Rows of tag x and of Bob wait for their pages for more than two rows.
+    # Rows of tag x and of Bob wait for their pages for more than one row.
     assert spill.rows > 5 and spill.bytes > 0
     assert tree(out) == whole  # and no spill file, named or hidden, was left behind
     assert not [p for p in out.rglob(".*") if p.name != OUTPUT_FILE]
@@ -280,10 +280,13 @@ def test_set_aside_items_read_back_the_same_whether_waiting_for_the_file_or_in_i
         spill_module.Spillable({("rss", False): b"r" * n, ("atom", True): bytes([n]) * (n % 7)})
         for n in range(1, 60)
     ]
-    with spill_module.Spill(tmp_path, keep=5, chunk=200) as spill:
+    # The newest five rows' items make 297 bytes; six would make 356.
+    with spill_module.Spill(tmp_path, keep_bytes=300, chunk=200) as spill:
         for row in rows:
             spill.hold(row)
         assert 0 < spill.rows < len(rows) - 5  # the newest five stay, the last chunk waits
+        assert all(row._items is not None for row in rows[-5:])
+        assert spill.rows == len(rows) - 6 - sum(row._items is not None for row in rows[:-6])
         for n, row in enumerate(rows, start=1):
             assert row.items == {("rss", False): b"r" * n, ("atom", True): bytes([n]) * (n % 7)}
     assert list(tmp_path.iterdir()) == []
@@ -301,7 +304,9 @@ def test_a_full_build_that_cannot_set_rows_aside_keeps_them_in_memory(
     def full_disk(*_args: Any, **_kwargs: Any) -> Any:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(build_module, "Spill", lambda d: spill_module.Spill(d, keep=2, chunk=1))
+    monkeypatch.setattr(
+        build_module, "Spill", lambda d: spill_module.Spill(d, keep_bytes=1, chunk=1)
+    )
     monkeypatch.setattr(spill_module.tempfile, "TemporaryFile", full_disk)
     report = run_build(small.storage, small.config, now=small.now(), full=True, processes=0)
     assert report.ok and tree(out) == whole

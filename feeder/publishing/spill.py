@@ -6,10 +6,12 @@ every ``archive_page_size`` rows, but the page of a tag on one article in a
 hundred stays open for thousands of rows, and the rows it holds stay in
 memory. The bigger the site, the more of them there are at once.
 
-:class:`Spill` keeps the items of the newest :data:`KEEP` rows in memory as they
-are, and writes those of older rows that are still held to an unnamed temp
-file in the output directory (never visible there, and gone when it is closed
-or the process dies), reading them back when a page needs them. A site small
+:class:`Spill` keeps the items of the newest rows, up to :data:`KEEP_BYTES` of
+them, in memory as they are (a budget in bytes, not rows: memory stays flat
+however long the articles are), and writes those of older rows that are still
+held to an unnamed temp file in the output directory (never visible there, and
+gone when it is closed or the process dies), reading them back when a page
+needs them. A site small
 enough to fit never touches the file. Where the file cannot be made or
 written (a full disk), the items stay in memory: the build is what matters.
 """
@@ -28,12 +30,13 @@ from typing import IO
 from feeder.publishing.files import TEMP_SUFFIX
 from feeder.publishing.items import Variant
 
-__all__ = ["KEEP", "Spill", "Spillable"]
+__all__ = ["KEEP_BYTES", "Spill", "Spillable"]
 
 log = logging.getLogger(__name__)
 
-#: Rows whose items stay in memory however long they are held.
-KEEP = 1000
+#: Bytes of the newest rows' items that stay in memory however long they are held
+#: (about 1,800 rows of three items of 3 KB).
+KEEP_BYTES = 16 << 20
 #: Bytes of items written to the file at a time.
 CHUNK = 1 << 20
 
@@ -60,11 +63,13 @@ class Spillable:
 class Spill:
     """The spill file of one build, in ``directory``; use as a context manager."""
 
-    def __init__(self, directory: Path, keep: int = KEEP, chunk: int = CHUNK) -> None:
+    def __init__(self, directory: Path, keep_bytes: int = KEEP_BYTES, chunk: int = CHUNK) -> None:
         self.directory = directory
-        self.keep = keep
+        self.keep_bytes = keep_bytes
         self.chunk = chunk
-        self._held: deque[weakref.ref[Spillable]] = deque()
+        # The newest rows, with the bytes of their items when they came.
+        self._held: deque[tuple[weakref.ref[Spillable], int]] = deque()
+        self._held_bytes = 0
         self._file: IO[bytes] | None = None
         self._end = 0  # the file's size
         self._pending = bytearray()  # items on their way to the file, and their rows
@@ -82,6 +87,7 @@ class Spill:
 
     def close(self) -> None:
         self._held.clear()
+        self._held_bytes = 0
         self._pending, self._queued = bytearray(), []
         if self._file is not None:
             self._file.close()
@@ -89,11 +95,16 @@ class Spill:
 
     def hold(self, held: Spillable) -> None:
         """``held`` is the newest row: set aside the items of rows older than the newest
-        :attr:`keep` that something still holds."""
+        :attr:`keep_bytes` of them that something still holds (the newest row stays)."""
+        items = held._items
+        size = sum(len(data) for data in items.values()) if items is not None else 0
         queue = self._held
-        queue.append(weakref.ref(held))
-        while len(queue) > self.keep:
-            old = queue.popleft()()
+        queue.append((weakref.ref(held), size))
+        self._held_bytes += size
+        while self._held_bytes > self.keep_bytes and len(queue) > 1:
+            ref, size = queue.popleft()
+            self._held_bytes -= size
+            old = ref()
             if old is not None and old._items is not None and not self._broken:
                 self._set_aside(old)
 
