@@ -11,9 +11,9 @@ them, in memory as they are (a budget in bytes, not rows: memory stays flat
 however long the articles are), and writes those of older rows that are still
 held to an unnamed temp file in the output directory (never visible there, and
 gone when it is closed or the process dies), reading them back when a page
-needs them. A site small
-enough to fit never touches the file. Where the file cannot be made or
-written (a full disk), the items stay in memory: the build is what matters.
+needs them. A site small enough to fit never touches the file. Where the file
+cannot be made or written (a full disk), the items stay in memory: the build is
+what matters.
 """
 
 from __future__ import annotations
