@@ -142,7 +142,7 @@ def read_articles(connection: Connection, query: Select[Any]) -> list[StoredArti
     if tuple(result.keys()) != _ARTICLE_KEYS:
         raise ValueError(f"not a query of article_columns(): {tuple(result.keys())}")
     # Plain tuples: a row's fields by name cost ten times what they do by position.
-    rows = [tuple(row) for row in result]
+    rows = [tuple(row) for row in result.fetchall()]
     if not rows:
         return []
     tags: dict[int, list[tuple[object, object]]] = {row[0]: [] for row in rows}

@@ -91,6 +91,28 @@ def test_readers_never_see_a_partial_file(tmp_path: Path) -> None:
     assert seen <= set(versions)
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is Unix's")
+def test_a_forked_process_names_its_temp_files_apart_from_its_parent(tmp_path: Path) -> None:
+    from feeder.publishing import files
+
+    page = str(tmp_path / "rss.xml")
+    parent = files._temp_for(page)
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: its first temp name, to the parent
+        os.write(writer, files._temp_for(page).encode())
+        os._exit(0)
+    os.close(writer)
+    os.waitpid(child, 0)
+    theirs = os.read(reader, 4096).decode()
+    os.close(reader)
+    ours = files._temp_for(page)
+    assert is_temp(os.path.basename(theirs)) and is_temp(os.path.basename(ours))
+    # The same count follows in both; the random part tells them apart.
+    assert theirs.rsplit(".", 2)[1][:8] != ours.rsplit(".", 2)[1][:8]
+    assert parent.rsplit(".", 2)[1][:8] == ours.rsplit(".", 2)[1][:8]
+
+
 def test_sweep_removes_only_stale_temp_files(tmp_path: Path) -> None:
     (tmp_path / "articles").mkdir()
     stale = tmp_path / "articles" / f".a.html.dead{TEMP_SUFFIX}"
@@ -212,6 +234,21 @@ def test_a_batch_writes_every_changed_file_and_leaves_unchanged_ones_alone(
     }
     assert outcomes == [("same", False)] + [(str(n), True) for n in range(50)]  # in order
     assert temp_files(tmp_path) == []
+
+
+def test_folders_a_batch_makes_hold_its_last_write_of_each_path(tmp_path: Path) -> None:
+    outcomes: list[tuple[str, bool]] = []
+    page = tmp_path / "tags" / "news" / "archive" / "1" / "rss.xml"
+    with FileBatch(files=3) as batch:  # the same path again, in a later commit and in one
+        for n in range(5):
+            batch.write(page, b"version %d" % n, lambda c, n=n: outcomes.append((str(n), c)))
+        batch.write(page, b"version 4", lambda c: outcomes.append(("again", c)))
+    assert page.read_bytes() == b"version 4"
+    assert [name for name, _changed in outcomes] == ["0", "1", "2", "3", "4", "again"]
+    assert temp_files(tmp_path) == []
+    with FileBatch() as batch:  # the next build finds it as it should be
+        batch.write(page, b"version 4", lambda c: outcomes.append(("next build", c)))
+    assert outcomes[-1] == ("next build", False)
 
 
 @pytest.mark.parametrize("sync", ["fsync", "syncfs"])

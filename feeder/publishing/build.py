@@ -217,9 +217,10 @@ class _Writer:
         self.entries: OrderedDict[int, Entry | None] = OrderedDict()  # see _entry
         self.items: Items | None = None  # entries rendered once per format
         self.latest: _Latest | None = None  # a full build's newest entries of each group
+        self._root = os.fspath(root)
         self._real_root = os.path.realpath(root)
         #: folders already found inside the root, and what they resolve to
-        self._inside_root: dict[str, str] = {str(root): self._real_root}
+        self._inside_root: dict[str, str] = {self._root: self._real_root}
         self.written: list[str] = []  # the first LISTED (and every feed), then only counted
         self.removed: list[str] = []
         self.written_more = self.removed_more = 0
@@ -228,20 +229,20 @@ class _Writer:
         self._reported: set[object] = set()
         self.media: MediaFiles | None = None
 
-    def _inside(self, relative: str) -> Path:
+    def _inside(self, relative: str) -> str:
         """``relative`` under the root; refused if it (or a symlinked folder) leads out."""
-        path = self.root / relative
-        folder = str(path.parent)
+        path = os.path.join(self._root, relative)
+        folder, name = os.path.split(path)
         if folder not in self._inside_root:
             if len(self._inside_root) > _FOLDERS_KEPT:  # a big site's archive folders
-                self._inside_root = {str(self.root): self._real_root}
+                self._inside_root = {self._root: self._real_root}
             parent = self._resolved(folder)
             if os.path.commonpath([parent, self._real_root]) != self._real_root:
                 raise PublishError(
                     f"{relative}: resolves outside the output directory; not written"
                 )
             self._inside_root[folder] = parent
-        if path.name in ("", ".", ".."):
+        if name in ("", ".", ".."):
             raise PublishError(f"{relative}: resolves outside the output directory; not written")
         return path
 
@@ -289,7 +290,7 @@ class _Writer:
     def copy(self, relative: str, source: Path, size: int) -> None:
         """Publish the file ``source`` (a media file) at ``relative``, when it is not there."""
         self._wrote(
-            relative, copy_if_changed(self._inside(relative), source, size, fence=self._fence)
+            relative, copy_if_changed(Path(self._inside(relative)), source, size, fence=self._fence)
         )
 
     def publish_media(self, slug: str, files: Sequence[Enclosure]) -> None:
@@ -298,7 +299,7 @@ class _Writer:
             self.media.publish_files(slug, files)
 
     def remove(self, relative: str) -> None:
-        if not remove(self._inside(relative), fence=self._fence):
+        if not remove(Path(self._inside(relative)), fence=self._fence):
             return
         if len(self.removed) < LISTED:
             self.removed.append(relative)

@@ -127,8 +127,8 @@ class Trace:
         path = os.environ.get(TRACE_ENV)
         return cls(path, writer, token) if path else None
 
-    def note(self, event: str, path: Path) -> None:
-        line = {**self._fields, "event": event, "path": str(path), "at": time.monotonic()}
+    def note(self, event: str, path: str) -> None:
+        line = {**self._fields, "event": event, "path": path, "at": time.monotonic()}
         os.write(self._fd, (json.dumps(line) + "\n").encode())
 
     def close(self) -> None:
@@ -166,7 +166,7 @@ class Lease:
             )
 
     @contextlib.contextmanager
-    def fenced(self, path: Path) -> Iterator[None]:
+    def fenced(self, path: str) -> Iterator[None]:
         """Around one rename or removal of ``path``: refused once the lease ran out."""
         self.check()
         if self._trace is None:

@@ -65,11 +65,11 @@ SYNCFS_FROM = 64
 Sync = Literal["auto", "fsync", "syncfs"]
 #: Wraps each rename into place and each removal (see feeder.publishing.fence): it
 #: refuses once the writer's lease on the directory ran out.
-Fence = Callable[[Path], AbstractContextManager[object]]
+Fence = Callable[[str], AbstractContextManager[object]]
 
 
-def _fenced(fence: Fence | None, path: Path) -> AbstractContextManager[object]:
-    return fence(path) if fence is not None else contextlib.nullcontext()
+def _fenced(fence: Fence | None, path: str | Path) -> AbstractContextManager[object]:
+    return fence(os.fspath(path)) if fence is not None else contextlib.nullcontext()
 
 
 def is_temp(name: str) -> bool:
@@ -120,7 +120,7 @@ def _syncfs(directory: str) -> None:
         os.close(fd)
 
 
-def _holds(path: Path, data: bytes) -> bool:
+def _holds(path: str, data: bytes) -> bool:
     """Whether ``path`` is a regular file holding exactly ``data`` (size first, then bytes)."""
     try:
         info = os.stat(path)
@@ -143,7 +143,7 @@ def _holds(path: Path, data: bytes) -> bool:
     return held == data
 
 
-def _unwritable(path: Path, exc: OSError) -> PublishError:
+def _unwritable(path: str | Path, exc: OSError) -> PublishError:
     return PublishError(
         f"{path}: cannot be written: {exc.strerror or exc}; check that the output "
         "directory exists and is writable"
@@ -151,9 +151,10 @@ def _unwritable(path: Path, exc: OSError) -> PublishError:
 
 
 class _Item(NamedTuple):
-    path: Path
+    path: str
     data: bytes
     done: Callable[[bool], None] | None
+    fresh: bool = False  # in a folder this batch made: nothing there to compare with
 
 
 class FileBatch:
@@ -197,13 +198,16 @@ class FileBatch:
         self._queued: list[_Item] = []
         self._queued_bytes = 0
         self._made: set[str] = set()  # directories known to exist (the committing thread's)
+        self._fresh: set[str] = set()  # of those, the ones this batch made (empty but for ours)
         self._committing: Future[None] | None = None
         self._committer: ThreadPoolExecutor | None = None
 
-    def write(self, path: Path, data: bytes, done: Callable[[bool], None] | None = None) -> None:
+    def write(
+        self, path: str | Path, data: bytes, done: Callable[[bool], None] | None = None
+    ) -> None:
         """Queue ``data`` for ``path``; ``done(changed)`` follows once it is committed."""
         self._raise_failure()
-        self._queued.append(_Item(path, data, done))
+        self._queued.append(_Item(os.fspath(path), data, done))
         self._queued_bytes += len(data)
         if len(self._queued) >= self._files or self._queued_bytes >= self._size:
             self._hand_over(background=True)
@@ -239,8 +243,9 @@ class FileBatch:
     def _commit(self, items: list[_Item]) -> None:
         """Commit ``items`` (the list is emptied once their bytes are in temp files)."""
         directories: set[str] = set()
-        for item in items:
-            self._directory(item.path, directories)
+        for n, item in enumerate(items):
+            if self._directory(item.path, directories):
+                items[n] = item._replace(fresh=True)
         staged = self._stage(items)
         changed = [(temp, item.path) for temp, item in zip(staged, items, strict=True) if temp]
         dones = [item.done for item in items]
@@ -250,7 +255,8 @@ class FileBatch:
         except OSError as exc:
             self._discard(changed)
             raise PublishError(
-                f"{changed[0][1].parent}: cannot be written to disk: {exc.strerror or exc}"
+                f"{os.path.dirname(changed[0][1])}: cannot be written to disk: "
+                f"{exc.strerror or exc}"
             ) from exc
         if self._after_sync is not None:
             try:
@@ -270,7 +276,7 @@ class FileBatch:
             except BaseException:
                 self._discard(changed[n:])
                 raise
-            directories.add(str(path.parent))
+            directories.add(os.path.dirname(path))
         for directory in sorted(directories):
             try:
                 _fsync_path(directory)
@@ -282,23 +288,39 @@ class FileBatch:
             if done is not None:
                 done(written is not None)
 
-    def _directory(self, path: Path, to_sync: set[str]) -> None:
-        """Make ``path``'s folder if it is missing (its name in its parent synced too)."""
-        folder = path.parent
-        key = str(folder)
-        if key in self._made:
-            return
+    def _directory(self, path: str, to_sync: set[str]) -> bool:
+        """Make ``path``'s folder if it is missing, with each new folder's name synced in
+        its parent; whether this batch made it (then only this batch's files are in it)."""
+        folder = os.path.dirname(path)
+        if folder in self._made:
+            return folder in self._fresh
         if len(self._made) > _FOLDERS_KEPT:  # a big site's archive folders
             self._made.clear()
-        if not folder.is_dir():
+            self._fresh.clear()
+        missing: list[str] = []
+        current = folder
+        while current not in self._made and not os.path.isdir(current):
+            missing.append(current)
+            parent = os.path.dirname(current)
+            if parent == current:
+                break
+            current = parent
+        for new in reversed(missing):
             try:
-                folder.mkdir(parents=True, exist_ok=True)
+                os.mkdir(new)
+            except FileExistsError as exc:  # made meanwhile, or a file in the way
+                if not os.path.isdir(new):
+                    raise _unwritable(path, exc) from exc
+                continue  # someone else's: not known to be empty
             except OSError as exc:
                 raise _unwritable(path, exc) from exc
-            to_sync.add(str(folder.parent))
-        self._made.add(key)
+            self._fresh.add(new)
+            to_sync.add(os.path.dirname(new))
+        self._made.update(missing)
+        self._made.add(folder)
+        return folder in self._fresh
 
-    def _stage(self, items: list[_Item]) -> list[Path | None]:
+    def _stage(self, items: list[_Item]) -> list[str | None]:
         """Each item's temp file, complete and closed (None: the file holds it already).
 
         One thread does it: more would take turns on the interpreter lock and on
@@ -307,11 +329,11 @@ class FileBatch:
         outcomes = [_staged(item) for item in items]
         failed = next((outcome for outcome in outcomes if isinstance(outcome, Exception)), None)
         if failed is not None:
-            self._discard([(o, o) for o in outcomes if isinstance(o, Path)])
+            self._discard([(o, o) for o in outcomes if isinstance(o, str)])
             raise failed
         return [outcome for outcome in outcomes if not isinstance(outcome, Exception)]
 
-    def _make_durable(self, changed: list[tuple[Path, Path]]) -> None:
+    def _make_durable(self, changed: list[tuple[str, str]]) -> None:
         if not changed:
             return
         use_syncfs = self._sync == "syncfs" or (
@@ -320,7 +342,7 @@ class FileBatch:
         if use_syncfs:
             # One syncfs per filesystem the batch touches (a folder may be a mount point).
             devices: dict[int, str] = {}
-            for parent in {str(path.parent) for _temp, path in changed}:
+            for parent in {os.path.dirname(path) for _temp, path in changed}:
                 devices.setdefault(os.stat(parent).st_dev, parent)
             try:
                 for directory in devices.values():
@@ -333,10 +355,10 @@ class FileBatch:
         for temp, _path in changed:
             _fsync_path(temp)
 
-    def _discard(self, staged: list[tuple[Path, Path]]) -> None:
+    def _discard(self, staged: list[tuple[str, str]]) -> None:
         for temp, _path in staged:
             with contextlib.suppress(OSError):
-                temp.unlink()
+                os.unlink(temp)
 
     # -- the with block ------------------------------------------------------------
 
@@ -362,24 +384,35 @@ _FOLDERS_KEPT = 4096
 
 
 # Temp names: a random part drawn once per process, then a count (a draw per file is a
-# system call). Other processes writing the same folder draw other parts.
-_process: tuple[int, str] = (0, "")
+# system call). Other processes writing the same folder draw other parts; a forked child
+# draws its own.
+_drawn = ""
 _counted = itertools.count()
 
 
-def _temp_for(path: Path) -> Path:
+def _draw_again() -> None:
+    global _drawn
+    _drawn = ""
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_draw_again)
+
+
+def _temp_for(path: str) -> str:
     """A fresh name for ``path``'s temp file, in its folder, hidden and never served."""
-    global _process
-    if _process[0] != os.getpid():  # a forked child draws its own
-        _process = (os.getpid(), secrets.token_hex(4))
-    return path.with_name(f".{path.name}.{_process[1]}{next(_counted):x}{TEMP_SUFFIX}")
+    global _drawn
+    if not _drawn:
+        _drawn = secrets.token_hex(4)
+    folder, name = os.path.split(path)
+    return os.path.join(folder, f".{name}.{_drawn}{next(_counted):x}{TEMP_SUFFIX}")
 
 
-def _staged(item: _Item) -> Path | Exception | None:
+def _staged(item: _Item) -> str | Exception | None:
     """``item``'s temp file, None when ``item.path`` holds its bytes already, or the error."""
     path, data = item.path, item.data
     try:
-        if _holds(path, data):
+        if not item.fresh and _holds(path, data):
             return None
     except PublishError as exc:
         return exc
@@ -394,7 +427,7 @@ def _staged(item: _Item) -> Path | Exception | None:
             os.close(fd)
     except OSError as exc:
         with contextlib.suppress(OSError):
-            temp.unlink()
+            os.unlink(temp)
         error = _unwritable(path, exc)
         error.__cause__ = exc
         return error
@@ -425,7 +458,7 @@ def copy_if_changed(path: Path, source: Path, size: int, *, fence: Fence | None 
         pass
     except OSError as exc:
         raise PublishError(f"{path}: cannot be read: {exc.strerror}") from exc
-    temp = _temp_for(path)
+    temp = _temp_for(os.fspath(path))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with source.open("rb") as reader, open(temp, "xb") as copy:
@@ -439,7 +472,7 @@ def copy_if_changed(path: Path, source: Path, size: int, *, fence: Fence | None 
         _fsync_path(path.parent)
     except BaseException as exc:
         with contextlib.suppress(OSError):
-            temp.unlink()
+            os.unlink(temp)
         if not isinstance(exc, OSError) or isinstance(exc, FeederError):
             raise  # refused by the fence, or stopped: the temp file is gone either way
         raise PublishError(
