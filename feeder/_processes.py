@@ -28,6 +28,7 @@ import os
 import pickle
 import queue
 import signal
+import struct
 import subprocess
 import sys
 import threading
@@ -122,8 +123,7 @@ class Workers:
             _widen(process)
             try:
                 assert process.stdin is not None
-                process.stdin.write(payload)
-                process.stdin.flush()
+                _send(process.stdin, payload)
             except OSError as exc:
                 process.kill()
                 process.wait()
@@ -147,9 +147,8 @@ class Workers:
             raise WorkerGone("no worker process is left")
         assert process.stdin is not None and process.stdout is not None
         try:
-            pickle.dump(batch, process.stdin, _PROTOCOL)
-            process.stdin.flush()
-            status, value = pickle.load(process.stdout)
+            _send(process.stdin, pickle.dumps(batch, _PROTOCOL))
+            status, value = pickle.loads(_receive(process.stdout))
         except Exception as exc:  # a dead worker, or a stream out of step: never reuse it
             self._lose(process, exc)
             raise WorkerGone(f"worker process {process.pid} stopped: {exc!r}") from exc
@@ -207,6 +206,30 @@ def _widen(process: subprocess.Popen[bytes]) -> None:
                 fcntl.fcntl(pipe.fileno(), _F_SETPIPE_SZ, PIPE_BYTES)
 
 
+# A message is its length and its pickle: read whole in a few system calls, then loaded
+# from memory (loading from the pipe read it a frame at a time, each read taking turns on
+# the interpreter lock with the build's other threads).
+_LENGTH = struct.Struct("<Q")
+
+
+def _send(stream: IO[bytes], data: bytes) -> None:
+    stream.write(_LENGTH.pack(len(data)))
+    stream.write(data)
+    stream.flush()
+
+
+def _receive(stream: IO[bytes]) -> bytes:
+    """The next message; EOFError when the stream ends before it is whole."""
+    head = stream.read(_LENGTH.size)
+    if len(head) < _LENGTH.size:
+        raise EOFError("the stream ended")
+    (size,) = _LENGTH.unpack(head)
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError("the stream ended inside a message")
+    return data
+
+
 _PR_SET_PDEATHSIG = 1
 
 
@@ -222,11 +245,11 @@ def _die_with_parent(parent: int) -> None:
 def _serve(function: str, requests: IO[bytes], answers: IO[bytes]) -> None:
     module, name = function.split(":")
     compute = getattr(importlib.import_module(module), name)
-    context = pickle.load(requests)
+    context = pickle.loads(_receive(requests))
     with rare_collections():  # a worker's life is one batch of work, once it has loaded
         while True:
             try:
-                batch = pickle.load(requests)
+                batch = pickle.loads(_receive(requests))
             except EOFError:
                 return
             try:
@@ -237,8 +260,7 @@ def _serve(function: str, requests: IO[bytes], answers: IO[bytes]) -> None:
                 data = pickle.dumps(answer, _PROTOCOL)
             except Exception as exc:
                 data = pickle.dumps(("error", RuntimeError(repr(exc))), _PROTOCOL)
-            answers.write(data)
-            answers.flush()
+            _send(answers, data)
 
 
 if __name__ == "__main__":
