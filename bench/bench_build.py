@@ -44,6 +44,16 @@ do, with bytecode cached (``PYTHONDONTWRITEBYTECODE`` is dropped for them). Size
 million on two CPUs) and need a few GB in the work directory; run them on a
 quiet machine. ``PYTHONPATH=/other/checkout`` measures another feeder tree the
 same way (the figures before a change), as far as its API allows.
+
+On a virtual machine whose balloon device hands free memory back to the host
+(virtio-balloon free page reporting: ``/sys/module/page_reporting``), the
+system time of writing files depends on what was freed before: memory the
+guest has not touched since boot, or freed by deleting files (their page
+cache), is faulted in from the host again when it is next written. Writing
+800 MB of 40 KB files took 2.2–2.5 s of system time on such a machine just
+after boot or a big deletion, and 0.7–0.9 s once the page cache filled its
+memory. That is why runs set their outputs aside instead of deleting them; for
+figures to compare, run on a machine whose page cache is already full.
 """
 
 from __future__ import annotations
