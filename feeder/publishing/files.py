@@ -154,7 +154,6 @@ class _Item(NamedTuple):
     path: str
     data: bytes
     done: Callable[[bool], None] | None
-    fresh: bool = False  # in a folder this batch made: nothing there to compare with
 
 
 class FileBatch:
@@ -243,10 +242,8 @@ class FileBatch:
     def _commit(self, items: list[_Item]) -> None:
         """Commit ``items`` (the list is emptied once their bytes are in temp files)."""
         directories: set[str] = set()
-        for n, item in enumerate(items):
-            if self._directory(item.path, directories):
-                items[n] = item._replace(fresh=True)
-        staged = self._stage(items)
+        fresh = [self._directory(item.path, directories) for item in items]
+        staged = self._stage(items, fresh)
         changed = [(temp, item.path) for temp, item in zip(staged, items, strict=True) if temp]
         dones = [item.done for item in items]
         items.clear()  # the bytes are in the temp files: not held while they reach the disk
@@ -320,13 +317,14 @@ class FileBatch:
         self._made.add(folder)
         return folder in self._fresh
 
-    def _stage(self, items: list[_Item]) -> list[str | None]:
-        """Each item's temp file, complete and closed (None: the file holds it already).
+    def _stage(self, items: list[_Item], fresh: list[bool]) -> list[str | None]:
+        """Each item's temp file, complete and closed (None: the file holds it already);
+        ``fresh``: whether each goes into a folder this batch made.
 
         One thread does it: more would take turns on the interpreter lock and on
         each folder's lock in the kernel, costing more CPU for no sooner an end.
         """
-        outcomes = [_staged(item) for item in items]
+        outcomes = [_staged(item, new) for item, new in zip(items, fresh, strict=True)]
         failed = next((outcome for outcome in outcomes if isinstance(outcome, Exception)), None)
         if failed is not None:
             self._discard([(o, o) for o in outcomes if isinstance(o, str)])
@@ -408,11 +406,12 @@ def _temp_for(path: str) -> str:
     return os.path.join(folder, f".{name}.{_drawn}{next(_counted):x}{TEMP_SUFFIX}")
 
 
-def _staged(item: _Item) -> str | Exception | None:
-    """``item``'s temp file, None when ``item.path`` holds its bytes already, or the error."""
+def _staged(item: _Item, fresh: bool) -> str | Exception | None:
+    """``item``'s temp file, None when ``item.path`` holds its bytes already, or the error.
+    ``fresh``: its folder is one this batch made, so nothing is there to compare with."""
     path, data = item.path, item.data
     try:
-        if not item.fresh and _holds(path, data):
+        if not fresh and _holds(path, data):
             return None
     except PublishError as exc:
         return exc
