@@ -20,6 +20,7 @@ __all__ = [
     "PodcastChannel",
     "SiteInfo",
     "TagRef",
+    "clean_person",
 ]
 
 
@@ -107,12 +108,14 @@ class Entry:
         if isinstance(self.title, str):
             put(self, "title", clean_line(self.title))
         if self.author is not None:
-            put(self, "author", _clean_person(self.author))
+            put(self, "author", clean_person(self.author))
         if self.tags:
             put(self, "tags", tuple(_clean_tag(tag) for tag in self.tags))
 
 
-def _clean_person(person: Person) -> Person:
+def clean_person(person: Person) -> Person:
+    """``person`` with its name cleaned as a line and its email and URI as text (the
+    same object when it is clean already): every document's rule for a person."""
     name, email, uri = (
         clean_line(person.name),
         person.email and clean_text(person.email),

@@ -11,7 +11,7 @@ from typing import Any
 from feedgen.feed import FeedGenerator
 
 from feeder._text import clean_line, clean_text
-from feeder.entries import Channel, Entry, Link, Person
+from feeder.entries import Channel, Entry, Link, Person, clean_person
 
 GENERATOR = "feeder"
 GENERATOR_URI = "https://pypi.org/project/feeder/"
@@ -32,11 +32,12 @@ def iso_utc(value: datetime) -> str:
 
 
 def person(value: Person) -> dict[str, Any]:
-    data: dict[str, Any] = {"name": clean_line(value.name)}
+    clean = clean_person(value)
+    data: dict[str, Any] = {"name": clean.name}
     if value.email:
-        data["email"] = clean_text(value.email)
+        data["email"] = clean.email
     if value.uri:
-        data["uri"] = clean_text(value.uri)
+        data["uri"] = clean.uri
     return data
 
 

@@ -14,7 +14,7 @@ from typing import TypeAlias
 from urllib.parse import quote
 
 from feeder._text import clean_line, clean_text
-from feeder.entries import Channel, Enclosure, Entry, Person
+from feeder.entries import Channel, Enclosure, Entry, Person, clean_person
 from feeder.publishing.render import _json
 from feeder.publishing.render._common import body_html, iso_utc, summary_of, utc
 
@@ -153,9 +153,9 @@ def _author(person: Person) -> Json:
     Empty when nothing is known: the specification wants at least one member.
     """
     author: Json = {}
-    _put(author, "name", clean_line(person.name))
-    uri = clean_text(person.uri or "")
-    email = clean_text(person.email or "")
+    clean = clean_person(person)
+    _put(author, "name", clean.name)
+    uri, email = clean.uri or "", clean.email or ""
     if uri:
         author["url"] = uri
     elif email:
