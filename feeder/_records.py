@@ -249,6 +249,8 @@ def _episode(
     fields: Fields, config: Config, *, checked: bool
 ) -> tuple[tuple[Enclosure, ...], Episode | None]:
     """The enclosures and the episode (None when there is nothing of one) of a row."""
+    if not fields.media and fields.episode is None:
+        return (), None  # most articles: nothing to check
     media = [_enclosure(value, config, checked=checked) for value in fields.media]
     roles = [value.role for value in fields.media]
     enclosures = tuple(m for m, role in zip(media, roles, strict=True) if role == "enclosure")

@@ -182,7 +182,7 @@ def test_clean_text_removes_exactly_what_xml_forbids(value: str) -> None:
     assert clean_text(value) == _xml_clean(value)
 
 
-@pytest.mark.parametrize("around", ["plain {} text", "café {} text", "的{}"])
+@pytest.mark.parametrize("around", ["plain {} text", "café {} text", "的{}", "long " * 60 + "{}"])
 @pytest.mark.parametrize("char", list(_EDGES))
 def test_clean_text_finds_each_unwanted_character_alone(around: str, char: str) -> None:
     # One character in otherwise clean text, ASCII or not: the case a quick check can miss.
