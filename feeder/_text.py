@@ -25,7 +25,9 @@ _ASCII_FORBIDDEN = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x
 def clean_text(value: str) -> str:
     """``value`` without the characters XML 1.0 forbids or asks authors to avoid."""
     if value.isascii():
-        if len(value) < 256 and value.isprintable():  # most titles, names and links
+        # Most titles, names and links: no control character at all. Longer text (content)
+        # often has line breaks, where isprintable() stops late and translate() costs less.
+        if len(value) < 256 and value.isprintable():
             return value
         kept = value.encode("ascii").translate(None, _ASCII_FORBIDDEN)
         return value if len(kept) == len(value) else kept.decode("ascii")
@@ -49,6 +51,5 @@ _BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 def clean_line(value: str) -> str:
     """A title or a name: :func:`clean_text`, and no bidi controls."""
-    if value.isascii():  # bidi controls are not ASCII
-        return clean_text(value)
-    return _BIDI_CONTROLS.sub("", clean_text(value))
+    cleaned = clean_text(value)
+    return cleaned if value.isascii() else _BIDI_CONTROLS.sub("", cleaned)  # bidi: not ASCII
